@@ -1,0 +1,33 @@
+//! What the page says when no relay answers: how to start one, and where the
+//! simulation will be.
+
+use yew::prelude::*;
+
+/// Props of [`NoRelayNotice`].
+#[derive(Properties, PartialEq)]
+pub struct NoRelayNoticeProps {
+    /// The WebSocket URL that did not answer.
+    pub url: String,
+    /// Seconds until the next try.
+    pub retry_in_s: u32,
+}
+
+/// The notice shown until a relay answers.
+#[function_component]
+pub fn NoRelayNotice(props: &NoRelayNoticeProps) -> Html {
+    html! {
+        <section id="no-relay" class="panel notice" aria-label="No relay">
+            <h2>{ "No relay answered" }</h2>
+            <p>
+                { "Nothing answered at " }<code>{ &props.url }</code>
+                { format!(" (trying again in {} s). To watch real sockets, start the relay with ", props.retry_in_s) }
+                <code>{ "scripts/run.sh" }</code>{ " and open the address it prints." }
+            </p>
+            <p id="simulation-placeholder" class="placeholder">
+                { "Simulation: not built yet. The in-browser simulator of the four server models \
+                   (blocking, busy poll, selector, async tasks) will run here without any relay; \
+                   until it lands, this page needs a relay." }
+            </p>
+        </section>
+    }
+}

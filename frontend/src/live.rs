@@ -1,0 +1,171 @@
+//! The live source: a WebSocket to the relay that served the page, kept open
+//! with reconnection and backoff, turning frames into [`ServerMessage`]s.
+//!
+//! The retry schedule ([`Backoff`]) and the status it reports are plain Rust
+//! and tested natively; the socket itself only runs in the browser.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use gloo_net::websocket::Message;
+use gloo_net::websocket::futures::WebSocket;
+use protocol::{Command, ServerMessage};
+use yew::Callback;
+
+/// Where the link to the relay stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// Opening the WebSocket.
+    Connecting,
+    /// The relay greeted us; events flow.
+    Live,
+    /// We had a relay and lost it; trying again after the delay.
+    Lost {
+        /// Seconds until the next try.
+        retry_in_s: u32,
+    },
+    /// No relay has answered yet (the page came from a static server, or the
+    /// relay is not running); trying again after the delay.
+    NoRelay {
+        /// Seconds until the next try.
+        retry_in_s: u32,
+    },
+}
+
+/// Doubling delays between reconnection attempts, from `first` up to `max`,
+/// back to `first` once a connection succeeds.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// A schedule from `first` to `max`.
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Backoff {
+            first,
+            max,
+            next: first,
+        }
+    }
+
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    /// A connection worked: start again from the shortest delay.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+/// The URL of the relay's WebSocket on the page's own origin.
+pub fn lab_url(protocol: &str, host: &str) -> String {
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}/ws")
+}
+
+/// The sending side of the link, handed to the views.
+#[derive(Clone, Default)]
+pub struct Link {
+    commands: Rc<RefCell<Option<mpsc::UnboundedSender<String>>>>,
+}
+
+impl PartialEq for Link {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.commands, &other.commands)
+    }
+}
+
+impl Link {
+    /// Sends a command if the relay is connected; says whether it went.
+    pub fn send(&self, command: &Command) -> bool {
+        let text = serde_json::to_string(command).expect("commands always serialize");
+        match self.commands.borrow().as_ref() {
+            Some(sender) => sender.unbounded_send(text).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Keeps a WebSocket to `url` open for the life of the page, reconnecting
+/// with backoff, and reports messages and status through the callbacks.
+pub fn connect(
+    url: String,
+    on_message: Callback<Result<ServerMessage, String>>,
+    on_status: Callback<LinkStatus>,
+) -> Link {
+    let link = Link::default();
+    let commands = Rc::clone(&link.commands);
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+        let mut ever_connected = false;
+        loop {
+            on_status.emit(LinkStatus::Connecting);
+            if let Ok(socket) = WebSocket::open(&url) {
+                let (mut write, mut read) = socket.split();
+                let (sender, mut outbox) = mpsc::unbounded::<String>();
+                *commands.borrow_mut() = Some(sender);
+                wasm_bindgen_futures::spawn_local(async move {
+                    while let Some(text) = outbox.next().await {
+                        if write.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let mut greeted = false;
+                while let Some(Ok(frame)) = read.next().await {
+                    let Message::Text(text) = frame else { continue };
+                    if !greeted {
+                        greeted = true;
+                        ever_connected = true;
+                        backoff.reset();
+                        on_status.emit(LinkStatus::Live);
+                    }
+                    let message = serde_json::from_str(&text)
+                        .map_err(|error| format!("unreadable frame from the relay: {error}"));
+                    on_message.emit(message);
+                }
+                // Dropping the sender ends the writer task above.
+                commands.borrow_mut().take();
+            }
+            let delay = backoff.next_delay();
+            let retry_in_s = delay.as_secs_f64().ceil() as u32;
+            on_status.emit(if ever_connected {
+                LinkStatus::Lost { retry_in_s }
+            } else {
+                LinkStatus::NoRelay { retry_in_s }
+            });
+            gloo_timers::future::sleep(delay).await;
+        }
+    });
+    link
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_cap_and_reset() {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
+        let delays: Vec<_> = (0..6).map(|_| backoff.next_delay().as_millis()).collect();
+        assert_eq!(delays, vec![500, 1000, 2000, 4000, 4000, 4000]);
+        backoff.reset();
+        assert_eq!(backoff.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_lab_url_follows_the_pages_origin() {
+        assert_eq!(lab_url("http:", "127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
+        assert_eq!(lab_url("https:", "lab.example"), "wss://lab.example/ws");
+    }
+}

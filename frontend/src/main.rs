@@ -1,0 +1,16 @@
+//! Loopscope's browser app: watch an event loop juggle sockets.
+//!
+//! * [`world`]: the one piece of state, reduced from protocol events (pure);
+//! * [`live`]: the live source, a WebSocket to the relay that served the page;
+//! * [`app`]: the root component, which wires sources to the world and the
+//!   world to the views;
+//! * [`components`]: the views, small function components fed by props.
+
+mod app;
+mod components;
+mod live;
+mod world;
+
+fn main() {
+    yew::Renderer::<app::App>::new().render();
+}

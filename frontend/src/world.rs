@@ -1,0 +1,282 @@
+//! The `World`: everything the views show, reduced from [`protocol`] events.
+//!
+//! This is the app's one piece of state. Sources (the live relay today, the
+//! simulator later) feed it whole batches with [`World::apply_message`]; it is
+//! mutated in place, never cloned per event, and the views read it once per
+//! animation frame. Pure Rust: no DOM, no clock, tested natively below.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use protocol::{ConnId, Event, EventKind, Hello, IoOp, Micros, ServerMessage, TaskId, TaskOutcome};
+
+/// Log lines kept; older ones scroll away.
+pub const LOG_CAPACITY: usize = 500;
+/// Closed connections kept in the table; older ones are forgotten.
+pub const CLOSED_CONNECTIONS_KEPT: usize = 200;
+
+/// Where a connection's task is, as the table shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Accepted; no task serves it yet.
+    Accepted,
+    /// Its task runs (or is ready to run).
+    Running,
+    /// Its task is suspended until the socket is ready for the operation.
+    Waiting(IoOp),
+    /// Its task ended.
+    Finished(TaskOutcome),
+}
+
+/// One row of the connections table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// The connection.
+    pub conn: ConnId,
+    /// Its peer, as the server saw it.
+    pub peer: String,
+    /// The task serving it.
+    pub task: Option<TaskId>,
+    /// What the task is doing.
+    pub state: TaskState,
+    /// Bytes the server read from it.
+    pub bytes_in: u64,
+    /// Bytes the server wrote back.
+    pub bytes_out: u64,
+    /// Whether the server closed it.
+    pub closed: bool,
+}
+
+/// The numbers at the top of the page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Connections accepted in this lab.
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Bytes the server wrote back.
+    pub bytes_echoed: u64,
+    /// Clients started by the lab.
+    pub clients_started: u64,
+    /// Clients that ended, well or not.
+    pub clients_finished: u64,
+    /// Tasks that ended with an error.
+    pub task_errors: u64,
+    /// Events lost because the browser read too slowly.
+    pub dropped_events: u64,
+}
+
+/// One line of the event log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// When it happened.
+    pub at: Micros,
+    /// What happened, in words.
+    pub text: String,
+    /// A class for colouring: the event's type name.
+    pub kind: &'static str,
+}
+
+/// Everything the views show.
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    /// The lab being watched, once its hello came.
+    pub lab: Option<Hello>,
+    /// Connections by id, oldest first.
+    pub connections: BTreeMap<ConnId, Connection>,
+    /// The counters.
+    pub counters: Counters,
+    /// The newest [`LOG_CAPACITY`] log lines, oldest first.
+    pub log: VecDeque<LogLine>,
+    /// The time of the newest event.
+    pub now: Micros,
+    task_conns: HashMap<TaskId, ConnId>,
+    closed_order: VecDeque<ConnId>,
+}
+
+impl World {
+    /// Applies one frame from a source. A hello starts a new lab, so it
+    /// forgets the old one.
+    pub fn apply_message(&mut self, message: ServerMessage) {
+        match message {
+            ServerMessage::Hello(hello) => {
+                *self = World::default();
+                self.log_line(
+                    0,
+                    "hello",
+                    format!("lab #{} echoes on {}", hello.lab, hello.echo_addr),
+                );
+                self.lab = Some(hello);
+            }
+            ServerMessage::Events { events } => {
+                for event in &events {
+                    self.apply(event);
+                }
+            }
+        }
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, event: &Event) {
+        self.now = self.now.max(event.at);
+        self.count(&event.kind);
+        self.track_connection(&event.kind);
+        self.log_line(event.at, kind_name(&event.kind), describe(&event.kind));
+    }
+
+    /// Records a problem of the app itself (say, an unreadable frame) in the
+    /// log, where the person looking will see it.
+    pub fn note(&mut self, text: String) {
+        self.log_line(self.now, "error", text);
+    }
+
+    fn count(&mut self, kind: &EventKind) {
+        let counters = &mut self.counters;
+        match kind {
+            EventKind::Accepted { .. } => {
+                counters.accepted += 1;
+                counters.open += 1;
+            }
+            EventKind::Closed { .. } => counters.open = counters.open.saturating_sub(1),
+            EventKind::Sent { bytes, .. } => counters.bytes_echoed += bytes,
+            EventKind::ClientStarted { .. } => counters.clients_started += 1,
+            EventKind::ClientFinished { .. } => counters.clients_finished += 1,
+            EventKind::TaskFinished {
+                outcome: TaskOutcome::Failed { .. },
+                ..
+            } => counters.task_errors += 1,
+            EventKind::Dropped { count } => counters.dropped_events += count,
+            _ => {}
+        }
+    }
+
+    fn track_connection(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::Accepted { conn, peer } => {
+                self.connections.insert(
+                    *conn,
+                    Connection {
+                        conn: *conn,
+                        peer: peer.clone(),
+                        task: None,
+                        state: TaskState::Accepted,
+                        bytes_in: 0,
+                        bytes_out: 0,
+                        closed: false,
+                    },
+                );
+            }
+            EventKind::TaskSpawned { task, conn } => {
+                self.task_conns.insert(*task, *conn);
+                if let Some(connection) = self.connections.get_mut(conn) {
+                    connection.task = Some(*task);
+                    connection.state = TaskState::Running;
+                }
+            }
+            EventKind::TaskWaiting { conn, op, .. } => {
+                self.set_state(*conn, TaskState::Waiting(*op));
+            }
+            EventKind::Received { conn, bytes } => {
+                if let Some(connection) = self.connections.get_mut(conn) {
+                    connection.bytes_in += bytes;
+                    connection.state = TaskState::Running;
+                }
+            }
+            EventKind::Sent { conn, bytes } => {
+                if let Some(connection) = self.connections.get_mut(conn) {
+                    connection.bytes_out += bytes;
+                }
+            }
+            EventKind::TaskFinished {
+                task,
+                conn,
+                outcome,
+            } => {
+                self.task_conns.remove(task);
+                self.set_state(*conn, TaskState::Finished(outcome.clone()));
+            }
+            EventKind::Closed { conn } => {
+                if let Some(connection) = self.connections.get_mut(conn) {
+                    connection.closed = true;
+                    self.closed_order.push_back(*conn);
+                }
+                while self.closed_order.len() > CLOSED_CONNECTIONS_KEPT {
+                    if let Some(oldest) = self.closed_order.pop_front() {
+                        self.connections.remove(&oldest);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_state(&mut self, conn: ConnId, state: TaskState) {
+        if let Some(connection) = self.connections.get_mut(&conn) {
+            connection.state = state;
+        }
+    }
+
+    fn log_line(&mut self, at: Micros, kind: &'static str, text: String) {
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine { at, text, kind });
+    }
+}
+
+/// The event's `type` name on the wire.
+pub fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Listening { .. } => "listening",
+        EventKind::Accepted { .. } => "accepted",
+        EventKind::TaskSpawned { .. } => "task_spawned",
+        EventKind::TaskWaiting { .. } => "task_waiting",
+        EventKind::Received { .. } => "received",
+        EventKind::Sent { .. } => "sent",
+        EventKind::TaskFinished { .. } => "task_finished",
+        EventKind::Closed { .. } => "closed",
+        EventKind::ClientStarted { .. } => "client_started",
+        EventKind::ClientFinished { .. } => "client_finished",
+        EventKind::Dropped { .. } => "dropped",
+        EventKind::Error { .. } => "error",
+    }
+}
+
+/// An event in the lesson's words.
+pub fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Listening { addr, .. } => format!("server listens on {addr}"),
+        EventKind::Accepted { conn, peer } => format!("accept() → {conn} from {peer}"),
+        EventKind::TaskSpawned { task, conn } => format!("{task} spawned to serve {conn}"),
+        EventKind::TaskWaiting { task, conn, op } => {
+            let call = match op {
+                IoOp::Read => "sock_recv",
+                IoOp::Write => "sock_sendall",
+            };
+            format!("{task} suspends: await {call}({conn})")
+        }
+        EventKind::Received { conn, bytes } => format!("recv({conn}) → {bytes} bytes"),
+        EventKind::Sent { conn, bytes } => format!("sendall({conn}, {bytes} bytes)"),
+        EventKind::TaskFinished { task, outcome, .. } => match outcome {
+            TaskOutcome::Ok => format!("{task} finished"),
+            TaskOutcome::Failed { error } => format!("{task} failed: {error}"),
+            TaskOutcome::Cancelled => format!("{task} cancelled"),
+        },
+        EventKind::Closed { conn } => format!("{conn} closed"),
+        EventKind::ClientStarted { client, .. } => format!("{client} started"),
+        EventKind::ClientFinished {
+            client,
+            echoed,
+            error,
+        } => match error {
+            None => format!("{client} done: {echoed} bytes echoed intact"),
+            Some(error) => format!("{client} stopped after {echoed} bytes: {error}"),
+        },
+        EventKind::Dropped { count } => {
+            format!("{count} events dropped: the page read more slowly than the lab ran")
+        }
+        EventKind::Error { message } => format!("error: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

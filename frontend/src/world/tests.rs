@@ -1,0 +1,192 @@
+//! Hand-written event sequences and the exact world they must produce.
+
+use super::*;
+use protocol::{ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, ServerModel};
+
+fn hello(lab: u64) -> ServerMessage {
+    ServerMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        lab,
+        echo_addr: "127.0.0.1:4000".into(),
+        model: ServerModel::AsyncTasks,
+        limits: Limits {
+            max_clients: 10,
+            max_command_bytes: 1024,
+            max_messages_per_client: 10,
+            max_message_size: 10,
+        },
+    })
+}
+
+fn batch(kinds: Vec<EventKind>) -> ServerMessage {
+    ServerMessage::Events {
+        events: kinds
+            .into_iter()
+            .enumerate()
+            .map(|(at, kind)| Event {
+                at: at as Micros * 10,
+                kind,
+            })
+            .collect(),
+    }
+}
+
+/// One client served start to end: accept, spawn, wait, echo twice, finish.
+fn one_served_client() -> Vec<EventKind> {
+    let conn = ConnId(1);
+    let task = TaskId(1);
+    vec![
+        EventKind::ClientStarted {
+            client: ClientId(1),
+            behaviour: ClientBehaviour::default(),
+        },
+        EventKind::Accepted {
+            conn,
+            peer: "127.0.0.1:5000".into(),
+        },
+        EventKind::TaskSpawned { task, conn },
+        EventKind::TaskWaiting {
+            task,
+            conn,
+            op: IoOp::Read,
+        },
+        EventKind::Received { conn, bytes: 3 },
+        EventKind::Sent { conn, bytes: 3 },
+        EventKind::Received { conn, bytes: 4 },
+        EventKind::Sent { conn, bytes: 4 },
+        EventKind::TaskFinished {
+            task,
+            conn,
+            outcome: TaskOutcome::Ok,
+        },
+        EventKind::Closed { conn },
+        EventKind::ClientFinished {
+            client: ClientId(1),
+            echoed: 7,
+            error: None,
+        },
+    ]
+}
+
+#[test]
+fn a_served_client_leaves_one_closed_row_and_exact_counters() {
+    let mut world = World::default();
+    world.apply_message(hello(1));
+    world.apply_message(batch(one_served_client()));
+
+    assert_eq!(
+        world.counters,
+        Counters {
+            accepted: 1,
+            open: 0,
+            bytes_echoed: 7,
+            clients_started: 1,
+            clients_finished: 1,
+            task_errors: 0,
+            dropped_events: 0,
+        }
+    );
+    let rows: Vec<_> = world.connections.values().cloned().collect();
+    assert_eq!(
+        rows,
+        vec![Connection {
+            conn: ConnId(1),
+            peer: "127.0.0.1:5000".into(),
+            task: Some(TaskId(1)),
+            state: TaskState::Finished(TaskOutcome::Ok),
+            bytes_in: 7,
+            bytes_out: 7,
+            closed: true,
+        }]
+    );
+    assert_eq!(world.now, 100);
+    // The hello line, then one per event.
+    assert_eq!(world.log.len(), 12);
+    assert_eq!(
+        world.log[4].text,
+        "task#1 suspends: await sock_recv(conn#1)"
+    );
+}
+
+#[test]
+fn a_task_waiting_for_data_shows_as_waiting_on_read() {
+    let mut world = World::default();
+    world.apply_message(batch(one_served_client()[..4].to_vec()));
+    let row = &world.connections[&ConnId(1)];
+    assert_eq!(row.state, TaskState::Waiting(IoOp::Read));
+    assert_eq!(world.counters.open, 1);
+}
+
+#[test]
+fn a_failed_task_is_counted_and_keeps_its_error() {
+    let conn = ConnId(2);
+    let task = TaskId(5);
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        EventKind::Accepted {
+            conn,
+            peer: "p".into(),
+        },
+        EventKind::TaskSpawned { task, conn },
+        EventKind::TaskFinished {
+            task,
+            conn,
+            outcome: TaskOutcome::Failed {
+                error: "Connection reset by peer (os error 104)".into(),
+            },
+        },
+    ]));
+    assert_eq!(world.counters.task_errors, 1);
+    assert_eq!(
+        world.connections[&conn].state,
+        TaskState::Finished(TaskOutcome::Failed {
+            error: "Connection reset by peer (os error 104)".into()
+        })
+    );
+    assert_eq!(
+        world.log.back().unwrap().text,
+        "task#5 failed: Connection reset by peer (os error 104)"
+    );
+}
+
+#[test]
+fn dropped_counts_add_up() {
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        EventKind::Dropped { count: 3 },
+        EventKind::Dropped { count: 4 },
+    ]));
+    assert_eq!(world.counters.dropped_events, 7);
+}
+
+#[test]
+fn a_new_hello_forgets_the_previous_lab() {
+    let mut world = World::default();
+    world.apply_message(hello(1));
+    world.apply_message(batch(one_served_client()));
+    world.apply_message(hello(2));
+    assert_eq!(world.counters, Counters::default());
+    assert!(world.connections.is_empty());
+    assert_eq!(world.lab.as_ref().map(|lab| lab.lab), Some(2));
+    assert_eq!(world.log.len(), 1);
+}
+
+#[test]
+fn the_log_and_the_closed_rows_stay_bounded() {
+    let mut world = World::default();
+    let mut kinds = Vec::new();
+    for id in 1..=(CLOSED_CONNECTIONS_KEPT as u64 + 50) {
+        kinds.push(EventKind::Accepted {
+            conn: ConnId(id),
+            peer: "p".into(),
+        });
+        kinds.push(EventKind::Closed { conn: ConnId(id) });
+    }
+    world.apply_message(batch(kinds));
+    assert_eq!(world.log.len(), LOG_CAPACITY);
+    assert_eq!(world.connections.len(), CLOSED_CONNECTIONS_KEPT);
+    // The oldest went first.
+    assert_eq!(world.connections.keys().next(), Some(&ConnId(51)));
+    assert_eq!(world.counters.accepted, CLOSED_CONNECTIONS_KEPT as u64 + 50);
+    assert_eq!(world.counters.open, 0);
+}

@@ -1,0 +1,222 @@
+//! Pins the wire format: these exact JSON shapes are what clients written
+//! against `docs/protocol.md` rely on.
+
+use super::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn to_value<T: Serialize>(message: &T) -> Value {
+    serde_json::to_value(message).expect("protocol types always serialize")
+}
+
+#[test]
+fn spawn_clients_with_only_a_count_means_polite_clients() {
+    let command: Command = serde_json::from_str(r#"{"type":"spawn_clients","count":3}"#).unwrap();
+    assert_eq!(
+        command,
+        Command::SpawnClients {
+            count: 3,
+            behaviour: ClientBehaviour::Polite {
+                messages: 5,
+                size: 32,
+                interval_ms: 200
+            }
+        }
+    );
+}
+
+#[test]
+fn spawn_clients_wire_shape() {
+    let command = Command::SpawnClients {
+        count: 2,
+        behaviour: ClientBehaviour::Polite {
+            messages: 10,
+            size: 4,
+            interval_ms: 0,
+        },
+    };
+    assert_eq!(
+        to_value(&command),
+        json!({"type":"spawn_clients","count":2,
+               "behaviour":{"kind":"polite","messages":10,"size":4,"interval_ms":0}})
+    );
+}
+
+#[test]
+fn hello_wire_shape() {
+    let hello = ServerMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        lab: 7,
+        echo_addr: "127.0.0.1:40123".into(),
+        model: ServerModel::AsyncTasks,
+        limits: Limits {
+            max_clients: 1000,
+            max_command_bytes: 65536,
+            max_messages_per_client: 10_000,
+            max_message_size: 65536,
+        },
+    });
+    assert_eq!(
+        to_value(&hello),
+        json!({"type":"hello","protocol":1,"lab":7,"echo_addr":"127.0.0.1:40123",
+               "model":"async_tasks",
+               "limits":{"max_clients":1000,"max_command_bytes":65536,
+                         "max_messages_per_client":10000,"max_message_size":65536}})
+    );
+}
+
+#[test]
+fn event_batch_wire_shape() {
+    let batch = ServerMessage::Events {
+        events: vec![
+            Event {
+                at: 15,
+                kind: EventKind::Accepted {
+                    conn: ConnId(1),
+                    peer: "127.0.0.1:5555".into(),
+                },
+            },
+            Event {
+                at: 20,
+                kind: EventKind::TaskWaiting {
+                    task: TaskId(1),
+                    conn: ConnId(1),
+                    op: IoOp::Read,
+                },
+            },
+            Event {
+                at: 31,
+                kind: EventKind::TaskFinished {
+                    task: TaskId(1),
+                    conn: ConnId(1),
+                    outcome: TaskOutcome::Failed {
+                        error: "Connection reset by peer".into(),
+                    },
+                },
+            },
+            Event {
+                at: 40,
+                kind: EventKind::Dropped { count: 12 },
+            },
+        ],
+    };
+    assert_eq!(
+        to_value(&batch),
+        json!({"type":"events","events":[
+            {"at":15,"type":"accepted","conn":1,"peer":"127.0.0.1:5555"},
+            {"at":20,"type":"task_waiting","task":1,"conn":1,"op":"read"},
+            {"at":31,"type":"task_finished","task":1,"conn":1,
+             "outcome":{"status":"failed","error":"Connection reset by peer"}},
+            {"at":40,"type":"dropped","count":12}
+        ]})
+    );
+}
+
+#[test]
+fn client_finished_without_error_leaves_the_field_out() {
+    let event = Event {
+        at: 1,
+        kind: EventKind::ClientFinished {
+            client: ClientId(3),
+            echoed: 160,
+            error: None,
+        },
+    };
+    assert_eq!(
+        to_value(&event),
+        json!({"at":1,"type":"client_finished","client":3,"echoed":160})
+    );
+}
+
+#[test]
+fn unknown_command_type_is_an_error_that_names_it() {
+    let error = serde_json::from_str::<Command>(r#"{"type":"launch_missiles"}"#).unwrap_err();
+    assert!(error.to_string().contains("launch_missiles"), "{error}");
+}
+
+#[test]
+fn misspelled_behaviour_parameter_is_an_error_not_a_silent_default() {
+    let error = serde_json::from_str::<Command>(
+        r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"polite","mesages":3}}"#,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("mesages"), "{error}");
+}
+
+#[test]
+fn ids_display_with_their_kind() {
+    assert_eq!(ConnId(4).to_string(), "conn#4");
+    assert_eq!(TaskId(2).to_string(), "task#2");
+    assert_eq!(ClientId(9).to_string(), "client#9");
+}
+
+fn any_behaviour() -> impl Strategy<Value = ClientBehaviour> {
+    (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(messages, size, interval_ms)| {
+        ClientBehaviour::Polite {
+            messages,
+            size,
+            interval_ms,
+        }
+    })
+}
+
+fn any_event_kind() -> impl Strategy<Value = EventKind> {
+    let conn = any::<u64>().prop_map(ConnId);
+    let task = any::<u64>().prop_map(TaskId);
+    let text = ".{0,40}";
+    prop_oneof![
+        (text, conn.clone()).prop_map(|(peer, conn)| EventKind::Accepted { conn, peer }),
+        (task.clone(), conn.clone(), any::<bool>()).prop_map(|(task, conn, read)| {
+            EventKind::TaskWaiting {
+                task,
+                conn,
+                op: if read { IoOp::Read } else { IoOp::Write },
+            }
+        }),
+        (conn.clone(), any::<u64>()).prop_map(|(conn, bytes)| EventKind::Received { conn, bytes }),
+        (conn.clone(), any::<u64>()).prop_map(|(conn, bytes)| EventKind::Sent { conn, bytes }),
+        (task, conn.clone(), proptest::option::of(text)).prop_map(|(task, conn, error)| {
+            EventKind::TaskFinished {
+                task,
+                conn,
+                outcome: error.map_or(TaskOutcome::Ok, |error| TaskOutcome::Failed { error }),
+            }
+        }),
+        conn.prop_map(|conn| EventKind::Closed { conn }),
+        (any::<u64>(), any_behaviour()).prop_map(|(client, behaviour)| {
+            EventKind::ClientStarted {
+                client: ClientId(client),
+                behaviour,
+            }
+        }),
+        (any::<u64>(), any::<u64>(), proptest::option::of(text)).prop_map(
+            |(client, echoed, error)| EventKind::ClientFinished {
+                client: ClientId(client),
+                echoed,
+                error,
+            }
+        ),
+        any::<u64>().prop_map(|count| EventKind::Dropped { count }),
+        text.prop_map(|message| EventKind::Error { message }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_event_batch_survives_a_json_round_trip(
+        events in proptest::collection::vec((any::<u64>(), any_event_kind()), 0..20)
+    ) {
+        let batch = ServerMessage::Events {
+            events: events.into_iter().map(|(at, kind)| Event { at, kind }).collect(),
+        };
+        let text = serde_json::to_string(&batch).unwrap();
+        prop_assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), batch);
+    }
+
+    #[test]
+    fn every_command_survives_a_json_round_trip(count in any::<u32>(), behaviour in any_behaviour()) {
+        let command = Command::SpawnClients { count, behaviour };
+        let text = serde_json::to_string(&command).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Command>(&text).unwrap(), command);
+    }
+}

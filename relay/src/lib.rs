@@ -1,0 +1,91 @@
+//! The Loopscope relay: real echo servers on real sockets, watched from the
+//! browser.
+//!
+//! Each browser that opens `/ws` gets a [`lab::Lab`]: its own echo server on
+//! an ephemeral port and the clients it asks for. A [`probe::Probe`] reports
+//! what the server's event loop does as [`protocol`] events, and the
+//! [`session`] streams them to the browser in batches.
+//!
+//! Modules, from the edge inwards:
+//!
+//! * [`http`]: serves the app and upgrades `/ws`, behind the [`guard`];
+//! * [`session`]: one WebSocket: hello, commands in, event batches out;
+//! * [`lab`]: one browser's echo server and clients, torn down with the session;
+//! * [`echo`]: the echo server (one tokio task per connection);
+//! * [`clients`]: the client behaviours the browser can start;
+//! * [`probe`]: the never-waiting event buffer between a lab and its session.
+
+pub mod clients;
+pub mod echo;
+pub mod guard;
+pub mod http;
+pub mod lab;
+pub mod probe;
+pub mod session;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use anyhow::Context;
+use protocol::Limits;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How a relay runs: its caps and who may use it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where labs bind their echo servers (the relay's own address, so that
+    /// whoever reaches the page can also `nc` into their lab).
+    pub echo_ip: IpAddr,
+    /// Extra `Host` values to answer to (see [`guard`]).
+    pub allowed_hosts: Vec<String>,
+    /// Extra page origins allowed to open labs (see [`guard`]).
+    pub allowed_origins: Vec<String>,
+    /// Most labs (browser sessions) at once.
+    pub max_labs: usize,
+    /// The caps of each lab.
+    pub limits: Limits,
+    /// How long sessions get to close on shutdown.
+    pub grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            echo_ip: Ipv4Addr::LOCALHOST.into(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_labs: 64,
+            limits: Limits {
+                max_clients: 1000,
+                max_command_bytes: 64 * 1024,
+                max_messages_per_client: 10_000,
+                max_message_size: 64 * 1024,
+            },
+            grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Serves the app and labs on `listener` until `stop` is cancelled, then
+/// closes every session (each with a close frame) within the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let grace = config.grace;
+    let sessions = TaskTracker::new();
+    let router = http::Relay::new(config, bound, stop.clone(), sessions.clone()).router();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    sessions.close();
+    if tokio::time::timeout(grace, sessions.wait()).await.is_err() {
+        tracing::warn!("some sessions did not close within {grace:?}");
+    }
+    Ok(())
+}

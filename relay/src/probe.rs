@@ -1,0 +1,164 @@
+//! The probe: how a lab reports what happens without ever waiting for the
+//! browser.
+//!
+//! A [`Probe`] stamps each event with the lab's clock and puts it in a bounded
+//! buffer with `try_send`: when the buffer is full (the browser reads too
+//! slowly) the event is dropped and counted, and the echo path goes on at
+//! once. The [`EventStream`] on the other side hands the session batches, and
+//! adds a [`EventKind::Dropped`] event with the count when something was lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use protocol::{Event, EventKind, Micros};
+use tokio::sync::mpsc;
+
+/// The reporting end, cloned into every task of a lab.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    events: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+    started: Instant,
+}
+
+/// The reading end, owned by the session that forwards events to the browser.
+#[derive(Debug)]
+pub struct EventStream {
+    events: mpsc::Receiver<Event>,
+    dropped: Arc<AtomicU64>,
+    started: Instant,
+}
+
+/// A probe and its stream, sharing a buffer of `capacity` events.
+pub fn channel(capacity: usize) -> (Probe, EventStream) {
+    let (sender, receiver) = mpsc::channel(capacity);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let probe = Probe {
+        events: sender,
+        dropped: Arc::clone(&dropped),
+        started,
+    };
+    let stream = EventStream {
+        events: receiver,
+        dropped,
+        started,
+    };
+    (probe, stream)
+}
+
+fn micros_since(started: Instant) -> Micros {
+    started
+        .elapsed()
+        .as_micros()
+        .try_into()
+        .unwrap_or(Micros::MAX)
+}
+
+impl Probe {
+    /// Microseconds since the lab started.
+    pub fn now(&self) -> Micros {
+        micros_since(self.started)
+    }
+
+    /// Reports `kind` as happening now. Never waits.
+    pub fn emit(&self, kind: EventKind) {
+        let event = Event {
+            at: self.now(),
+            kind,
+        };
+        if self.events.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl EventStream {
+    /// Waits for the next batch: the first event, then whatever else arrives
+    /// within `window` (so that a busy lab sends a few large frames rather
+    /// than many small ones), at most `max` events, plus a `dropped` event if
+    /// any were lost. `None` once every probe is gone and the buffer is empty.
+    pub async fn next_batch(&mut self, window: Duration, max: usize) -> Option<Vec<Event>> {
+        let first = self.events.recv().await?;
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + window;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(event)) => batch.push(event),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            batch.push(Event {
+                at: micros_since(self.started),
+                kind: EventKind::Dropped { count: dropped },
+            });
+        }
+        Some(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::ConnId;
+
+    fn closed(conn: u64) -> EventKind {
+        EventKind::Closed { conn: ConnId(conn) }
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_drops_and_counts_instead_of_waiting() {
+        let (probe, mut stream) = channel(2);
+        for conn in 0..5 {
+            probe.emit(closed(conn)); // would hang here if emit waited
+        }
+        let batch = stream.next_batch(Duration::ZERO, 100).await.unwrap();
+        let kinds: Vec<_> = batch.into_iter().map(|event| event.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![closed(0), closed(1), EventKind::Dropped { count: 3 }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_collects_what_arrives_within_its_window_in_order() {
+        let (probe, mut stream) = channel(64);
+        for conn in 0..10 {
+            probe.emit(closed(conn));
+        }
+        let batch = stream
+            .next_batch(Duration::from_millis(5), 4)
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 4, "a batch stops at its maximum size");
+        let rest = stream
+            .next_batch(Duration::from_millis(5), 100)
+            .await
+            .unwrap();
+        let conns: Vec<_> = batch
+            .iter()
+            .chain(&rest)
+            .map(|event| event.kind.clone())
+            .collect();
+        assert_eq!(conns, (0..10).map(closed).collect::<Vec<_>>());
+        assert!(
+            batch.windows(2).all(|pair| pair[0].at <= pair[1].at),
+            "timestamps never go back"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_when_every_probe_is_gone() {
+        let (probe, mut stream) = channel(4);
+        probe.emit(closed(1));
+        drop(probe);
+        assert_eq!(
+            stream.next_batch(Duration::ZERO, 10).await.unwrap().len(),
+            1
+        );
+        assert!(stream.next_batch(Duration::ZERO, 10).await.is_none());
+    }
+}

@@ -1,0 +1,402 @@
+//! The relay over real sockets: a real WebSocket client drives a relay served
+//! on an ephemeral loopback port, and real TCP clients talk to its labs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use loopscope_relay::{Config, serve};
+use protocol::{
+    ClientBehaviour, ClientId, Command, Event, EventKind, Hello, ServerMessage, TaskOutcome,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Longest a test waits for any one thing before it fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+struct RunningRelay {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    served: JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start_relay(config: Config) -> RunningRelay {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let served = tokio::spawn(serve(listener, config, stop.clone()));
+    RunningRelay { addr, stop, served }
+}
+
+async fn open_lab(relay: &RunningRelay) -> (Socket, Hello) {
+    let mut request = format!("ws://{}/ws", relay.addr)
+        .into_client_request()
+        .unwrap();
+    let origin = HeaderValue::from_str(&format!("http://{}", relay.addr)).unwrap();
+    request.headers_mut().insert("Origin", origin);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("handshake");
+    match next_message(&mut socket).await {
+        ServerMessage::Hello(hello) => (socket, hello),
+        other => panic!("the first message must be hello, got {other:?}"),
+    }
+}
+
+async fn next_message(socket: &mut Socket) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the relay went quiet")
+            .expect("the relay closed the socket")
+            .expect("websocket error");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("a protocol message");
+        }
+    }
+}
+
+/// Reads events until `done` says the ones seen so far are enough.
+async fn events_until(socket: &mut Socket, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        match next_message(socket).await {
+            ServerMessage::Events { events } => seen.extend(events),
+            ServerMessage::Hello(_) => panic!("a second hello"),
+        }
+    }
+    seen
+}
+
+fn count(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> usize {
+    events.iter().filter(|event| matches(&event.kind)).count()
+}
+
+async fn send_command(socket: &mut Socket, command: &Command) {
+    let text = serde_json::to_string(command).unwrap();
+    socket.send(Message::text(text)).await.unwrap();
+}
+
+async fn next_error(socket: &mut Socket) -> String {
+    let events = events_until(socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Error { .. })) > 0
+    })
+    .await;
+    events
+        .into_iter()
+        .find_map(|event| match event.kind {
+            EventKind::Error { message } => Some(message),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn polite(messages: u32, size: u32) -> ClientBehaviour {
+    ClientBehaviour::Polite {
+        messages,
+        size,
+        interval_ms: 0,
+    }
+}
+
+#[tokio::test]
+async fn spawned_clients_are_accepted_served_echoed_and_finished() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    let echo_addr: SocketAddr = hello.echo_addr.parse().unwrap();
+    assert!(
+        echo_addr.ip().is_loopback(),
+        "labs listen on loopback by default"
+    );
+
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 3,
+            behaviour: polite(4, 10),
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 3
+            && count(seen, |kind| matches!(kind, EventKind::Closed { .. })) == 3
+    })
+    .await;
+
+    assert_eq!(
+        count(&events, |kind| matches!(kind, EventKind::Accepted { .. })),
+        3
+    );
+    assert_eq!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::TaskSpawned { .. }
+        )),
+        3
+    );
+    assert!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::TaskWaiting { .. }
+        )) >= 3
+    );
+    let bytes = |pick: fn(&EventKind) -> Option<u64>| {
+        events.iter().filter_map(|e| pick(&e.kind)).sum::<u64>()
+    };
+    let received = bytes(|kind| match kind {
+        EventKind::Received { bytes, .. } => Some(*bytes),
+        _ => None,
+    });
+    let sent = bytes(|kind| match kind {
+        EventKind::Sent { bytes, .. } => Some(*bytes),
+        _ => None,
+    });
+    assert_eq!(
+        (received, sent),
+        (120, 120),
+        "3 clients × 4 messages × 10 bytes, each way"
+    );
+    assert_eq!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::TaskFinished {
+                outcome: TaskOutcome::Ok,
+                ..
+            }
+        )),
+        3
+    );
+    for event in &events {
+        if let EventKind::ClientFinished { echoed, error, .. } = &event.kind {
+            assert_eq!((*echoed, error.as_deref()), (40, None));
+        }
+    }
+    assert!(
+        events.windows(2).all(|pair| pair[0].at <= pair[1].at),
+        "events come in time order"
+    );
+}
+
+#[tokio::test]
+async fn a_raw_tcp_client_gets_exactly_its_bytes_back_and_shows_up() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    let mut tcp = TcpStream::connect(&hello.echo_addr).await.unwrap();
+    let local = tcp.local_addr().unwrap().to_string();
+
+    let sent: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (mut reader, mut writer) = tcp.split();
+    let mut echoed = vec![0; sent.len()];
+    let (write, read) = tokio::join!(writer.write_all(&sent), reader.read_exact(&mut echoed));
+    write.unwrap();
+    read.unwrap();
+    assert!(
+        echoed == sent,
+        "the echo must be the same bytes in the same order"
+    );
+
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+    })
+    .await;
+    let peers: Vec<_> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Accepted { peer, .. } => Some(peer.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(peers, vec![local]);
+}
+
+#[tokio::test]
+async fn closing_the_websocket_closes_the_labs_echo_port() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    TcpStream::connect(&hello.echo_addr)
+        .await
+        .expect("the echo port is open while the lab lives");
+
+    socket.close(None).await.unwrap();
+    // The relay tears the lab down before it lets go of the socket, so once
+    // the stream ends the port must be closed.
+    while let Some(Ok(_)) = tokio::time::timeout(PATIENCE, socket.next()).await.unwrap() {}
+
+    let refused = TcpStream::connect(&hello.echo_addr).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+async fn handshake_status(relay: &RunningRelay, host: &str, origin: Option<&str>) -> u16 {
+    let mut request = format!("ws://{}/ws", relay.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Host", HeaderValue::from_str(host).unwrap());
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_str(origin).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected handshake failure: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn only_the_relays_own_pages_may_open_a_lab() {
+    let relay = start_relay(Config::default()).await;
+    let own_host = relay.addr.to_string();
+    let own_origin = format!("http://{own_host}");
+    assert_eq!(
+        handshake_status(&relay, &own_host, Some(&own_origin)).await,
+        101
+    );
+    assert_eq!(
+        handshake_status(&relay, &own_host, None).await,
+        101,
+        "programs send no Origin"
+    );
+    assert_eq!(
+        handshake_status(&relay, &own_host, Some("https://evil.example")).await,
+        403
+    );
+    let rebound = format!("evil.example:{}", relay.addr.port());
+    assert_eq!(
+        handshake_status(&relay, &rebound, Some(&format!("http://{rebound}"))).await,
+        403,
+        "a DNS-rebound name is refused"
+    );
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_events_and_the_session_goes_on() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, _) = open_lab(&relay).await;
+
+    socket
+        .send(Message::text("this is not json"))
+        .await
+        .unwrap();
+    assert!(next_error(&mut socket).await.starts_with("not a command"));
+    socket
+        .send(Message::text(r#"{"type":"launch_missiles"}"#))
+        .await
+        .unwrap();
+    assert!(next_error(&mut socket).await.contains("launch_missiles"));
+    socket.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    assert!(next_error(&mut socket).await.contains("binary"));
+    let oversized = format!(
+        r#"{{"type":"spawn_clients","count":1,"pad":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    socket.send(Message::text(oversized)).await.unwrap();
+    assert!(
+        next_error(&mut socket)
+            .await
+            .contains("at most 65536 bytes")
+    );
+
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: polite(2, 8),
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 1
+    })
+    .await;
+    assert!(events.iter().any(|event| matches!(
+        &event.kind,
+        EventKind::ClientFinished {
+            echoed: 16,
+            error: None,
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn a_spawn_above_the_cap_is_refused_whole() {
+    let mut config = Config::default();
+    config.limits.max_clients = 5;
+    let relay = start_relay(config).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    assert_eq!(hello.limits.max_clients, 5);
+
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 6,
+            behaviour: polite(1, 1),
+        },
+    )
+    .await;
+    let message = next_error(&mut socket).await;
+    assert!(message.contains("at most 5"), "{message}");
+
+    // Had any of the six started, this one would not be client #1.
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: polite(1, 1),
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::ClientStarted { .. })) == 1
+    })
+    .await;
+    let started: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::ClientStarted { client, .. } => Some(client),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, vec![ClientId(1)]);
+}
+
+#[tokio::test]
+async fn stopping_the_relay_says_goodbye_and_closes_every_lab() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+
+    relay.stop.cancel();
+    let close = loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.unwrap() {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a reason"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Away);
+    assert!(close.reason.contains("shutting down"));
+    tokio::time::timeout(PATIENCE, relay.served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let refused = TcpStream::connect(&hello.echo_addr).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+}

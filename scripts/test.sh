@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every Loopscope test: formatting, the native unit and integration
+# tests (protocol, simulator, relay over real sockets, the app's reducer),
+# and the end-to-end tests in a real headless Chromium.
+#
+# Installs what it needs first (the wasm toolchain, Chromium and ChromeDriver)
+# and builds the app with Trunk, which the browser tests load from the relay.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/toolchain.sh
+ensure_web_toolchain
+ensure_browser
+
+log "checking formatting and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+
+log "building the app (release wasm) into dist/"
+trunk build --release --offline
+
+log "running the tests"
+cargo test --workspace --locked "$@"

@@ -1,0 +1,237 @@
+//! The end-to-end harness: a relay served in-process on an ephemeral loopback
+//! port, and a real headless Chromium driven through ChromeDriver.
+//!
+//! The app must be built first (`dist/`, which `scripts/test.sh` builds with
+//! Trunk); the relay under test is a debug build, which reads `dist/` from
+//! disk.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use loopscope_relay::{Config, serve};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Longest a test waits for the page to show something.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The built app, as Trunk leaves it.
+pub fn dist_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist")
+}
+
+fn require_built_app() {
+    assert!(
+        dist_dir().join("index.html").exists(),
+        "the app is not built: run scripts/test.sh (it builds dist/ with Trunk first)"
+    );
+}
+
+/// A relay running in this process.
+pub struct Relay {
+    /// Where it serves.
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    served: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Relay {
+    /// Starts a relay on an ephemeral loopback port.
+    pub async fn start() -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding loopback");
+        Relay::serve_on(listener)
+    }
+
+    /// Starts a relay on the given port (to restart one where it was).
+    pub async fn start_on(addr: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("binding the old address again");
+        Relay::serve_on(listener)
+    }
+
+    fn serve_on(listener: TcpListener) -> Relay {
+        require_built_app();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(serve(listener, Config::default(), stop.clone()));
+        Relay { addr, stop, served }
+    }
+
+    /// The page's address.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Shuts the relay down the way Ctrl-C does and waits until it is gone.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.served
+            .await
+            .expect("relay task")
+            .expect("relay stopped cleanly");
+    }
+}
+
+/// A headless Chromium under ChromeDriver, with its own empty profile.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts ChromeDriver and a headless Chromium (1280×800).
+    pub async fn start() -> anyhow::Result<Browser> {
+        let (driver, port) = start_chromedriver().await?;
+        let profile = tempfile::tempdir().context("making a browser profile folder")?;
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": chromium_binary(), "args": args }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("starting a Chromium session through ChromeDriver")?;
+        Ok(Browser {
+            client,
+            driver,
+            _profile: profile,
+        })
+    }
+
+    /// Text of the first element matching `css`, if there is one.
+    pub async fn text(&self, css: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.text().await.ok()
+    }
+
+    /// An attribute of the first element matching `css`.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.attr(name).await.ok().flatten()
+    }
+
+    /// How many elements match `css`.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map_or(0, |found| found.len())
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.client.find(Locator::Css(css)).await?;
+        element.click().await?;
+        Ok(())
+    }
+
+    /// Waits until the link badge says `status` (`live`, `lost`, `no-relay`).
+    pub async fn wait_for_status(&self, status: &str) -> anyhow::Result<()> {
+        wait_until(&format!("link status {status}"), || async {
+            (self.attr("#link-status", "data-status").await.as_deref() == Some(status))
+                .then_some(())
+        })
+        .await
+    }
+
+    /// Saves a screenshot when `LOOPSCOPE_SCREENSHOT_DIR` is set (for the
+    /// README and for looking at what a person sees).
+    pub async fn screenshot_if_asked(&self, name: &str) -> anyhow::Result<()> {
+        if let Some(folder) = std::env::var_os("LOOPSCOPE_SCREENSHOT_DIR") {
+            let png = self.client.screenshot().await?;
+            std::fs::write(Path::new(&folder).join(format!("{name}.png")), png)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session and ChromeDriver.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.client.clone().close().await?;
+        let _ = self.driver.kill().await;
+        Ok(())
+    }
+}
+
+/// Polls `check` until it gives a value or [`PATIENCE`] runs out. The page
+/// changes on its own schedule (frames, socket messages), so a test can only
+/// watch it.
+pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("gave up waiting for {what} after {PATIENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn chromium_binary() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Starts ChromeDriver on a free port and waits until it says it is ready.
+async fn start_chromedriver() -> anyhow::Result<(Child, u16)> {
+    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let mut driver =
+        Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver (scripts/test.sh installs Debian's chromium-driver)")?;
+    let stdout = driver.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = async {
+        while let Some(line) = lines.next_line().await? {
+            if line.contains("started successfully") {
+                return Ok(());
+            }
+        }
+        bail!("chromedriver exited before it was ready")
+    };
+    tokio::time::timeout(PATIENCE, ready)
+        .await
+        .context("chromedriver did not start in time")??;
+    // Keep draining its output so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((driver, port))
+}
