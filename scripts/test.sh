@@ -20,4 +20,9 @@ log "building the app (release wasm) into dist/"
 trunk build --release --offline
 
 log "running the tests"
-cargo test --workspace --locked "$@"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$results"
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "\nall tests: %d passed, %d failed\n", passed, failed }' "$results"

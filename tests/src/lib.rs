@@ -135,6 +135,26 @@ impl Browser {
         element.text().await.ok()
     }
 
+    /// Texts of every element matching `css`, in page order.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let Ok(elements) = self.client.find_all(Locator::Css(css)).await else {
+            return Vec::new();
+        };
+        let mut texts = Vec::with_capacity(elements.len());
+        for element in elements {
+            texts.push(element.text().await.unwrap_or_default());
+        }
+        texts
+    }
+
+    /// Replaces the value of the input matching `css`, as typing would.
+    pub async fn set_value(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        let input = self.client.find(Locator::Css(css)).await?;
+        input.clear().await?;
+        input.send_keys(value).await?;
+        Ok(())
+    }
+
     /// An attribute of the first element matching `css`.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let element = self.client.find(Locator::Css(css)).await.ok()?;

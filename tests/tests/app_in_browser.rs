@@ -18,7 +18,8 @@ async fn bytes_echoed(browser: &Browser) -> Option<u64> {
 }
 
 #[tokio::test]
-async fn spawning_a_client_shows_its_connection_and_the_echoed_bytes_grow() -> anyhow::Result<()> {
+async fn spawned_clients_show_their_tasks_suspending_and_the_echoed_bytes_grow()
+-> anyhow::Result<()> {
     let relay = Relay::start().await;
     let browser = Browser::start().await?;
     browser.client.goto(&relay.url()).await?;
@@ -33,27 +34,39 @@ async fn spawning_a_client_shows_its_connection_and_the_echoed_bytes_grow() -> a
     .await?;
     assert_ne!(
         echo_addr,
-        format!("{}", relay.addr),
+        relay.addr.to_string(),
         "the lab has its own port"
     );
     assert_eq!(browser.count("#connections tbody tr").await, 0);
     assert_eq!(bytes_echoed(&browser).await, Some(0));
 
+    browser.set_value("#spawn-count", "3").await?;
     browser.click("#spawn").await?;
-    wait_until("a connection row", || async {
-        (browser.count("#connections tbody tr").await == 1).then_some(())
+    wait_until("three connection rows", || async {
+        (browser.count("#connections tbody tr").await == 3).then_some(())
     })
     .await?;
-    // The client sends a message every 200 ms: watch the counter climb to
-    // the client's total, never going back.
+    // Between two messages (200 ms apart) a task has nothing to read: it is
+    // suspended on recv, which is the lesson's point.
+    wait_until("a task suspended on recv", || async {
+        let states = browser.texts("#connections tbody tr .state").await;
+        states
+            .iter()
+            .any(|state| state == "suspended on recv")
+            .then_some(())
+    })
+    .await?;
+    browser.screenshot_if_asked("live-lab").await?;
+
+    // Watch the counter climb to the clients' total, never going back.
     let seen = RefCell::new(Vec::new());
-    wait_until("all of the client's bytes echoed", || async {
+    wait_until("all of the clients' bytes echoed", || async {
         let now = bytes_echoed(&browser).await?;
         let mut seen = seen.borrow_mut();
         if seen.last() != Some(&now) {
             seen.push(now);
         }
-        (now == DEFAULT_CLIENT_BYTES).then_some(())
+        (now == 3 * DEFAULT_CLIENT_BYTES).then_some(())
     })
     .await?;
     let seen = seen.into_inner();
@@ -61,23 +74,23 @@ async fn spawning_a_client_shows_its_connection_and_the_echoed_bytes_grow() -> a
         seen.windows(2).all(|pair| pair[0] < pair[1]),
         "the counter only grows: {seen:?}"
     );
-    wait_until("the finished task", || async {
-        let state = browser.text("#connections tbody tr .state").await?;
-        (state == "done").then_some(())
+    wait_until("every task done", || async {
+        let states = browser.texts("#connections tbody tr .state").await;
+        (states == ["done", "done", "done"]).then_some(())
     })
     .await?;
 
+    browser.set_value("#spawn-count", "1").await?;
     browser.click("#spawn").await?;
-    wait_until("a second client's bytes", || async {
-        (bytes_echoed(&browser).await? == 2 * DEFAULT_CLIENT_BYTES).then_some(())
+    wait_until("a fourth client's bytes", || async {
+        (bytes_echoed(&browser).await? == 4 * DEFAULT_CLIENT_BYTES).then_some(())
     })
     .await?;
-    assert_eq!(browser.count("#connections tbody tr").await, 2);
-    assert_eq!(
-        browser.text("#counter-clients-finished").await.as_deref(),
-        Some("2")
-    );
-    browser.screenshot_if_asked("live-lab").await?;
+    assert_eq!(browser.count("#connections tbody tr").await, 4);
+    wait_until("four clients done", || async {
+        (browser.text("#counter-clients-finished").await? == "4").then_some(())
+    })
+    .await?;
 
     browser.close().await?;
     relay.stop().await;
