@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use protocol::{ConnId, Event, EventKind, Hello, IoOp, Micros, ServerMessage, TaskId, TaskOutcome};
+use protocol::{
+    Call, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage, ShutdownPhase,
+    Sock, TaskId, TaskOutcome,
+};
 
 /// Log lines kept; older ones scroll away.
 pub const LOG_CAPACITY: usize = 500;
@@ -23,6 +26,8 @@ pub enum TaskState {
     Running,
     /// Its task is suspended until the socket is ready for the operation.
     Waiting(IoOp),
+    /// The server's one thread is parked in this blocking call on it.
+    Blocked(Call),
     /// Its task ended.
     Finished(TaskOutcome),
 }
@@ -63,6 +68,16 @@ pub struct Counters {
     pub task_errors: u64,
     /// Events lost because the browser read too slowly.
     pub dropped_events: u64,
+    /// Errors a handler caught and survived.
+    pub errors_handled: u64,
+    /// Non-blocking calls that found nothing to do.
+    pub would_block: u64,
+    /// Iterations of the server's loop.
+    pub iterations: u64,
+    /// Connections waiting in the listen backlog.
+    pub backlog: u32,
+    /// How busy the server's thread was in the last window, in ‰.
+    pub cpu_permille: Option<u32>,
 }
 
 /// One line of the event log.
@@ -89,6 +104,14 @@ pub struct World {
     pub log: VecDeque<LogLine>,
     /// The time of the newest event.
     pub now: Micros,
+    /// The line of the server's listing it is at.
+    pub code_line: Option<u32>,
+    /// The event loop's current phase.
+    pub phase: Option<LoopPhase>,
+    /// How far a shutdown has got.
+    pub shutdown: Option<ShutdownPhase>,
+    /// The error that killed the server, if one did.
+    pub crashed: Option<String>,
     task_conns: HashMap<TaskId, ConnId>,
     closed_order: VecDeque<ConnId>,
 }
@@ -120,7 +143,20 @@ impl World {
         self.now = self.now.max(event.at);
         self.count(&event.kind);
         self.track_connection(&event.kind);
-        self.log_line(event.at, kind_name(&event.kind), describe(&event.kind));
+        self.track_server(&event.kind);
+        if !is_frequent(&event.kind) {
+            self.log_line(event.at, kind_name(&event.kind), describe(&event.kind));
+        }
+    }
+
+    fn track_server(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::CodeLine { line } => self.code_line = Some(*line),
+            EventKind::Phase { phase } => self.phase = Some(*phase),
+            EventKind::Shutdown { phase } => self.shutdown = Some(*phase),
+            EventKind::ServerCrashed { error } => self.crashed = Some(error.clone()),
+            _ => {}
+        }
     }
 
     /// Records a problem of the app itself (say, an unreadable frame) in the
@@ -145,6 +181,13 @@ impl World {
                 ..
             } => counters.task_errors += 1,
             EventKind::Dropped { count } => counters.dropped_events += count,
+            EventKind::ErrorHandled { .. } => counters.errors_handled += 1,
+            EventKind::WouldBlock { .. } => counters.would_block += 1,
+            EventKind::LoopIteration { .. } => counters.iterations += 1,
+            EventKind::Backlog { waiting } => counters.backlog = *waiting,
+            EventKind::Cpu { busy_us, window_us } if *window_us > 0 => {
+                counters.cpu_permille = Some((busy_us * 1000 / window_us) as u32);
+            }
             _ => {}
         }
     }
@@ -165,16 +208,34 @@ impl World {
                     },
                 );
             }
-            EventKind::TaskSpawned { task, conn } => {
+            EventKind::TaskSpawned {
+                task,
+                conn: Some(conn),
+            } => {
                 self.task_conns.insert(*task, *conn);
                 if let Some(connection) = self.connections.get_mut(conn) {
                     connection.task = Some(*task);
                     connection.state = TaskState::Running;
                 }
             }
-            EventKind::TaskWaiting { conn, op, .. } => {
-                self.set_state(*conn, TaskState::Waiting(*op));
+            EventKind::TaskWaiting {
+                sock: Sock::Conn(conn),
+                op,
+                ..
+            } => self.set_state(*conn, TaskState::Waiting(*op)),
+            EventKind::TaskResumed { task } => {
+                if let Some(conn) = self.task_conns.get(task).copied() {
+                    self.set_state(conn, TaskState::Running);
+                }
             }
+            EventKind::CallBlocked {
+                call,
+                sock: Sock::Conn(conn),
+            } => self.set_state(*conn, TaskState::Blocked(*call)),
+            EventKind::CallReturned {
+                sock: Sock::Conn(conn),
+                ..
+            } => self.set_state(*conn, TaskState::Running),
             EventKind::Received { conn, bytes } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
                     connection.bytes_in += bytes;
@@ -192,7 +253,9 @@ impl World {
                 outcome,
             } => {
                 self.task_conns.remove(task);
-                self.set_state(*conn, TaskState::Finished(outcome.clone()));
+                if let Some(conn) = conn {
+                    self.set_state(*conn, TaskState::Finished(outcome.clone()));
+                }
             }
             EventKind::Closed { conn } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
@@ -223,6 +286,18 @@ impl World {
     }
 }
 
+/// Events that come too often to log one by one; they show as counters
+/// and highlights instead.
+pub fn is_frequent(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::WouldBlock { .. }
+            | EventKind::CodeLine { .. }
+            | EventKind::Cpu { .. }
+            | EventKind::Phase { .. }
+    )
+}
+
 /// The event's `type` name on the wire.
 pub fn kind_name(kind: &EventKind) -> &'static str {
     match kind {
@@ -230,14 +305,47 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Accepted { .. } => "accepted",
         EventKind::TaskSpawned { .. } => "task_spawned",
         EventKind::TaskWaiting { .. } => "task_waiting",
+        EventKind::TaskWoken { .. } => "task_woken",
+        EventKind::TaskResumed { .. } => "task_resumed",
         EventKind::Received { .. } => "received",
         EventKind::Sent { .. } => "sent",
         EventKind::TaskFinished { .. } => "task_finished",
+        EventKind::ExceptionNeverRetrieved { .. } => "exception_never_retrieved",
+        EventKind::ErrorHandled { .. } => "error_handled",
+        EventKind::ServerCrashed { .. } => "server_crashed",
         EventKind::Closed { .. } => "closed",
+        EventKind::CallBlocked { .. } => "call_blocked",
+        EventKind::CallReturned { .. } => "call_returned",
+        EventKind::Backlog { .. } => "backlog",
+        EventKind::WouldBlock { .. } => "would_block",
+        EventKind::Registered { .. } => "registered",
+        EventKind::Unregistered { .. } => "unregistered",
+        EventKind::SelectCalled { .. } => "select_called",
+        EventKind::SelectReturned { .. } => "select_returned",
+        EventKind::LoopIteration { .. } => "loop_iteration",
+        EventKind::Phase { .. } => "phase",
+        EventKind::Shutdown { .. } => "shutdown",
+        EventKind::CodeLine { .. } => "code_line",
+        EventKind::Cpu { .. } => "cpu",
         EventKind::ClientStarted { .. } => "client_started",
         EventKind::ClientFinished { .. } => "client_finished",
         EventKind::Dropped { .. } => "dropped",
         EventKind::Error { .. } => "error",
+    }
+}
+
+fn call_name(call: Call) -> &'static str {
+    match call {
+        Call::Accept => "accept",
+        Call::Recv => "recv",
+        Call::Send => "sendall",
+    }
+}
+
+fn op_name(op: IoOp) -> &'static str {
+    match op {
+        IoOp::Read => "read",
+        IoOp::Write => "write",
     }
 }
 
@@ -246,14 +354,20 @@ pub fn describe(kind: &EventKind) -> String {
     match kind {
         EventKind::Listening { addr, .. } => format!("server listens on {addr}"),
         EventKind::Accepted { conn, peer } => format!("accept() → {conn} from {peer}"),
-        EventKind::TaskSpawned { task, conn } => format!("{task} spawned to serve {conn}"),
-        EventKind::TaskWaiting { task, conn, op } => {
-            let call = match op {
-                IoOp::Read => "sock_recv",
-                IoOp::Write => "sock_sendall",
+        EventKind::TaskSpawned { task, conn } => match conn {
+            Some(conn) => format!("{task} spawned to serve {conn}"),
+            None => format!("{task} spawned (the accept loop)"),
+        },
+        EventKind::TaskWaiting { task, sock, op } => {
+            let call = match (sock, op) {
+                (Sock::Listener, _) => "sock_accept",
+                (_, IoOp::Read) => "sock_recv",
+                (_, IoOp::Write) => "sock_sendall",
             };
-            format!("{task} suspends: await {call}({conn})")
+            format!("{task} suspends: await {call}({sock})")
         }
+        EventKind::TaskWoken { task } => format!("{task} woken: its socket is ready"),
+        EventKind::TaskResumed { task } => format!("{task} resumed"),
         EventKind::Received { conn, bytes } => format!("recv({conn}) → {bytes} bytes"),
         EventKind::Sent { conn, bytes } => format!("sendall({conn}, {bytes} bytes)"),
         EventKind::TaskFinished { task, outcome, .. } => match outcome {
@@ -261,7 +375,48 @@ pub fn describe(kind: &EventKind) -> String {
             TaskOutcome::Failed { error } => format!("{task} failed: {error}"),
             TaskOutcome::Cancelled => format!("{task} cancelled"),
         },
+        EventKind::ExceptionNeverRetrieved { task, error } => {
+            format!("Task exception was never retrieved: {task}: {error}")
+        }
+        EventKind::ErrorHandled { conn, error } => format!("caught on {conn}: {error}; closed it"),
+        EventKind::ServerCrashed { error } => format!("the server crashed: {error}"),
         EventKind::Closed { conn } => format!("{conn} closed"),
+        EventKind::CallBlocked { call, sock } => {
+            format!("{}({sock}) blocks: the thread is parked", call_name(*call))
+        }
+        EventKind::CallReturned { call, sock } => format!("{}({sock}) returned", call_name(*call)),
+        EventKind::Backlog { waiting } => format!("{waiting} waiting in the listen backlog"),
+        EventKind::WouldBlock { sock, op } => format!("{sock}: {} would block", op_name(*op)),
+        EventKind::Registered { sock, op } => format!("register {sock} for {}", op_name(*op)),
+        EventKind::Unregistered { sock } => format!("unregister {sock}"),
+        EventKind::SelectCalled { timeout_us } => match timeout_us {
+            Some(timeout) => format!("select(timeout={:.3} s)", *timeout as f64 / 1e6),
+            None => "select(): sleeping until a socket is ready".to_owned(),
+        },
+        EventKind::SelectReturned { ready } => {
+            let ready: Vec<String> = ready
+                .iter()
+                .map(|ready| format!("{} {}", ready.sock, op_name(ready.op)))
+                .collect();
+            format!("select() → [{}]", ready.join(", "))
+        }
+        EventKind::LoopIteration { iteration } => format!("loop iteration {iteration}"),
+        EventKind::Phase { phase } => format!("phase {phase:?}"),
+        EventKind::Shutdown { phase } => match phase {
+            ShutdownPhase::StopAccepting => {
+                "shutdown: listener closed, no new connections".to_owned()
+            }
+            ShutdownPhase::Draining { deadline } => {
+                format!(
+                    "shutdown: in-flight connections may finish until {:.3} s",
+                    *deadline as f64 / 1e6
+                )
+            }
+            ShutdownPhase::Cancelling => "shutdown: grace over, cancelling the rest".to_owned(),
+            ShutdownPhase::Stopped => "shutdown: stopped".to_owned(),
+        },
+        EventKind::CodeLine { line } => format!("line {line}"),
+        EventKind::Cpu { busy_us, window_us } => format!("cpu {busy_us}/{window_us} µs"),
         EventKind::ClientStarted { client, .. } => format!("{client} started"),
         EventKind::ClientFinished {
             client,

@@ -83,6 +83,89 @@ pub enum IoOp {
     Write,
 }
 
+/// A socket as the server sees it: its listening socket or a connection.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Sock {
+    /// The listening socket (`accept` reads from it).
+    Listener,
+    /// An accepted connection.
+    Conn(ConnId),
+}
+
+impl std::fmt::Display for Sock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sock::Listener => f.write_str("listener"),
+            Sock::Conn(conn) => conn.fmt(f),
+        }
+    }
+}
+
+/// A socket call that can block the thread (blocking model).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// `accept()`: waits for a connection.
+    Accept,
+    /// `recv()`: waits for bytes.
+    Recv,
+    /// `sendall()`: waits for room in the send buffer.
+    Send,
+}
+
+/// One socket in the ready set a `select()` returned.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ready {
+    /// The socket.
+    pub sock: Sock,
+    /// What it is ready for.
+    pub op: IoOp,
+}
+
+/// The phases of one event-loop iteration, in order.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum LoopPhase {
+    /// Waiting in `select()` for a socket to be ready (or a timer to be due).
+    Select,
+    /// Handling the ready set: waking the tasks (or finding the callbacks)
+    /// registered for each ready socket.
+    ReadyEvents,
+    /// Running the callbacks, or resuming the ready tasks one by one.
+    Run,
+    /// Running the timers that are due.
+    Timers,
+}
+
+/// The steps of a graceful shutdown, in order.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum ShutdownPhase {
+    /// The listening socket is closed: no new connections.
+    StopAccepting,
+    /// Connections in flight may finish until `deadline`.
+    Draining {
+        /// When the grace period ends.
+        deadline: Micros,
+    },
+    /// The grace period is over: what still runs is cancelled.
+    Cancelling,
+    /// The server has stopped.
+    Stopped,
+}
+
+/// What a connection handler does with an error such as a reset connection.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlerStyle {
+    /// `try`/`except` around the handler: log, close that socket, go on.
+    #[default]
+    Handled,
+    /// No `except`: the error escapes the handler.
+    Unhandled,
+}
+
 /// How a task ended.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -117,6 +200,34 @@ pub enum ClientBehaviour {
         #[serde(default = "defaults::interval_ms")]
         interval_ms: u32,
     },
+    /// Sends each message one byte at a time, `byte_interval_ms` apart, and
+    /// reads the echo.
+    Slow {
+        /// How many messages to send.
+        #[serde(default = "defaults::slow_messages")]
+        messages: u32,
+        /// Bytes in each message.
+        #[serde(default = "defaults::size")]
+        size: u32,
+        /// Pause between two bytes.
+        #[serde(default = "defaults::byte_interval_ms")]
+        byte_interval_ms: u32,
+    },
+    /// Connects and never sends; leaves when the server closes.
+    Silent,
+    /// Sends half of a `size`-byte message, then resets the connection.
+    Crasher {
+        /// Bytes in the message it never finishes.
+        #[serde(default = "defaults::size")]
+        size: u32,
+    },
+    /// Sends `bytes` bytes as fast as it can and never reads, so the server's
+    /// send buffer fills up.
+    Flood {
+        /// How many bytes to send before closing.
+        #[serde(default = "defaults::flood_bytes")]
+        bytes: u32,
+    },
 }
 
 impl Default for ClientBehaviour {
@@ -138,6 +249,15 @@ mod defaults {
     }
     pub fn interval_ms() -> u32 {
         200
+    }
+    pub fn slow_messages() -> u32 {
+        2
+    }
+    pub fn byte_interval_ms() -> u32 {
+        50
+    }
+    pub fn flood_bytes() -> u32 {
+        1 << 20
     }
 }
 
@@ -215,21 +335,35 @@ pub enum EventKind {
         /// The peer's address, as the server sees it.
         peer: String,
     },
-    /// The server started a task to serve a connection.
+    /// The server started a task: one per connection, or the main task
+    /// that accepts (which serves no connection).
     TaskSpawned {
         /// The new task.
         task: TaskId,
-        /// The connection it serves.
-        conn: ConnId,
+        /// The connection it serves, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<ConnId>,
     },
-    /// A task suspended: it waits until its socket is ready for `op`.
+    /// A task suspended at `await`: it waits until `sock` is ready for `op`.
     TaskWaiting {
         /// The waiting task.
         task: TaskId,
         /// The socket it waits on.
-        conn: ConnId,
+        sock: Sock,
         /// What it waits for.
         op: IoOp,
+    },
+    /// The selector reported a waiting task's socket ready; the task joins
+    /// the ready queue.
+    TaskWoken {
+        /// The task.
+        task: TaskId,
+    },
+    /// The loop resumed a ready task; it runs until its next `await` that
+    /// has to wait.
+    TaskResumed {
+        /// The task.
+        task: TaskId,
     },
     /// The server read bytes from a connection.
     Received {
@@ -249,10 +383,112 @@ pub enum EventKind {
     TaskFinished {
         /// The task.
         task: TaskId,
-        /// The connection it served.
-        conn: ConnId,
+        /// The connection it served, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<ConnId>,
         /// How it ended.
         outcome: TaskOutcome,
+    },
+    /// A failed task was dropped without anyone awaiting it: asyncio's late
+    /// "Task exception was never retrieved".
+    ExceptionNeverRetrieved {
+        /// The task.
+        task: TaskId,
+        /// Its error.
+        error: String,
+    },
+    /// A handler caught an error (say, a reset connection), closed that
+    /// socket and went on.
+    ErrorHandled {
+        /// The connection that failed.
+        conn: ConnId,
+        /// The error.
+        error: String,
+    },
+    /// An error escaped the server's loop: the whole server died, and every
+    /// connection with it.
+    ServerCrashed {
+        /// The error.
+        error: String,
+    },
+    /// The thread entered a blocking call and is parked until it returns.
+    CallBlocked {
+        /// The call.
+        call: Call,
+        /// The socket it waits on.
+        sock: Sock,
+    },
+    /// A blocking call returned; the thread runs again.
+    CallReturned {
+        /// The call.
+        call: Call,
+        /// The socket.
+        sock: Sock,
+    },
+    /// Connections waiting in the listen backlog, connected but not yet
+    /// accepted.
+    Backlog {
+        /// How many wait now.
+        waiting: u32,
+    },
+    /// A non-blocking call found nothing to do (`BlockingIOError`).
+    WouldBlock {
+        /// The socket tried.
+        sock: Sock,
+        /// What was tried.
+        op: IoOp,
+    },
+    /// A socket was registered with the selector (or its interest changed).
+    Registered {
+        /// The socket.
+        sock: Sock,
+        /// The interest.
+        op: IoOp,
+    },
+    /// A socket was removed from the selector.
+    Unregistered {
+        /// The socket.
+        sock: Sock,
+    },
+    /// `select()` was called; the thread sleeps until a registered socket is
+    /// ready or the timeout passes.
+    SelectCalled {
+        /// The timeout, `None` for none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_us: Option<Micros>,
+    },
+    /// `select()` returned these ready sockets.
+    SelectReturned {
+        /// The ready set.
+        ready: Vec<Ready>,
+    },
+    /// The server's loop began another iteration.
+    LoopIteration {
+        /// Its number, from 1.
+        iteration: u64,
+    },
+    /// The event loop moved to another phase of its iteration.
+    Phase {
+        /// The phase.
+        phase: LoopPhase,
+    },
+    /// A step of a graceful shutdown.
+    Shutdown {
+        /// The step.
+        #[serde(flatten)]
+        phase: ShutdownPhase,
+    },
+    /// The server's program is at this line of its listing.
+    CodeLine {
+        /// The 1-based line number.
+        line: u32,
+    },
+    /// How busy the server's thread was over the last window.
+    Cpu {
+        /// Microseconds it ran.
+        busy_us: Micros,
+        /// Microseconds in the window.
+        window_us: Micros,
     },
     /// The server closed a connection.
     Closed {

@@ -80,7 +80,7 @@ fn event_batch_wire_shape() {
                 at: 20,
                 kind: EventKind::TaskWaiting {
                     task: TaskId(1),
-                    conn: ConnId(1),
+                    sock: Sock::Conn(ConnId(1)),
                     op: IoOp::Read,
                 },
             },
@@ -88,7 +88,7 @@ fn event_batch_wire_shape() {
                 at: 31,
                 kind: EventKind::TaskFinished {
                     task: TaskId(1),
-                    conn: ConnId(1),
+                    conn: Some(ConnId(1)),
                     outcome: TaskOutcome::Failed {
                         error: "Connection reset by peer".into(),
                     },
@@ -104,12 +104,101 @@ fn event_batch_wire_shape() {
         to_value(&batch),
         json!({"type":"events","events":[
             {"at":15,"type":"accepted","conn":1,"peer":"127.0.0.1:5555"},
-            {"at":20,"type":"task_waiting","task":1,"conn":1,"op":"read"},
+            {"at":20,"type":"task_waiting","task":1,"sock":{"conn":1},"op":"read"},
             {"at":31,"type":"task_finished","task":1,"conn":1,
              "outcome":{"status":"failed","error":"Connection reset by peer"}},
             {"at":40,"type":"dropped","count":12}
         ]})
     );
+}
+
+#[test]
+fn the_lessons_vocabulary_wire_shapes() {
+    let events = [
+        EventKind::TaskSpawned {
+            task: TaskId(1),
+            conn: None,
+        },
+        EventKind::WouldBlock {
+            sock: Sock::Listener,
+            op: IoOp::Read,
+        },
+        EventKind::CallBlocked {
+            call: Call::Recv,
+            sock: Sock::Conn(ConnId(2)),
+        },
+        EventKind::SelectCalled {
+            timeout_us: Some(1000),
+        },
+        EventKind::SelectReturned {
+            ready: vec![Ready {
+                sock: Sock::Conn(ConnId(3)),
+                op: IoOp::Write,
+            }],
+        },
+        EventKind::Phase {
+            phase: LoopPhase::ReadyEvents,
+        },
+        EventKind::Shutdown {
+            phase: ShutdownPhase::Draining {
+                deadline: 5_000_000,
+            },
+        },
+        EventKind::Shutdown {
+            phase: ShutdownPhase::Stopped,
+        },
+        EventKind::CodeLine { line: 12 },
+    ];
+    let shapes: Vec<Value> = events
+        .into_iter()
+        .map(|kind| to_value(&Event { at: 9, kind }))
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            json!({"at":9,"type":"task_spawned","task":1}),
+            json!({"at":9,"type":"would_block","sock":"listener","op":"read"}),
+            json!({"at":9,"type":"call_blocked","call":"recv","sock":{"conn":2}}),
+            json!({"at":9,"type":"select_called","timeout_us":1000}),
+            json!({"at":9,"type":"select_returned","ready":[{"sock":{"conn":3},"op":"write"}]}),
+            json!({"at":9,"type":"phase","phase":"ready_events"}),
+            json!({"at":9,"type":"shutdown","phase":"draining","deadline":5000000}),
+            json!({"at":9,"type":"shutdown","phase":"stopped"}),
+            json!({"at":9,"type":"code_line","line":12}),
+        ]
+    );
+    for shape in shapes {
+        let event: Event = serde_json::from_value(shape.clone()).unwrap();
+        assert_eq!(to_value(&event), shape, "round trip");
+    }
+}
+
+#[test]
+fn every_behaviour_has_defaults_for_all_its_parameters() {
+    for (text, expected) in [
+        (
+            r#"{"kind":"slow"}"#,
+            ClientBehaviour::Slow {
+                messages: 2,
+                size: 32,
+                byte_interval_ms: 50,
+            },
+        ),
+        (r#"{"kind":"silent"}"#, ClientBehaviour::Silent),
+        (
+            r#"{"kind":"crasher"}"#,
+            ClientBehaviour::Crasher { size: 32 },
+        ),
+        (
+            r#"{"kind":"flood"}"#,
+            ClientBehaviour::Flood { bytes: 1 << 20 },
+        ),
+    ] {
+        assert_eq!(
+            serde_json::from_str::<ClientBehaviour>(text).unwrap(),
+            expected
+        );
+    }
 }
 
 #[test]
@@ -169,7 +258,7 @@ fn any_event_kind() -> impl Strategy<Value = EventKind> {
         (task.clone(), conn.clone(), any::<bool>()).prop_map(|(task, conn, read)| {
             EventKind::TaskWaiting {
                 task,
-                conn,
+                sock: Sock::Conn(conn),
                 op: if read { IoOp::Read } else { IoOp::Write },
             }
         }),
@@ -178,7 +267,7 @@ fn any_event_kind() -> impl Strategy<Value = EventKind> {
         (task, conn.clone(), proptest::option::of(text)).prop_map(|(task, conn, error)| {
             EventKind::TaskFinished {
                 task,
-                conn,
+                conn: Some(conn),
                 outcome: error.map_or(TaskOutcome::Ok, |error| TaskOutcome::Failed { error }),
             }
         }),

@@ -68,6 +68,11 @@ async fn behave(
                 source,
             })?;
     match *behaviour {
+        // The lab refuses the other behaviours before a client starts.
+        ClientBehaviour::Slow { .. }
+        | ClientBehaviour::Silent
+        | ClientBehaviour::Crasher { .. }
+        | ClientBehaviour::Flood { .. } => {}
         ClientBehaviour::Polite {
             messages,
             size,

@@ -12,7 +12,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use protocol::{ConnId, EventKind, IoOp, ServerModel, TaskId, TaskOutcome};
+use protocol::{ConnId, EventKind, IoOp, ServerModel, Sock, TaskId, TaskOutcome};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -94,7 +94,10 @@ impl EchoServer {
             return;
         };
         let task = TaskId(self.next_task.fetch_add(1, Ordering::Relaxed));
-        self.probe.emit(EventKind::TaskSpawned { task, conn });
+        self.probe.emit(EventKind::TaskSpawned {
+            task,
+            conn: Some(conn),
+        });
         let probe = self.probe.clone();
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
@@ -107,7 +110,7 @@ impl EchoServer {
             };
             probe.emit(EventKind::TaskFinished {
                 task,
-                conn,
+                conn: Some(conn),
                 outcome,
             });
             probe.emit(EventKind::Closed { conn });
@@ -126,7 +129,7 @@ async fn echo(stream: TcpStream, conn: ConnId, task: TaskId, probe: &Probe) -> i
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                 probe.emit(EventKind::TaskWaiting {
                     task,
-                    conn,
+                    sock: Sock::Conn(conn),
                     op: IoOp::Read,
                 });
                 stream.readable().await?;
@@ -162,7 +165,7 @@ async fn send_all(
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                 probe.emit(EventKind::TaskWaiting {
                     task,
-                    conn,
+                    sock: Sock::Conn(conn),
                     op: IoOp::Write,
                 });
                 stream.writable().await?;

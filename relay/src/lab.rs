@@ -182,6 +182,14 @@ impl Lab {
                     )));
                 }
             }
+            ClientBehaviour::Slow { .. }
+            | ClientBehaviour::Silent
+            | ClientBehaviour::Crasher { .. }
+            | ClientBehaviour::Flood { .. } => {
+                return Err(Refused::BadBehaviour(
+                    "live labs run polite clients only for now; the simulation runs every behaviour".into(),
+                ));
+            }
         }
         Ok(())
     }

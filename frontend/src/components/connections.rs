@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use protocol::{IoOp, TaskOutcome};
+use protocol::{Call, IoOp, TaskOutcome};
 use yew::prelude::*;
 
 use crate::world::{Connection, TaskState};
@@ -62,6 +62,9 @@ fn state_words(state: &TaskState, closed: bool) -> (&'static str, String) {
         TaskState::Running => ("running", "running".to_owned()),
         TaskState::Waiting(IoOp::Read) => ("waiting", "suspended on recv".to_owned()),
         TaskState::Waiting(IoOp::Write) => ("waiting", "suspended on sendall".to_owned()),
+        TaskState::Blocked(Call::Accept) => ("blocked", "thread blocked in accept".to_owned()),
+        TaskState::Blocked(Call::Recv) => ("blocked", "thread blocked in recv".to_owned()),
+        TaskState::Blocked(Call::Send) => ("blocked", "thread blocked in sendall".to_owned()),
         TaskState::Finished(TaskOutcome::Ok) => ("done", "done".to_owned()),
         TaskState::Finished(TaskOutcome::Failed { error }) => {
             ("failed", format!("failed: {error}"))

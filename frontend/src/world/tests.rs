@@ -1,7 +1,7 @@
 //! Hand-written event sequences and the exact world they must produce.
 
 use super::*;
-use protocol::{ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, ServerModel};
+use protocol::{ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, ServerModel, Sock};
 
 fn hello(lab: u64) -> ServerMessage {
     ServerMessage::Hello(Hello {
@@ -44,10 +44,13 @@ fn one_served_client() -> Vec<EventKind> {
             conn,
             peer: "127.0.0.1:5000".into(),
         },
-        EventKind::TaskSpawned { task, conn },
+        EventKind::TaskSpawned {
+            task,
+            conn: Some(conn),
+        },
         EventKind::TaskWaiting {
             task,
-            conn,
+            sock: Sock::Conn(conn),
             op: IoOp::Read,
         },
         EventKind::Received { conn, bytes: 3 },
@@ -56,7 +59,7 @@ fn one_served_client() -> Vec<EventKind> {
         EventKind::Sent { conn, bytes: 4 },
         EventKind::TaskFinished {
             task,
-            conn,
+            conn: Some(conn),
             outcome: TaskOutcome::Ok,
         },
         EventKind::Closed { conn },
@@ -84,6 +87,7 @@ fn a_served_client_leaves_one_closed_row_and_exact_counters() {
             clients_finished: 1,
             task_errors: 0,
             dropped_events: 0,
+            ..Counters::default()
         }
     );
     let rows: Vec<_> = world.connections.values().cloned().collect();
@@ -127,10 +131,13 @@ fn a_failed_task_is_counted_and_keeps_its_error() {
             conn,
             peer: "p".into(),
         },
-        EventKind::TaskSpawned { task, conn },
+        EventKind::TaskSpawned {
+            task,
+            conn: Some(conn),
+        },
         EventKind::TaskFinished {
             task,
-            conn,
+            conn: Some(conn),
             outcome: TaskOutcome::Failed {
                 error: "Connection reset by peer (os error 104)".into(),
             },
