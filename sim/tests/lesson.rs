@@ -1,0 +1,534 @@
+//! The lesson's claims, checked on the simulator: each test states one
+//! thing the playground teaches and watches the simulated server do it.
+
+use loopscope_sim::{
+    ClientBehaviour, ClientSpec, HandlerStyle, Listing, Scenario, ServerModel, Simulation,
+};
+use proptest::prelude::*;
+use protocol::{Call, ConnId, Event, EventKind, Micros, ShutdownPhase, Sock, TaskOutcome};
+
+const MS: Micros = 1000;
+const SECOND: Micros = 1_000_000;
+const MODELS: [ServerModel; 4] = [
+    ServerModel::Blocking,
+    ServerModel::BusyPoll,
+    ServerModel::Selector,
+    ServerModel::AsyncTasks,
+];
+
+fn polite(messages: u32, size: u32, interval_ms: u32) -> ClientBehaviour {
+    ClientBehaviour::Polite {
+        messages,
+        size,
+        interval_ms,
+    }
+}
+
+/// Runs until every client has finished (or `limit`), returning all events.
+fn run_to_completion(scenario: Scenario, limit: Micros) -> (Simulation, Vec<Event>) {
+    let clients = scenario.clients.len();
+    let mut simulation = Simulation::new(scenario);
+    let mut events = Vec::new();
+    let mut finished = 0;
+    while finished < clients && simulation.now() < limit {
+        simulation.run_until(simulation.now() + 10 * MS);
+        let batch = simulation.drain_events();
+        finished += batch
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::ClientFinished { .. }))
+            .count();
+        events.extend(batch);
+    }
+    assert_eq!(finished, clients, "every client finished within {limit} µs");
+    (simulation, events)
+}
+
+fn client_results(events: &[Event]) -> Vec<(u64, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::ClientFinished { echoed, error, .. } => Some((*echoed, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn first_time(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> Option<Micros> {
+    events
+        .iter()
+        .find(|event| matches(&event.kind))
+        .map(|event| event.at)
+}
+
+/// When each connection was accepted and closed.
+fn service_spans(events: &[Event]) -> Vec<(ConnId, Micros, Micros)> {
+    let mut spans = Vec::new();
+    for event in events {
+        if let EventKind::Accepted { conn, .. } = event.kind {
+            let closed =
+                first_time(events, |kind| *kind == EventKind::Closed { conn }).expect("closed");
+            spans.push((conn, event.at, closed));
+        }
+    }
+    spans
+}
+
+#[test]
+fn the_same_scenario_and_seed_give_the_same_events_byte_for_byte() {
+    for model in MODELS {
+        let scenario = Scenario::new(model)
+            .clients(5, polite(4, 100, 30), 0, 7 * MS)
+            .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
+            .seed(42);
+        let run = |scenario: Scenario| {
+            let mut simulation = Simulation::new(scenario);
+            simulation.run_until(2 * SECOND);
+            serde_json::to_string(&simulation.drain_events()).unwrap()
+        };
+        let first = run(scenario.clone());
+        assert_eq!(first, run(scenario.clone()), "{model:?}");
+        assert_ne!(
+            first,
+            run(scenario.seed(43)),
+            "{model:?}: the seed moves the clients' timing"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn every_byte_a_polite_client_sends_comes_back_once_in_order_under_every_model(
+        clients in proptest::collection::vec((1u32..5, 1u32..3000, 0u32..40, 0u64..100), 1..6),
+        model in proptest::sample::select(MODELS.to_vec()),
+        seed in any::<u64>(),
+    ) {
+        let mut scenario = Scenario::new(model).seed(seed).buffer(2048);
+        let mut expected = Vec::new();
+        for &(messages, size, interval, start_ms) in &clients {
+            scenario = scenario.client(polite(messages, size, interval), start_ms * MS);
+            expected.push(u64::from(messages) * u64::from(size));
+        }
+        let (_, events) = run_to_completion(scenario, 600 * SECOND);
+        let results = client_results(&events);
+        // Clients check every byte against what they sent; any mix-up or
+        // loss would end one with an error.
+        prop_assert!(results.iter().all(|(_, error)| error.is_none()), "{results:?}");
+        let mut echoed: Vec<u64> = results.iter().map(|(echoed, _)| *echoed).collect();
+        echoed.sort_unstable();
+        expected.sort_unstable();
+        prop_assert_eq!(echoed, expected);
+        let total = |pick: fn(&EventKind) -> u64| events.iter().map(|event| pick(&event.kind)).sum::<u64>();
+        let received = total(|kind| if let EventKind::Received { bytes, .. } = kind { *bytes } else { 0 });
+        let sent = total(|kind| if let EventKind::Sent { bytes, .. } = kind { *bytes } else { 0 });
+        prop_assert_eq!(received, sent, "the server sent back exactly what it read");
+    }
+}
+
+#[test]
+fn the_blocking_server_serves_one_client_at_a_time() {
+    let scenario = Scenario::new(ServerModel::Blocking).clients(3, polite(3, 50, 40), 0, MS);
+    let (simulation, events) = run_to_completion(scenario, 10 * SECOND);
+    let spans = service_spans(&events);
+    assert_eq!(spans.len(), 3);
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].2 <= pair[1].1,
+            "{pair:?}: the next is accepted only after the last is closed"
+        );
+    }
+    // The second client's first echo comes after the first disconnects.
+    let second_echo = first_time(&events, |kind| {
+        matches!(
+            kind,
+            EventKind::Sent {
+                conn: ConnId(2),
+                ..
+            }
+        )
+    })
+    .unwrap();
+    assert!(second_echo > spans[0].2);
+    // Meanwhile the others waited in the backlog...
+    assert!(
+        events
+            .iter()
+            .any(|event| event.kind == EventKind::Backlog { waiting: 2 })
+    );
+    // ...and the thread was parked, not spinning.
+    assert!(events.iter().any(|event| event.kind
+        == EventKind::CallBlocked {
+            call: Call::Recv,
+            sock: Sock::Conn(ConnId(1))
+        }));
+    let stats = simulation.stats();
+    assert!(
+        stats.busy * 100 < simulation.now(),
+        "idle while blocked: {stats:?}"
+    );
+}
+
+#[test]
+fn the_busy_poll_server_burns_the_cpu_and_counts_would_blocks_even_when_nobody_sends() {
+    let mut simulation =
+        Simulation::new(Scenario::new(ServerModel::BusyPoll).client(ClientBehaviour::Silent, 0));
+    simulation.run_until(SECOND / 2);
+    let half = simulation.stats();
+    simulation.run_until(SECOND);
+    let whole = simulation.stats();
+    assert!(whole.busy >= SECOND * 99 / 100, "CPU busy 100%: {whole:?}");
+    assert!(half.would_block > 10_000, "{half:?}");
+    // Twice the idle time, about twice the would-blocks.
+    let ratio = whole.would_block as f64 / half.would_block as f64;
+    assert!((1.9..2.1).contains(&ratio), "{ratio}");
+    let cpu: Vec<_> = simulation
+        .drain_events()
+        .into_iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Cpu { busy_us, window_us } => Some(busy_us * 100 / window_us),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !cpu.is_empty() && cpu.iter().all(|&percent| percent >= 99),
+        "{cpu:?}"
+    );
+}
+
+#[test]
+fn the_busy_poll_server_serves_everyone_at_once() {
+    let scenario = Scenario::new(ServerModel::BusyPoll).clients(3, polite(5, 50, 50), 0, MS);
+    let (_, events) = run_to_completion(scenario, 10 * SECOND);
+    let spans = service_spans(&events);
+    assert!(
+        spans[1].1 < spans[0].2 && spans[2].1 < spans[0].2,
+        "{spans:?}: all served together"
+    );
+}
+
+#[test]
+fn selector_and_tasks_sleep_when_nobody_sends_and_serve_clients_concurrently() {
+    for model in [ServerModel::Selector, ServerModel::AsyncTasks] {
+        let mut idle = Simulation::new(Scenario::new(model).client(ClientBehaviour::Silent, 0));
+        idle.run_until(2 * SECOND);
+        let stats = idle.stats();
+        assert!(
+            stats.busy * 1000 < 2 * SECOND,
+            "{model:?}: CPU idle when nobody sends: {stats:?}"
+        );
+        assert_eq!(stats.would_block, 0, "{model:?}: no spinning");
+
+        let scenario = Scenario::new(model).clients(4, polite(5, 100, 50), 0, 2 * MS);
+        let (_, events) = run_to_completion(scenario, 10 * SECOND);
+        let spans = service_spans(&events);
+        assert_eq!(spans.len(), 4);
+        for (conn, accepted, _) in &spans[1..] {
+            assert!(
+                *accepted < spans[0].2,
+                "{model:?}: {conn} served while conn#1 still is"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_task_suspends_at_await_and_is_woken_by_the_selector() {
+    let scenario = Scenario::new(ServerModel::AsyncTasks).client(polite(2, 10, 100), 0);
+    let (_, events) = run_to_completion(scenario, SECOND);
+    let kinds: Vec<&EventKind> = events.iter().map(|event| &event.kind).collect();
+    let waiting = kinds
+        .iter()
+        .position(|kind| {
+            matches!(
+                kind,
+                EventKind::TaskWaiting {
+                    sock: Sock::Conn(_),
+                    ..
+                }
+            )
+        })
+        .expect("the handler suspends on recv");
+    let woken = kinds[waiting..]
+        .iter()
+        .position(|kind| matches!(kind, EventKind::TaskWoken { .. }))
+        .expect("then it is woken");
+    let select = kinds[waiting..waiting + woken]
+        .iter()
+        .any(|kind| matches!(kind, EventKind::SelectReturned { ready } if !ready.is_empty()));
+    assert!(select, "by a select() that found its socket ready");
+}
+
+#[test]
+fn a_full_send_buffer_suspends_sock_sendall_on_write() {
+    let scenario = Scenario::new(ServerModel::AsyncTasks)
+        .buffer(1024)
+        .client(ClientBehaviour::Flood { bytes: 64 * 1024 }, 0);
+    let mut simulation = Simulation::new(scenario);
+    simulation.run_until(SECOND);
+    let events = simulation.drain_events();
+    assert!(events.iter().any(|event| matches!(
+        event.kind,
+        EventKind::TaskWaiting {
+            op: protocol::IoOp::Write,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_slow_sender_is_echoed_byte_by_byte() {
+    for model in MODELS {
+        let slow = ClientBehaviour::Slow {
+            messages: 2,
+            size: 5,
+            byte_interval_ms: 10,
+        };
+        let (_, events) = run_to_completion(Scenario::new(model).client(slow, 0), 5 * SECOND);
+        assert_eq!(client_results(&events), vec![(10, None)], "{model:?}");
+    }
+}
+
+fn with_a_crasher(model: ServerModel, style: HandlerStyle) -> Scenario {
+    Scenario::new(model)
+        .style(style)
+        .clients(3, polite(4, 30, 50), 0, MS)
+        .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
+}
+
+#[test]
+fn a_handled_reset_never_stops_the_other_clients() {
+    for model in MODELS {
+        let (_, events) =
+            run_to_completion(with_a_crasher(model, HandlerStyle::Handled), 10 * SECOND);
+        let results = client_results(&events);
+        let polite_ok = results
+            .iter()
+            .filter(|(echoed, error)| *echoed == 120 && error.is_none())
+            .count();
+        assert_eq!(polite_ok, 3, "{model:?}: {results:?}");
+        assert!(
+            events.iter().any(|event| matches!(&event.kind, EventKind::ErrorHandled { error, .. } if error.contains("reset"))),
+            "{model:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unhandled_error_kills_only_its_task_and_is_reported_late() {
+    let (_, events) = run_to_completion(
+        with_a_crasher(ServerModel::AsyncTasks, HandlerStyle::Unhandled),
+        10 * SECOND,
+    );
+    let results = client_results(&events);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(echoed, error)| *echoed == 120 && error.is_none())
+            .count(),
+        3
+    );
+    let failed = events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::TaskFinished {
+                task,
+                outcome: TaskOutcome::Failed { error },
+                ..
+            } => Some((*task, error.clone(), event.at)),
+            _ => None,
+        })
+        .expect("the crasher's task fails");
+    assert!(failed.1.contains("reset"));
+    let kinds: Vec<&EventKind> = events.iter().map(|event| &event.kind).collect();
+    let failed_at = kinds
+        .iter()
+        .position(|kind| matches!(kind, EventKind::TaskFinished { task, .. } if *task == failed.0))
+        .unwrap();
+    let reported_at = kinds
+        .iter()
+        .position(|kind| matches!(kind, EventKind::ExceptionNeverRetrieved { task, .. } if *task == failed.0))
+        .expect("never retrieved");
+    assert!(
+        reported_at > failed_at,
+        "reported after the task died, at the loop's timers"
+    );
+    assert!(
+        !kinds
+            .iter()
+            .any(|kind| matches!(kind, EventKind::ServerCrashed { .. }))
+    );
+}
+
+#[test]
+fn the_same_unhandled_error_takes_a_thread_based_server_down() {
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+    ] {
+        let scenario = Scenario::new(model)
+            .style(HandlerStyle::Unhandled)
+            .client(ClientBehaviour::Crasher { size: 40 }, 0)
+            .client(polite(20, 30, 50), 5 * MS);
+        let (simulation, events) = run_to_completion(scenario, 10 * SECOND);
+        assert!(simulation.server_stopped(), "{model:?}");
+        assert!(
+            events
+                .iter()
+                .any(|event| matches!(event.kind, EventKind::ServerCrashed { .. }))
+        );
+        let results = client_results(&events);
+        assert!(
+            results.iter().any(|(_, error)| error.is_some()),
+            "{model:?}: the polite client lost its server"
+        );
+    }
+}
+
+#[test]
+fn graceful_shutdown_stops_accepting_lets_work_finish_and_cancels_the_rest() {
+    let grace = SECOND;
+    let scenario = Scenario::new(ServerModel::AsyncTasks)
+        .client(polite(4, 20, 100), 0) // done within the grace period
+        .client(polite(50, 20, 100), 0) // still sending at the deadline
+        .client(ClientBehaviour::Silent, 0);
+    let mut simulation = Simulation::new(scenario);
+    simulation.run_until(200 * MS);
+    simulation.shutdown(grace);
+    let late = simulation.add_client(ClientSpec {
+        behaviour: polite(1, 10, 0),
+        start: simulation.now(),
+    });
+    simulation.run_until(5 * SECOND);
+    let events = simulation.drain_events();
+    let at = |phase: ShutdownPhase| {
+        first_time(&events, |kind| *kind == EventKind::Shutdown { phase }).unwrap()
+    };
+    let stop = at(ShutdownPhase::StopAccepting);
+    let cancelling = at(ShutdownPhase::Cancelling);
+    let stopped = at(ShutdownPhase::Stopped);
+    assert_eq!(cancelling, stop + grace);
+    assert!(stopped <= cancelling + MS, "stops right after cancelling");
+
+    assert!(
+        events
+            .iter()
+            .all(|event| event.at <= stop || !matches!(event.kind, EventKind::Accepted { .. }))
+    );
+    assert!(events.iter().any(|event| matches!(&event.kind,
+        EventKind::ClientFinished { client, error: Some(error), .. } if *client == late && error.contains("refused"))));
+    let outcome_of = |conn: u64| {
+        events.iter().find_map(|event| match &event.kind {
+            EventKind::TaskFinished {
+                conn: Some(c),
+                outcome,
+                ..
+            } if *c == ConnId(conn) => Some((outcome.clone(), event.at)),
+            _ => None,
+        })
+    };
+    let (short, short_at) = outcome_of(1).unwrap();
+    assert_eq!(
+        short,
+        TaskOutcome::Ok,
+        "finished within grace: done, not cancelled"
+    );
+    assert!(short_at < cancelling);
+    assert_eq!(outcome_of(2).unwrap(), (TaskOutcome::Cancelled, cancelling));
+    assert_eq!(outcome_of(3).unwrap(), (TaskOutcome::Cancelled, cancelling));
+    // No task runs past the deadline except to be cancelled.
+    assert!(
+        !events
+            .iter()
+            .any(|event| event.at > cancelling
+                && matches!(event.kind, EventKind::TaskResumed { .. }))
+    );
+    assert!(simulation.server_stopped());
+}
+
+#[test]
+fn every_model_shuts_down_gracefully() {
+    for model in MODELS {
+        let scenario = Scenario::new(model)
+            .client(polite(100, 20, 100), 0)
+            .client(ClientBehaviour::Silent, 0);
+        let mut simulation = Simulation::new(scenario);
+        simulation.run_until(300 * MS);
+        simulation.shutdown(SECOND);
+        simulation.run_until(3 * SECOND);
+        let events = simulation.drain_events();
+        assert!(simulation.server_stopped(), "{model:?}");
+        let stopped = first_time(&events, |kind| {
+            *kind
+                == EventKind::Shutdown {
+                    phase: ShutdownPhase::Stopped,
+                }
+        });
+        assert!(
+            stopped.is_some_and(|at| at <= 300 * MS + SECOND + MS),
+            "{model:?}: {stopped:?}"
+        );
+    }
+}
+
+#[test]
+fn step_runs_exactly_one_loop_iteration() {
+    for model in MODELS {
+        let mut simulation =
+            Simulation::new(Scenario::new(model).clients(2, polite(10, 10, 20), 0, MS));
+        simulation.drain_events();
+        for _ in 0..20 {
+            assert!(simulation.step(10 * SECOND), "{model:?}");
+            let iterations = simulation
+                .drain_events()
+                .iter()
+                .filter(|event| matches!(event.kind, EventKind::LoopIteration { .. }))
+                .count();
+            assert_eq!(iterations, 1, "{model:?}");
+        }
+    }
+}
+
+#[test]
+fn the_lit_line_is_the_line_the_server_is_on() {
+    for model in MODELS {
+        let listing = Listing::of(model);
+        let source: Vec<&str> = listing.source.lines().collect();
+        let scenario = Scenario::new(model).clients(2, polite(3, 10, 20), 0, MS);
+        let (_, events) = run_to_completion(scenario, 5 * SECOND);
+        let mut line = 0;
+        let mut checked = 0;
+        for event in &events {
+            match &event.kind {
+                EventKind::CodeLine { line: at } => line = *at,
+                EventKind::Accepted { .. } => {
+                    assert!(
+                        source[line as usize - 1].contains("accept"),
+                        "{model:?}: {}",
+                        source[line as usize - 1]
+                    );
+                    checked += 1;
+                }
+                EventKind::Received { .. } => {
+                    assert!(
+                        source[line as usize - 1].contains("recv"),
+                        "{model:?}: {}",
+                        source[line as usize - 1]
+                    );
+                    checked += 1;
+                }
+                EventKind::Sent { .. } => {
+                    assert!(
+                        source[line as usize - 1].contains("send"),
+                        "{model:?}: {}",
+                        source[line as usize - 1]
+                    );
+                    checked += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(checked >= 10, "{model:?}");
+    }
+}
