@@ -1,36 +1,83 @@
-//! The root component: connects the live source to the [`World`] and lays
-//! out the views.
+//! The root component: picks the source (a live lab, or the simulation when
+//! no relay answers), feeds its events to the [`World`], and lays out the
+//! views, which are the same for both sources.
 //!
 //! Events arrive in batches and are applied to the world in place; the page
 //! re-renders at most once per animation frame however many batches came.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use gloo_timers::callback::Interval;
 use protocol::ServerMessage;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
 use crate::components::{
-    ConnectionsTable, CountersView, EventLog, LabPanel, NoRelayNotice, StatusBadge,
+    CodeListing, ConnectionsTable, CountersView, EventLog, LabPanel, NoRelayNotice, SimAction,
+    SimControls, StatusBadge,
 };
 use crate::live::{Link, LinkStatus, connect, lab_url};
+use crate::simulated::{SimSettings, SimSource};
 use crate::world::World;
+
+/// How often the simulation advances while playing.
+const SIM_TICK_MS: u32 = 40;
+
+/// Where the world's events come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A lab on the relay that served the page.
+    Live,
+    /// The simulator in the page.
+    Sim,
+}
+
+/// The source when the person has not picked one: live when a relay
+/// answers, the simulation when none does.
+fn automatic_source(status: &LinkStatus) -> Source {
+    match status {
+        LinkStatus::NoRelay { .. } => Source::Sim,
+        LinkStatus::Connecting | LinkStatus::Live | LinkStatus::Lost { .. } => Source::Live,
+    }
+}
 
 /// The app.
 #[function_component]
 pub fn App() -> Html {
     let world = use_mut_ref(World::default);
+    let sim = use_mut_ref(|| SimSource::new(SimSettings::default()));
     let status = use_state_eq(|| LinkStatus::Connecting);
+    let chosen = use_state_eq(|| None::<Source>);
+    // The source in force, for the callbacks that outlive a render.
+    let active: Rc<Cell<Source>> = use_memo((), |_| Cell::new(Source::Live));
     let link = use_state(Link::default);
     let redraw = use_frame_redraw();
+
+    let source = chosen.unwrap_or_else(|| automatic_source(&status));
+    {
+        // A new source starts from an empty world.
+        let world = Rc::clone(&world);
+        let active = Rc::clone(&active);
+        let redraw = redraw.clone();
+        use_effect_with(source, move |source| {
+            active.set(*source);
+            *world.borrow_mut() = World::default();
+            redraw.emit(());
+        });
+    }
     {
         let world = Rc::clone(&world);
         let status = status.clone();
         let link = link.clone();
+        let active = Rc::clone(&active);
+        let redraw = redraw.clone();
         use_effect_with((), move |_| {
             let on_message = Callback::from(move |message: Result<ServerMessage, String>| {
+                if active.get() != Source::Live {
+                    return;
+                }
                 match message {
                     Ok(message) => world.borrow_mut().apply_message(message),
                     Err(problem) => world.borrow_mut().note(problem),
@@ -41,25 +88,97 @@ pub fn App() -> Html {
             link.set(connect(page_lab_url(), on_message, on_status));
         });
     }
+    {
+        let world = Rc::clone(&world);
+        let sim = Rc::clone(&sim);
+        let active = Rc::clone(&active);
+        let redraw = redraw.clone();
+        use_effect_with((), move |_| {
+            let mut last = js_sys::Date::now();
+            let ticker = Interval::new(SIM_TICK_MS, move || {
+                let now = js_sys::Date::now();
+                let elapsed = now - last;
+                last = now;
+                if active.get() != Source::Sim {
+                    return;
+                }
+                let events = sim.borrow_mut().advance(elapsed);
+                if !events.is_empty() {
+                    world
+                        .borrow_mut()
+                        .apply_message(ServerMessage::Events { events });
+                    redraw.emit(());
+                }
+            });
+            move || drop(ticker)
+        });
+    }
+    let on_sim_action = {
+        let world = Rc::clone(&world);
+        let sim = Rc::clone(&sim);
+        let redraw = redraw.clone();
+        Callback::from(move |action: SimAction| {
+            let mut sim = sim.borrow_mut();
+            let mut world = world.borrow_mut();
+            match action {
+                SimAction::TogglePlay => sim.playing = !sim.playing,
+                SimAction::Step => {
+                    let events = sim.step();
+                    world.apply_message(ServerMessage::Events { events });
+                }
+                SimAction::Reset(settings) => {
+                    sim.reset(settings);
+                    *world = World::default();
+                }
+                SimAction::Speed(speed) => sim.speed = speed,
+                SimAction::AddClient(behaviour) => sim.add_client(behaviour),
+                SimAction::Shutdown(grace) => sim.shutdown(grace),
+            }
+            redraw.emit(());
+        })
+    };
+    let choose = |pick: Source| {
+        let chosen = chosen.clone();
+        Callback::from(move |_: MouseEvent| chosen.set(Some(pick)))
+    };
 
     let world = world.borrow();
     let rows = Rc::new(world.connections.values().cloned().collect::<Vec<_>>());
     let lines = Rc::new(world.log.iter().rev().cloned().collect::<Vec<_>>());
     let live = *status == LinkStatus::Live;
+    let sim = sim.borrow();
     html! {
         <div class="app">
             <header class="top">
                 <h1>{ "Loopscope" }</h1>
                 <p class="tagline">{ "watch an event loop juggle sockets" }</p>
+                <div class="source" role="group" aria-label="Source">
+                    <button id="source-sim" class={classes!("tab", (source == Source::Sim).then_some("active"))}
+                            aria-pressed={(source == Source::Sim).to_string()} onclick={choose(Source::Sim)}>
+                        { "Simulation" }
+                    </button>
+                    <button id="source-live" class={classes!("tab", (source == Source::Live).then_some("active"))}
+                            aria-pressed={(source == Source::Live).to_string()} onclick={choose(Source::Live)}>
+                        { "Live relay" }
+                    </button>
+                </div>
                 <StatusBadge status={(*status).clone()} lab={world.lab.as_ref().map(|lab| lab.lab)} />
             </header>
             if let LinkStatus::NoRelay { retry_in_s } = *status {
                 <NoRelayNotice url={page_lab_url()} {retry_in_s} />
             }
             <main class="grid">
-                <LabPanel lab={world.lab.clone()} link={(*link).clone()} enabled={live} />
+                if source == Source::Sim {
+                    <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
+                                 now={sim.now()} on_action={on_sim_action} />
+                } else {
+                    <LabPanel lab={world.lab.clone()} link={(*link).clone()} enabled={live} />
+                }
                 <CountersView counters={world.counters} />
                 <ConnectionsTable {rows} />
+                if source == Source::Sim {
+                    <CodeListing model={sim.settings().model} line={world.code_line} />
+                }
                 <EventLog {lines} />
             </main>
         </div>

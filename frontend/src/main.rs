@@ -2,6 +2,7 @@
 //!
 //! * [`world`]: the one piece of state, reduced from protocol events (pure);
 //! * [`live`]: the live source, a WebSocket to the relay that served the page;
+//! * [`simulated`]: the simulated source, the simulator running in the page;
 //! * [`app`]: the root component, which wires sources to the world and the
 //!   world to the views;
 //! * [`components`]: the views, small function components fed by props.
@@ -9,6 +10,7 @@
 mod app;
 mod components;
 mod live;
+mod simulated;
 mod world;
 
 fn main() {

@@ -295,6 +295,7 @@ pub fn is_frequent(kind: &EventKind) -> bool {
             | EventKind::CodeLine { .. }
             | EventKind::Cpu { .. }
             | EventKind::Phase { .. }
+            | EventKind::LoopIteration { .. }
     )
 }
 

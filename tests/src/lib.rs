@@ -155,6 +155,13 @@ impl Browser {
         Ok(())
     }
 
+    /// Picks the option with `value` in the select matching `css`.
+    pub async fn select(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        let select = self.client.find(Locator::Css(css)).await?;
+        select.select_by_value(value).await?;
+        Ok(())
+    }
+
     /// An attribute of the first element matching `css`.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let element = self.client.find(Locator::Css(css)).await.ok()?;

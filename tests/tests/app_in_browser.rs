@@ -88,7 +88,7 @@ async fn spawned_clients_show_their_tasks_suspending_and_the_echoed_bytes_grow()
     .await?;
     assert_eq!(browser.count("#connections tbody tr").await, 4);
     wait_until("four clients done", || async {
-        (browser.text("#counter-clients-finished").await? == "4").then_some(())
+        (browser.text("#counter-clients-finished").await? == "4 / 4").then_some(())
     })
     .await?;
 
@@ -115,16 +115,60 @@ async fn without_a_relay_the_page_says_so_and_offers_the_simulation() -> anyhow:
         notice.contains(&format!("ws://{addr}/ws")),
         "it names the address it tried: {notice}"
     );
-    let placeholder = browser
-        .text("#simulation-placeholder")
-        .await
-        .unwrap_or_default();
-    assert!(placeholder.contains("not built yet"), "{placeholder}");
+    let note = browser.text("#simulation-note").await.unwrap_or_default();
+    assert!(note.contains("runs the simulation"), "{note}");
     assert_eq!(
-        browser.attr("#spawn", "disabled").await.as_deref(),
-        Some("true")
+        browser.attr("#source-sim", "aria-pressed").await.as_deref(),
+        Some("true"),
+        "the simulation is the source when no relay answers"
     );
-    browser.screenshot_if_asked("no-relay").await?;
+
+    // The simulated clients show up in the same table as live ones, served
+    // by tasks; the listing lights the line the server is on.
+    wait_until("three simulated connections", || async {
+        (browser.count("#connections tbody tr").await == 3).then_some(())
+    })
+    .await?;
+    wait_until("a lit line of async_tasks.py", || async {
+        browser
+            .text("#code-listing .line.current")
+            .await
+            .filter(|line| !line.trim().is_empty())
+    })
+    .await?;
+    browser.screenshot_if_asked("simulation").await?;
+
+    // Step: one iteration of the server's loop at a time.
+    browser.click("#sim-step").await?;
+    assert_eq!(
+        browser.text("#sim-play").await.as_deref(),
+        Some("Play"),
+        "stepping pauses"
+    );
+    let before: u64 = wait_until("the iteration counter", || async {
+        browser.text("#counter-iterations").await?.parse().ok()
+    })
+    .await?;
+    browser.click("#sim-step").await?;
+    wait_until("exactly one more iteration", || async {
+        let now: u64 = browser.text("#counter-iterations").await?.parse().ok()?;
+        (now == before + 1).then_some(())
+    })
+    .await?;
+
+    // Another model restarts the simulation: the blocking server, whose
+    // one thread parks in a blocking call while the others wait.
+    browser.select("#sim-model", "blocking").await?;
+    browser.click("#sim-play").await?;
+    wait_until("the thread blocked in a call", || async {
+        let states = browser.texts("#connections tbody tr .state").await;
+        states
+            .iter()
+            .any(|state| state.starts_with("thread blocked"))
+            .then_some(())
+    })
+    .await?;
+    browser.screenshot_if_asked("simulation-blocking").await?;
 
     browser.close().await?;
     server.abort();

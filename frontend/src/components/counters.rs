@@ -1,4 +1,5 @@
-//! The counters: connections, bytes echoed, clients, errors, dropped events.
+//! The counters: connections, the backlog, bytes echoed, clients, the
+//! server's CPU, loop iterations, would-blocks, errors, dropped events.
 
 use yew::prelude::*;
 
@@ -15,29 +16,54 @@ pub struct CountersProps {
 #[function_component]
 pub fn CountersView(props: &CountersProps) -> Html {
     let counters = props.counters;
+    let cpu = counters
+        .cpu_permille
+        .map_or_else(|| "–".to_owned(), |permille| format!("{}%", permille / 10));
     let items = [
-        ("open", "open connections", counters.open),
-        ("accepted", "accepted", counters.accepted),
-        ("bytes-echoed", "bytes echoed", counters.bytes_echoed),
+        ("open", "open connections", counters.open.to_string()),
+        ("backlog", "in the backlog", counters.backlog.to_string()),
         (
-            "clients-started",
-            "clients started",
-            counters.clients_started,
+            "bytes-echoed",
+            "bytes echoed",
+            counters.bytes_echoed.to_string(),
         ),
         (
             "clients-finished",
-            "clients done",
-            counters.clients_finished,
+            "clients done / started",
+            format!(
+                "{} / {}",
+                counters.clients_finished, counters.clients_started
+            ),
         ),
-        ("task-errors", "task errors", counters.task_errors),
-        ("dropped", "events dropped", counters.dropped_events),
+        ("cpu", "server CPU", cpu),
+        (
+            "iterations",
+            "loop iterations",
+            counters.iterations.to_string(),
+        ),
+        (
+            "would-block",
+            "would-block tries",
+            counters.would_block.to_string(),
+        ),
+        (
+            "errors",
+            "errors handled / unhandled",
+            format!("{} / {}", counters.errors_handled, counters.task_errors),
+        ),
+        ("accepted", "accepted", counters.accepted.to_string()),
+        (
+            "dropped",
+            "events dropped",
+            counters.dropped_events.to_string(),
+        ),
     ];
     html! {
         <section class="panel counters" aria-label="Counters">
             <dl>
-                { for items.iter().map(|(id, label, value)| html! {
+                { for items.into_iter().map(|(id, label, value)| html! {
                     <div class="counter">
-                        <dt>{ *label }</dt>
+                        <dt>{ label }</dt>
                         <dd id={format!("counter-{id}")}>{ value }</dd>
                     </div>
                 }) }

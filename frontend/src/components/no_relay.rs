@@ -23,10 +23,9 @@ pub fn NoRelayNotice(props: &NoRelayNoticeProps) -> Html {
                 { format!(" (trying again in {} s). To watch real sockets, start the relay with ", props.retry_in_s) }
                 <code>{ "scripts/run.sh" }</code>{ " and open the address it prints." }
             </p>
-            <p id="simulation-placeholder" class="placeholder">
-                { "Simulation: not built yet. The in-browser simulator of the four server models \
-                   (blocking, busy poll, selector, async tasks) will run here without any relay; \
-                   until it lands, this page needs a relay." }
+            <p id="simulation-note">
+                { "Meanwhile this page runs the simulation: the same four server models, \
+                   simulated in your browser on a virtual clock." }
             </p>
         </section>
     }
