@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every Loopscope test: formatting, the native unit and integration
-# tests (protocol, simulator, relay over real sockets, the app's reducer),
-# and the end-to-end tests in a real headless Chromium.
+# Runs every Loopscope test: formatting and lints, the native unit and
+# integration tests (protocol; simulator, its Python listings under python3;
+# relay over real sockets; the app's reducer), the end-to-end tests in a real
+# headless Chromium, and the simulator compiled to wasm in that Chromium.
 #
 # Installs what it needs first (the wasm toolchain, Chromium and ChromeDriver)
 # and builds the app with Trunk, which the browser tests load from the relay.
@@ -23,6 +24,12 @@ log "running the tests"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 cargo test --workspace --locked "$@" 2>&1 | tee "$results"
+
+log "running the simulator in headless Chromium (wasm-bindgen-test)"
+# sim/webdriver.json gives Chromium the flags this machine needs.
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+CHROMEDRIVER="$(command -v chromedriver)" \
+  cargo test -p loopscope-sim --target wasm32-unknown-unknown --test wasm --locked 2>&1 | tee -a "$results"
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "\nall tests: %d passed, %d failed\n", passed, failed }' "$results"

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The lesson's claims, checked on the simulator: each test states one
 //! thing the playground teaches and watches the simulated server do it.
 

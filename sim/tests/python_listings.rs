@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The Python programs the simulation follows are real: each one runs under
 //! `python3` here and must echo real TCP clients exactly, survive a client
 //! that resets its connection, and (asyncio) shut down gracefully on SIGINT.
