@@ -259,6 +259,9 @@ mod defaults {
     pub fn flood_bytes() -> u32 {
         1 << 20
     }
+    pub fn grace_ms() -> u32 {
+        2000
+    }
 }
 
 /// What the relay lets one browser session use; sent in [`Hello`] so that a
@@ -537,6 +540,13 @@ pub enum Command {
         /// What they do.
         #[serde(default)]
         behaviour: ClientBehaviour,
+    },
+    /// Shut the echo server down gracefully: stop accepting, let the
+    /// connections in flight finish for `grace_ms`, cancel the rest.
+    Shutdown {
+        /// The grace period in milliseconds.
+        #[serde(default = "defaults::grace_ms")]
+        grace_ms: u32,
     },
 }
 

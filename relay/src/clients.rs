@@ -68,17 +68,11 @@ async fn behave(
                 source,
             })?;
     match *behaviour {
-        // The lab refuses the other behaviours before a client starts.
-        ClientBehaviour::Slow { .. }
-        | ClientBehaviour::Silent
-        | ClientBehaviour::Crasher { .. }
-        | ClientBehaviour::Flood { .. } => {}
         ClientBehaviour::Polite {
             messages,
             size,
             interval_ms,
         } => {
-            let mut echo = vec![0; size as usize];
             for index in 0..messages {
                 if index > 0 && interval_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(interval_ms.into())).await;
@@ -86,19 +80,96 @@ async fn behave(
                 let message = message_text(client, index, size as usize);
                 let io = |source| ClientError::Io { index, source };
                 stream.write_all(&message).await.map_err(io)?;
-                stream.read_exact(&mut echo).await.map_err(io)?;
-                if echo != message {
-                    return Err(ClientError::WrongEcho { index });
-                }
-                *echoed += u64::from(size);
+                read_echo(&mut stream, &message, index, echoed).await?;
             }
-            stream.shutdown().await.map_err(|source| ClientError::Io {
-                index: messages,
-                source,
-            })?;
+            finish_sending(&mut stream, messages).await?;
+        }
+        ClientBehaviour::Slow {
+            messages,
+            size,
+            byte_interval_ms,
+        } => {
+            for index in 0..messages {
+                let message = message_text(client, index, size as usize);
+                for byte in &message {
+                    let io = |source| ClientError::Io { index, source };
+                    stream
+                        .write_all(std::slice::from_ref(byte))
+                        .await
+                        .map_err(io)?;
+                    tokio::time::sleep(Duration::from_millis(byte_interval_ms.into())).await;
+                }
+                read_echo(&mut stream, &message, index, echoed).await?;
+            }
+            finish_sending(&mut stream, messages).await?;
+        }
+        ClientBehaviour::Silent => {
+            // Waits for the server to close; whatever it sends is ignored.
+            let mut sink = [0; 1024];
+            while stream
+                .read(&mut sink)
+                .await
+                .map_err(|source| ClientError::Io { index: 0, source })?
+                > 0
+            {}
+        }
+        ClientBehaviour::Crasher { size } => {
+            let half = message_text(client, 0, size as usize / 2);
+            stream
+                .write_all(&half)
+                .await
+                .map_err(|source| ClientError::Io { index: 0, source })?;
+            // Linger 0 turns the close into a reset (RST): the server's next
+            // call on this connection fails with "connection reset by peer".
+            socket2::SockRef::from(&stream)
+                .set_linger(Some(Duration::ZERO))
+                .map_err(|source| ClientError::Io { index: 0, source })?;
+            drop(stream);
+        }
+        ClientBehaviour::Flood { bytes } => {
+            // Never reads: once the server's echoes fill this socket's
+            // receive buffer, the server's writes wait, and then its reads.
+            let chunk = vec![b'f'; 16 * 1024];
+            let mut left = bytes as usize;
+            while left > 0 {
+                let now = left.min(chunk.len());
+                stream
+                    .write_all(&chunk[..now])
+                    .await
+                    .map_err(|source| ClientError::Io { index: 0, source })?;
+                left -= now;
+            }
+            finish_sending(&mut stream, 0).await?;
         }
     }
     Ok(())
+}
+
+/// Reads the echo of `message` and checks it byte for byte.
+async fn read_echo(
+    stream: &mut TcpStream,
+    message: &[u8],
+    index: u32,
+    echoed: &mut u64,
+) -> Result<(), ClientError> {
+    let mut echo = vec![0; message.len()];
+    stream
+        .read_exact(&mut echo)
+        .await
+        .map_err(|source| ClientError::Io { index, source })?;
+    if echo != message {
+        return Err(ClientError::WrongEcho { index });
+    }
+    *echoed += message.len() as u64;
+    Ok(())
+}
+
+/// Closes the sending side: the server reads EOF and ends its handler.
+async fn finish_sending(stream: &mut TcpStream, after: u32) -> Result<(), ClientError> {
+    stream.shutdown().await.map_err(|source| ClientError::Io {
+        index: after,
+        source,
+    })
 }
 
 /// A readable message, different for every client and index, so that a

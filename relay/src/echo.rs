@@ -7,12 +7,18 @@
 //! readiness, which is exactly where an asyncio task suspends at `await`.
 //! Errors end that one task, are reported with the OS's text, and never reach
 //! the listener.
+//!
+//! Shutting down is the usual tokio pattern: one cancellation token stops
+//! the accept loop (closing the port), a task tracker waits for the handlers
+//! for a grace period, and a second token cancels the ones still running.
 
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use protocol::{ConnId, EventKind, IoOp, ServerModel, Sock, TaskId, TaskOutcome};
+use std::time::Duration;
+
+use protocol::{ConnId, EventKind, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -25,37 +31,94 @@ const READ_SIZE: usize = 4096;
 
 /// A running echo server: what its tasks share.
 #[derive(Clone, Debug)]
-pub struct EchoServer {
+struct EchoServer {
     probe: Probe,
-    stop: CancellationToken,
-    tasks: TaskTracker,
+    stop_accepting: CancellationToken,
+    cancel_handlers: CancellationToken,
+    handlers: TaskTracker,
     connection_slots: Arc<Semaphore>,
     next_conn: Arc<AtomicU64>,
     next_task: Arc<AtomicU64>,
 }
 
-impl EchoServer {
-    /// Starts serving `listener` until `stop` is cancelled. Every task it
-    /// starts is tracked by `tasks`; at most `max_connections` connections
-    /// are served at once (more are accepted and closed at once).
-    pub fn start(
-        listener: TcpListener,
-        probe: Probe,
-        stop: CancellationToken,
-        tasks: TaskTracker,
-        max_connections: usize,
-    ) {
-        let server = EchoServer {
-            probe,
-            stop,
-            tasks: tasks.clone(),
-            connection_slots: Arc::new(Semaphore::new(max_connections)),
-            next_conn: Arc::new(AtomicU64::new(1)),
-            next_task: Arc::new(AtomicU64::new(1)),
-        };
-        tasks.spawn(server.accept_loop(listener));
+/// The controls of a running echo server.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    stop_accepting: CancellationToken,
+    cancel_handlers: CancellationToken,
+    acceptor: TaskTracker,
+    handlers: TaskTracker,
+}
+
+/// Starts serving `listener`. Cancelling `lab_stop` ends everything at once;
+/// [`ServerHandle::shut_down`] ends it gracefully. At most `max_connections`
+/// connections are served at once (more are accepted and closed at once).
+pub fn start(
+    listener: TcpListener,
+    probe: Probe,
+    lab_stop: &CancellationToken,
+    max_connections: usize,
+) -> ServerHandle {
+    let handle = ServerHandle {
+        stop_accepting: lab_stop.child_token(),
+        cancel_handlers: lab_stop.child_token(),
+        acceptor: TaskTracker::new(),
+        handlers: TaskTracker::new(),
+    };
+    let server = EchoServer {
+        probe,
+        stop_accepting: handle.stop_accepting.clone(),
+        cancel_handlers: handle.cancel_handlers.clone(),
+        handlers: handle.handlers.clone(),
+        connection_slots: Arc::new(Semaphore::new(max_connections)),
+        next_conn: Arc::new(AtomicU64::new(1)),
+        next_task: Arc::new(AtomicU64::new(1)),
+    };
+    handle.acceptor.spawn(server.accept_loop(listener));
+    handle
+}
+
+impl ServerHandle {
+    /// Stops accepting (the port closes), lets the connections in flight
+    /// finish for `grace`, then cancels the rest; reports each phase.
+    pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+        self.stop_accepting.cancel();
+        self.acceptor.close();
+        self.acceptor.wait().await;
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::StopAccepting,
+        });
+        let deadline = probe.now() + grace.as_micros() as u64;
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::Draining { deadline },
+        });
+        self.handlers.close();
+        if tokio::time::timeout(grace, self.handlers.wait())
+            .await
+            .is_err()
+        {
+            probe.emit(EventKind::Shutdown {
+                phase: ShutdownPhase::Cancelling,
+            });
+            self.cancel_handlers.cancel();
+            self.handlers.wait().await;
+        }
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::Stopped,
+        });
     }
 
+    /// Waits until the accept loop and every handler have ended (after the
+    /// lab's stop token was cancelled).
+    pub async fn stopped(&self) {
+        self.acceptor.close();
+        self.handlers.close();
+        self.acceptor.wait().await;
+        self.handlers.wait().await;
+    }
+}
+
+impl EchoServer {
     async fn accept_loop(self, listener: TcpListener) {
         if let Ok(addr) = listener.local_addr() {
             self.probe.emit(EventKind::Listening {
@@ -65,7 +128,7 @@ impl EchoServer {
         }
         loop {
             let accepted = tokio::select! {
-                _ = self.stop.cancelled() => break,
+                _ = self.stop_accepting.cancelled() => break,
                 accepted = listener.accept() => accepted,
             };
             match accepted {
@@ -99,8 +162,8 @@ impl EchoServer {
             conn: Some(conn),
         });
         let probe = self.probe.clone();
-        let stop = self.stop.clone();
-        self.tasks.spawn(async move {
+        let stop = self.cancel_handlers.clone();
+        self.handlers.spawn(async move {
             let outcome = tokio::select! {
                 _ = stop.cancelled() => TaskOutcome::Cancelled,
                 served = echo(stream, conn, task, &probe) => match served {

@@ -116,13 +116,14 @@ async fn open_lab(
     };
     tracing::info!(lab = id, echo = %lab.echo_addr(), "lab opened");
     let stop = relay.stop.clone();
+    let grace = relay.config.grace;
     let sessions = relay.sessions.clone();
     upgrade
         .max_message_size(TRANSPORT_MAX_MESSAGE)
         .max_frame_size(TRANSPORT_MAX_MESSAGE)
         .on_upgrade(move |socket| {
             sessions.track_future(async move {
-                session::run(socket, lab, events, stop).await;
+                session::run(socket, lab, events, stop, grace).await;
                 tracing::info!(lab = id, "lab closed");
                 drop(slot);
             })

@@ -13,12 +13,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clients;
+use crate::echo::{self, ServerHandle};
 use crate::probe::{self, EventStream, Probe};
-use crate::{clients, echo::EchoServer};
 
 /// How many events a lab buffers for a browser that reads slowly before it
 /// drops (and counts) the rest.
 const EVENT_BUFFER: usize = 8192;
+
+/// Most bytes one flood client sends.
+const MAX_FLOOD_BYTES: u32 = 64 << 20;
+
+/// Longest pause a client may take between messages (or bytes).
+const MAX_PAUSE_MS: u32 = 60_000;
 
 /// How long closing a lab waits for its tasks to notice cancellation.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +51,9 @@ pub enum Refused {
     /// A behaviour parameter is out of range.
     #[error("{0}")]
     BadBehaviour(String),
+    /// A shutdown was asked for twice.
+    #[error("the server is already shutting down")]
+    AlreadyShuttingDown,
 }
 
 /// One browser's lab.
@@ -54,8 +64,10 @@ pub struct Lab {
     limits: Limits,
     probe: Probe,
     stop: CancellationToken,
-    server_tasks: TaskTracker,
+    server: ServerHandle,
     client_tasks: TaskTracker,
+    control_tasks: TaskTracker,
+    shutting_down: bool,
     next_client: u64,
 }
 
@@ -67,24 +79,19 @@ impl Lab {
         let echo_addr = listener.local_addr()?;
         let (probe, events) = probe::channel(EVENT_BUFFER);
         let stop = CancellationToken::new();
-        let server_tasks = TaskTracker::new();
         // Room for every lab client plus a few `nc` sessions of the user.
         let max_connections = limits.max_clients as usize + 64;
-        EchoServer::start(
-            listener,
-            probe.clone(),
-            stop.clone(),
-            server_tasks.clone(),
-            max_connections,
-        );
+        let server = echo::start(listener, probe.clone(), &stop, max_connections);
         let lab = Lab {
             id,
             echo_addr,
             limits,
             probe,
             stop,
-            server_tasks,
+            server,
             client_tasks: TaskTracker::new(),
+            control_tasks: TaskTracker::new(),
+            shutting_down: false,
             next_client: 1,
         };
         Ok((lab, events))
@@ -120,6 +127,29 @@ impl Lab {
     pub fn handle(&mut self, command: Command) -> Result<(), Refused> {
         match command {
             Command::SpawnClients { count, behaviour } => self.spawn_clients(count, behaviour),
+            Command::Shutdown { grace_ms } => {
+                if self.shutting_down {
+                    return Err(Refused::AlreadyShuttingDown);
+                }
+                self.shutting_down = true;
+                let (server, probe) = (self.server.clone(), self.probe.clone());
+                let grace = Duration::from_millis(grace_ms.min(MAX_PAUSE_MS).into());
+                self.control_tasks
+                    .spawn(async move { server.shut_down(&probe, grace).await });
+                Ok(())
+            }
+        }
+    }
+
+    /// Shuts the echo server down gracefully (or waits for the shutdown
+    /// already under way): what a relay stopping on Ctrl-C does to each lab.
+    pub async fn shut_down(&mut self, grace: Duration) {
+        if self.shutting_down {
+            self.control_tasks.close();
+            self.control_tasks.wait().await;
+        } else {
+            self.shutting_down = true;
+            self.server.shut_down(&self.probe, grace).await;
         }
     }
 
@@ -158,38 +188,44 @@ impl Lab {
 
     fn check_behaviour(&self, behaviour: &ClientBehaviour) -> Result<(), Refused> {
         let limits = &self.limits;
-        match *behaviour {
+        let (messages, size, pause_ms) = match *behaviour {
             ClientBehaviour::Polite {
                 messages,
                 size,
                 interval_ms,
-            } => {
-                if messages > limits.max_messages_per_client {
+            } => (messages, size, interval_ms),
+            ClientBehaviour::Slow {
+                messages,
+                size,
+                byte_interval_ms,
+            } => (messages, size, byte_interval_ms),
+            ClientBehaviour::Crasher { size } => (1, size, 0),
+            ClientBehaviour::Silent => (0, 1, 0),
+            ClientBehaviour::Flood { bytes } => {
+                if bytes > MAX_FLOOD_BYTES {
                     return Err(Refused::BadBehaviour(format!(
-                        "a polite client sends at most {} messages, not {messages}",
-                        limits.max_messages_per_client
+                        "a flood sends at most {MAX_FLOOD_BYTES} bytes, not {bytes}"
                     )));
                 }
-                if size == 0 || size > limits.max_message_size {
-                    return Err(Refused::BadBehaviour(format!(
-                        "a message has 1 to {} bytes, not {size}",
-                        limits.max_message_size
-                    )));
-                }
-                if interval_ms > 60_000 {
-                    return Err(Refused::BadBehaviour(format!(
-                        "a polite client waits at most 60000 ms between messages, not {interval_ms}"
-                    )));
-                }
+                (0, 1, 0)
             }
-            ClientBehaviour::Slow { .. }
-            | ClientBehaviour::Silent
-            | ClientBehaviour::Crasher { .. }
-            | ClientBehaviour::Flood { .. } => {
-                return Err(Refused::BadBehaviour(
-                    "live labs run polite clients only for now; the simulation runs every behaviour".into(),
-                ));
-            }
+        };
+        if messages > limits.max_messages_per_client {
+            return Err(Refused::BadBehaviour(format!(
+                "a client sends at most {} messages, not {messages}",
+                limits.max_messages_per_client
+            )));
+        }
+        if size == 0 || size > limits.max_message_size {
+            return Err(Refused::BadBehaviour(format!(
+                "a message has 1 to {} bytes, not {size}",
+                limits.max_message_size
+            )));
+        }
+        if pause_ms > MAX_PAUSE_MS {
+            return Err(Refused::BadBehaviour(format!(
+                "a client pauses at most {MAX_PAUSE_MS} ms, not {pause_ms}"
+            )));
         }
         Ok(())
     }
@@ -198,11 +234,12 @@ impl Lab {
     /// sockets are closed, the echo port first.
     pub async fn close(self) {
         self.stop.cancel();
-        self.server_tasks.close();
         self.client_tasks.close();
+        self.control_tasks.close();
         let all_done = async {
-            self.server_tasks.wait().await;
+            self.server.stopped().await;
             self.client_tasks.wait().await;
+            self.control_tasks.wait().await;
         };
         if tokio::time::timeout(CLOSE_TIMEOUT, all_done).await.is_err() {
             tracing::warn!(lab = self.id, "lab tasks did not stop in time");

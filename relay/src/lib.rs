@@ -46,7 +46,7 @@ pub struct Config {
     pub max_labs: usize,
     /// The caps of each lab.
     pub limits: Limits,
-    /// How long sessions get to close on shutdown.
+    /// How long each lab's connections get to finish when the relay stops.
     pub grace: Duration,
 }
 
@@ -83,9 +83,14 @@ pub async fn serve(
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
         .context("serving HTTP")?;
+    // Each session gives its lab `grace`, then says goodbye.
     sessions.close();
-    if tokio::time::timeout(grace, sessions.wait()).await.is_err() {
-        tracing::warn!("some sessions did not close within {grace:?}");
+    let patience = grace + Duration::from_millis(800);
+    if tokio::time::timeout(patience, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sessions did not close within {patience:?}");
     }
     Ok(())
 }

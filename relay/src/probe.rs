@@ -28,6 +28,9 @@ pub struct EventStream {
     events: mpsc::Receiver<Event>,
     dropped: Arc<AtomicU64>,
     started: Instant,
+    /// The batch being gathered; kept here so that a cancelled
+    /// [`EventStream::next_batch`] loses nothing.
+    gathering: Vec<Event>,
 }
 
 /// A probe and its stream, sharing a buffer of `capacity` events.
@@ -44,6 +47,7 @@ pub fn channel(capacity: usize) -> (Probe, EventStream) {
         events: receiver,
         dropped,
         started,
+        gathering: Vec::new(),
     };
     (probe, stream)
 }
@@ -79,16 +83,22 @@ impl EventStream {
     /// within `window` (so that a busy lab sends a few large frames rather
     /// than many small ones), at most `max` events, plus a `dropped` event if
     /// any were lost. `None` once every probe is gone and the buffer is empty.
+    ///
+    /// Cancel-safe, for use in `select!`: events taken by a call that is
+    /// dropped before it returns come first in the next batch.
     pub async fn next_batch(&mut self, window: Duration, max: usize) -> Option<Vec<Event>> {
-        let first = self.events.recv().await?;
-        let mut batch = vec![first];
+        if self.gathering.is_empty() {
+            let first = self.events.recv().await?;
+            self.gathering.push(first);
+        }
         let deadline = tokio::time::Instant::now() + window;
-        while batch.len() < max {
+        while self.gathering.len() < max {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(event)) => batch.push(event),
+                Ok(Some(event)) => self.gathering.push(event),
                 Ok(None) | Err(_) => break,
             }
         }
+        let mut batch = std::mem::take(&mut self.gathering);
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             batch.push(Event {
@@ -148,6 +158,25 @@ mod tests {
             batch.windows(2).all(|pair| pair[0].at <= pair[1].at),
             "timestamps never go back"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_cancelled_while_gathering_loses_nothing() {
+        let (probe, mut stream) = channel(16);
+        probe.emit(closed(1));
+        // Give up on the batch while it waits out its window, as a writer's
+        // select! does when something more urgent comes.
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(5),
+            stream.next_batch(Duration::from_secs(1), 100),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        probe.emit(closed(2));
+        drop(probe);
+        let batch = stream.next_batch(Duration::ZERO, 100).await.unwrap();
+        let kinds: Vec<_> = batch.into_iter().map(|event| event.kind).collect();
+        assert_eq!(kinds, vec![closed(1), closed(2)]);
     }
 
     #[tokio::test]

@@ -44,12 +44,15 @@ enum End {
     RelayStopping,
 }
 
-/// Runs a session until the browser leaves or `relay_stop` is cancelled.
+/// Runs a session until the browser leaves or `relay_stop` is cancelled; in
+/// the latter case the lab's server first shuts down gracefully within
+/// `grace`, and the browser watches it happen.
 pub async fn run(
     socket: WebSocket,
     mut lab: Lab,
     events: EventStream,
     relay_stop: CancellationToken,
+    grace: Duration,
 ) {
     let (mut sink, mut frames) = socket.split();
     let hello = ServerMessage::Hello(lab.hello());
@@ -64,6 +67,9 @@ pub async fn run(
         _ = relay_stop.cancelled() => End::RelayStopping,
         end = read_loop(&mut frames, &mut lab, &outgoing) => end,
     };
+    if let End::RelayStopping = end {
+        lab.shut_down(grace).await;
+    }
     lab.close().await;
     match end {
         End::BrowserGone => writer.abort(),
@@ -143,6 +149,18 @@ async fn write_loop(
             outgoing = outbox.recv() => match outgoing {
                 Some(Outgoing::Reply(event)) => ServerMessage::Events { events: vec![event] },
                 Some(Outgoing::Close { code, reason }) => {
+                    // The lab is closed, so its stream ends: flush what is
+                    // left (the shutdown's last phases) before the goodbye.
+                    while lab_open {
+                        match events.next_batch(Duration::ZERO, MAX_BATCH).await {
+                            Some(events) => {
+                                if send(&mut sink, &ServerMessage::Events { events }).await.is_err() {
+                                    return;
+                                }
+                            }
+                            None => lab_open = false,
+                        }
+                    }
                     let frame = CloseFrame { code, reason: reason.into() };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     return;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use loopscope_relay::{Config, serve};
 use protocol::{
-    ClientBehaviour, ClientId, Command, Event, EventKind, Hello, ServerMessage, TaskOutcome,
+    ClientBehaviour, ClientId, Command, Event, EventKind, Hello, ServerMessage, ShutdownPhase,
+    TaskOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -186,6 +187,263 @@ async fn spawned_clients_are_accepted_served_echoed_and_finished() {
     assert!(
         events.windows(2).all(|pair| pair[0].at <= pair[1].at),
         "events come in time order"
+    );
+}
+
+#[tokio::test]
+async fn a_crasher_among_ten_polite_clients_fails_only_its_own_task() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, _) = open_lab(&relay).await;
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 10,
+            behaviour: ClientBehaviour::Polite {
+                messages: 3,
+                size: 20,
+                interval_ms: 30,
+            },
+        },
+    )
+    .await;
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: ClientBehaviour::Crasher { size: 40 },
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 11
+            && count(seen, |kind| matches!(kind, EventKind::TaskFinished { .. })) == 11
+    })
+    .await;
+    let polite_done = count(&events, |kind| {
+        matches!(
+            kind,
+            EventKind::ClientFinished {
+                echoed: 60,
+                error: None,
+                ..
+            }
+        )
+    });
+    assert_eq!(
+        polite_done, 10,
+        "every polite client got all its bytes back"
+    );
+    let failures: Vec<String> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::TaskFinished {
+                outcome: TaskOutcome::Failed { error },
+                ..
+            } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("reset"),
+        "the OS's words: {failures:?}"
+    );
+}
+
+#[tokio::test]
+async fn slow_and_flood_clients_behave_on_real_sockets() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, _) = open_lab(&relay).await;
+    let slow = ClientBehaviour::Slow {
+        messages: 2,
+        size: 4,
+        byte_interval_ms: 5,
+    };
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: slow,
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 1
+    })
+    .await;
+    assert!(events.iter().any(|event| matches!(
+        event.kind,
+        EventKind::ClientFinished {
+            echoed: 8,
+            error: None,
+            ..
+        }
+    )));
+    // One byte at a time: the server reads at least as many times as bytes.
+    let reads = count(&events, |kind| matches!(kind, EventKind::Received { .. }));
+    assert!(reads >= 8, "{reads} reads");
+
+    // A flood that never reads fills the buffers: the server's task ends up
+    // waiting for room to write.
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: ClientBehaviour::Flood { bytes: 8 << 20 },
+        },
+    )
+    .await;
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(
+                kind,
+                EventKind::TaskWaiting {
+                    op: protocol::IoOp::Write,
+                    ..
+                }
+            )
+        }) > 0
+    })
+    .await;
+}
+
+fn phase_at(events: &[Event], phase: ShutdownPhase) -> Option<u64> {
+    events
+        .iter()
+        .find_map(|event| (event.kind == EventKind::Shutdown { phase }).then_some(event.at))
+}
+
+#[tokio::test]
+async fn a_lab_shutdown_stops_accepting_lets_fast_clients_finish_and_cancels_the_slow_one() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    let fast = ClientBehaviour::Polite {
+        messages: 3,
+        size: 10,
+        interval_ms: 100,
+    };
+    let slow = ClientBehaviour::Slow {
+        messages: 1,
+        size: 100,
+        byte_interval_ms: 50,
+    };
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 3,
+            behaviour: fast,
+        },
+    )
+    .await;
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: slow,
+        },
+    )
+    .await;
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: ClientBehaviour::Silent,
+        },
+    )
+    .await;
+    let mut events = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 5
+            && count(seen, |kind| matches!(kind, EventKind::Received { .. })) >= 4
+    })
+    .await;
+
+    send_command(&mut socket, &Command::Shutdown { grace_ms: 1000 }).await;
+    events.extend(
+        events_until(&mut socket, |seen| {
+            count(seen, |kind| {
+                matches!(
+                    kind,
+                    EventKind::Shutdown {
+                        phase: ShutdownPhase::StopAccepting
+                    }
+                )
+            }) == 1
+        })
+        .await,
+    );
+    let refused = TcpStream::connect(&hello.echo_addr).await.unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "accepting stopped at once"
+    );
+
+    events.extend(
+        events_until(&mut socket, |seen| {
+            count(seen, |kind| {
+                matches!(
+                    kind,
+                    EventKind::Shutdown {
+                        phase: ShutdownPhase::Stopped
+                    }
+                )
+            }) == 1
+                && count(seen, |kind| {
+                    matches!(kind, EventKind::ClientFinished { .. })
+                }) == 5
+        })
+        .await,
+    );
+    let stop = phase_at(&events, ShutdownPhase::StopAccepting).unwrap();
+    let cancelling = phase_at(&events, ShutdownPhase::Cancelling)
+        .expect("the slow and silent ones outlast the grace");
+    let waited = cancelling - stop;
+    assert!(
+        (1_000_000..1_500_000).contains(&waited),
+        "cancelled at the deadline: {waited} µs"
+    );
+
+    let outcomes: Vec<(TaskOutcome, u64)> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::TaskFinished { outcome, .. } => Some((outcome.clone(), event.at)),
+            _ => None,
+        })
+        .collect();
+    let done_in_time = outcomes
+        .iter()
+        .filter(|(outcome, at)| *outcome == TaskOutcome::Ok && *at < cancelling)
+        .count();
+    let cancelled = outcomes
+        .iter()
+        .filter(|(outcome, at)| *outcome == TaskOutcome::Cancelled && *at >= cancelling)
+        .count();
+    assert_eq!((done_in_time, cancelled), (3, 2), "{outcomes:?}");
+    // Nothing is left open: every accepted connection was closed.
+    assert_eq!(
+        count(&events, |kind| matches!(kind, EventKind::Accepted { .. })),
+        count(&events, |kind| matches!(kind, EventKind::Closed { .. }))
+    );
+    let polite_ok = count(&events, |kind| {
+        matches!(
+            kind,
+            EventKind::ClientFinished {
+                echoed: 30,
+                error: None,
+                ..
+            }
+        )
+    });
+    assert_eq!(polite_ok, 3);
+    send_command(&mut socket, &Command::Shutdown { grace_ms: 10 }).await;
+    assert!(
+        next_error(&mut socket)
+            .await
+            .contains("already shutting down")
     );
 }
 
@@ -378,18 +636,57 @@ async fn a_spawn_above_the_cap_is_refused_whole() {
 }
 
 #[tokio::test]
-async fn stopping_the_relay_says_goodbye_and_closes_every_lab() {
-    let relay = start_relay(Config::default()).await;
+async fn stopping_the_relay_shuts_labs_down_gracefully_and_says_goodbye() {
+    let relay = start_relay(Config {
+        grace: Duration::from_millis(300),
+        ..Config::default()
+    })
+    .await;
     let (mut socket, hello) = open_lab(&relay).await;
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: ClientBehaviour::Silent,
+        },
+    )
+    .await;
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+    })
+    .await;
 
     relay.stop.cancel();
+    let mut phases = Vec::new();
     let close = loop {
         match tokio::time::timeout(PATIENCE, socket.next()).await.unwrap() {
             Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a reason"),
+            Some(Ok(Message::Text(text))) => {
+                if let ServerMessage::Events { events } = serde_json::from_str(&text).unwrap() {
+                    phases.extend(events.into_iter().filter_map(|event| match event.kind {
+                        EventKind::Shutdown { phase } => Some(phase),
+                        _ => None,
+                    }));
+                }
+            }
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
         }
     };
+    let deadline = match phases.get(1) {
+        Some(ShutdownPhase::Draining { deadline }) => *deadline,
+        other => panic!("{phases:?}: {other:?}"),
+    };
+    assert_eq!(
+        phases,
+        vec![
+            ShutdownPhase::StopAccepting,
+            ShutdownPhase::Draining { deadline },
+            ShutdownPhase::Cancelling,
+            ShutdownPhase::Stopped
+        ],
+        "the browser watches its lab shut down, then gets the goodbye"
+    );
     assert_eq!(close.code, CloseCode::Away);
     assert!(close.reason.contains("shutting down"));
     tokio::time::timeout(PATIENCE, relay.served)
