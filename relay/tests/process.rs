@@ -5,20 +5,21 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use protocol::{ClientBehaviour, Command, ServerMessage};
+use protocol::{ClientBehaviour, Command, EventKind, ServerMessage};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::Command as Process;
+use tokio::process::{Child, Command as Process};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-#[tokio::test]
-async fn ctrl_c_closes_every_lab_gracefully_and_exits_zero_within_the_grace_period() {
-    let grace = Duration::from_secs(1);
+/// Starts the real relay binary on an ephemeral port; returns it and the
+/// address its banner names.
+async fn start_relay(args: &[&str]) -> (Child, String) {
     let mut relay = Process::new(env!("CARGO_BIN_EXE_relay"))
-        .args(["--bind", "127.0.0.1:0", "--grace", "1"])
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -36,6 +37,92 @@ async fn ctrl_c_closes_every_lab_gracefully_and_exits_zero_within_the_grace_peri
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_else(|| panic!("no address in {banner:?}"))
         .to_owned();
+    (relay, address)
+}
+
+/// The resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_browser_that_never_reads_costs_bounded_memory_and_hears_of_the_drops_later() {
+    let (relay, address) = start_relay(&[]).await;
+    let pid = relay.id().unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(_hello))) = socket.next().await else {
+        panic!("no hello")
+    };
+    // 200 clients echoing as fast as they can: a flood of events into a
+    // WebSocket nobody reads.
+    let flood = ClientBehaviour::Polite {
+        messages: 10_000,
+        size: 64,
+        interval_ms: 0,
+    };
+    let command = Command::SpawnClients {
+        count: 200,
+        behaviour: flood,
+    };
+    socket
+        .send(Message::text(serde_json::to_string(&command).unwrap()))
+        .await
+        .unwrap();
+
+    // Sample the relay's memory once a second for 30 s, reading nothing.
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    for _ in 0..=30 {
+        tick.tick().await;
+        samples.push(rss_kib(pid));
+    }
+    let settled = samples[5];
+    let peak = *samples.iter().max().unwrap();
+    eprintln!("relay RSS over 30 s of traffic nobody read (KiB): {samples:?}");
+    assert!(peak < 64 * 1024, "the relay stays small: peak {peak} KiB");
+    assert!(
+        peak - settled < 8 * 1024,
+        "and stops growing: {settled} KiB at 5 s, {peak} KiB at most"
+    );
+
+    // Reading again, the browser learns how much it missed: far more than
+    // the lab's buffer and the socket's could hold.
+    let mut dropped = 0;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while dropped <= 10_000 {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if let ServerMessage::Events { events } = serde_json::from_str(&text).unwrap() {
+                        let batch_dropped = events
+                            .iter()
+                            .filter_map(|event| match event.kind {
+                                EventKind::Dropped { count } => Some(count),
+                                _ => None,
+                            })
+                            .sum::<u64>();
+                        dropped += batch_dropped;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the session ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {dropped} drops reported"));
+}
+
+#[tokio::test]
+async fn ctrl_c_closes_every_lab_gracefully_and_exits_zero_within_the_grace_period() {
+    let grace = Duration::from_secs(1);
+    let (mut relay, address) = start_relay(&["--grace", "1"]).await;
 
     // Two labs, each with a client that would stay forever.
     let mut labs = Vec::new();
