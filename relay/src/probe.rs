@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 /// The reporting end, cloned into every task of a lab.
 #[derive(Clone, Debug)]
 pub struct Probe {
-    events: mpsc::Sender<Event>,
+    /// `None` for a probe that reports nothing (to measure what probing
+    /// costs).
+    events: Option<mpsc::Sender<Event>>,
     dropped: Arc<AtomicU64>,
     started: Instant,
 }
@@ -39,7 +41,7 @@ pub fn channel(capacity: usize) -> (Probe, EventStream) {
     let dropped = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let probe = Probe {
-        events: sender,
+        events: Some(sender),
         dropped: Arc::clone(&dropped),
         started,
     };
@@ -61,6 +63,15 @@ fn micros_since(started: Instant) -> Micros {
 }
 
 impl Probe {
+    /// A probe that reports nothing: the baseline of the probe benchmark.
+    pub fn disabled() -> Probe {
+        Probe {
+            events: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+            started: Instant::now(),
+        }
+    }
+
     /// Microseconds since the lab started.
     pub fn now(&self) -> Micros {
         micros_since(self.started)
@@ -68,11 +79,14 @@ impl Probe {
 
     /// Reports `kind` as happening now. Never waits.
     pub fn emit(&self, kind: EventKind) {
+        let Some(events) = &self.events else {
+            return;
+        };
         let event = Event {
             at: self.now(),
             kind,
         };
-        if self.events.try_send(event).is_err() {
+        if events.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -1,0 +1,86 @@
+//! What watching costs: echo throughput of the tokio model with probes on
+//! (events gathered, batched and serialised as a session does) against
+//! probes off, under the same load.
+//!
+//! `cargo bench -p loopscope-relay --bench probe_overhead` (10 s per side;
+//! `LOOPSCOPE_BENCH_SECONDS` changes it). The README's table has the
+//! numbers measured on the project's machine.
+
+use std::time::{Duration, Instant};
+
+use loopscope_relay::{echo, probe};
+use protocol::ServerMessage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+const CONNECTIONS: usize = 100;
+const MESSAGE: usize = 1024;
+
+/// Bytes echoed per second with 100 connections sending 1 KiB messages and
+/// waiting for each echo.
+async fn throughput(probes: bool, run_for: Duration) -> f64 {
+    let stop = CancellationToken::new();
+    let probe = if probes {
+        let (probe, mut events) = probe::channel(8192);
+        // Forward as a session would, minus the socket.
+        tokio::spawn(async move {
+            while let Some(events) = events.next_batch(Duration::from_millis(20), 2048).await {
+                let frame = serde_json::to_string(&ServerMessage::Events { events }).unwrap();
+                std::hint::black_box(frame);
+            }
+        });
+        probe
+    } else {
+        probe::Probe::disabled()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = echo::start(listener, probe, &stop, CONNECTIONS + 8);
+
+    let deadline = Instant::now() + run_for;
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let message = vec![b'x'; MESSAGE];
+            let mut echo = vec![0; MESSAGE];
+            let mut bytes = 0u64;
+            while Instant::now() < deadline {
+                stream.write_all(&message).await.unwrap();
+                stream.read_exact(&mut echo).await.unwrap();
+                bytes += MESSAGE as u64;
+            }
+            bytes
+        }));
+    }
+    let mut total = 0;
+    for client in clients {
+        total += client.await.unwrap();
+    }
+    stop.cancel();
+    total as f64 / run_for.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = std::env::var("LOOPSCOPE_BENCH_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(10);
+    let run_for = Duration::from_secs(seconds);
+    // Warm up the runtime and the loopback path.
+    throughput(false, Duration::from_secs(1)).await;
+    let off = throughput(false, run_for).await;
+    let on = throughput(true, run_for).await;
+    println!(
+        "| probes | echo throughput ({CONNECTIONS} connections, {MESSAGE} B messages, {seconds} s) |"
+    );
+    println!("| --- | --- |");
+    println!("| off | {:.1} MiB/s |", off / (1 << 20) as f64);
+    println!(
+        "| on | {:.1} MiB/s ({:.0}% of off) |",
+        on / (1 << 20) as f64,
+        100.0 * on / off
+    );
+}
