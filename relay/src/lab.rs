@@ -19,7 +19,7 @@ use crate::probe::{self, EventStream, Probe};
 
 /// How many events a lab buffers for a browser that reads slowly before it
 /// drops (and counts) the rest.
-const EVENT_BUFFER: usize = 8192;
+const EVENT_BUFFER: usize = 16384;
 
 /// Most bytes one flood client sends.
 const MAX_FLOOD_BYTES: u32 = 64 << 20;

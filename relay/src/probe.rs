@@ -93,6 +93,15 @@ impl Probe {
 }
 
 impl EventStream {
+    fn take_waiting(&mut self, max: usize) {
+        while self.gathering.len() < max {
+            match self.events.try_recv() {
+                Ok(event) => self.gathering.push(event),
+                Err(_) => break,
+            }
+        }
+    }
+
     /// Waits for the next batch: the first event, then whatever else arrives
     /// within `window` (so that a busy lab sends a few large frames rather
     /// than many small ones), at most `max` events, plus a `dropped` event if
@@ -105,12 +114,13 @@ impl EventStream {
             let first = self.events.recv().await?;
             self.gathering.push(first);
         }
-        let deadline = tokio::time::Instant::now() + window;
-        while self.gathering.len() < max {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(event)) => self.gathering.push(event),
-                Ok(None) | Err(_) => break,
-            }
+        // Take what is already there; when that is not a full batch, sleep
+        // out the window and take what came meanwhile. Sleeping rather than
+        // awaiting each event spares the lab one task wake-up per event.
+        self.take_waiting(max);
+        if self.gathering.len() < max && !window.is_zero() {
+            tokio::time::sleep(window).await;
+            self.take_waiting(max);
         }
         let mut batch = std::mem::take(&mut self.gathering);
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
