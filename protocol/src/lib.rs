@@ -548,6 +548,12 @@ pub enum Command {
         #[serde(default = "defaults::grace_ms")]
         grace_ms: u32,
     },
+    /// For tests of the relay only (refused unless it runs with
+    /// `--test-commands`): the handler of `conn` panics at its next read.
+    PanicHandler {
+        /// The connection.
+        conn: ConnId,
+    },
 }
 
 #[cfg(test)]

@@ -12,12 +12,15 @@
 //! the accept loop (closing the port), a task tracker waits for the handlers
 //! for a grace period, and a second token cancels the ones still running.
 
+use std::any::Any;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
 
+use futures::FutureExt;
 use protocol::{ConnId, EventKind, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -39,6 +42,7 @@ struct EchoServer {
     connection_slots: Arc<Semaphore>,
     next_conn: Arc<AtomicU64>,
     next_task: Arc<AtomicU64>,
+    doomed: Arc<AtomicU64>,
 }
 
 /// The controls of a running echo server.
@@ -48,6 +52,8 @@ pub struct ServerHandle {
     cancel_handlers: CancellationToken,
     acceptor: TaskTracker,
     handlers: TaskTracker,
+    /// The connection whose handler is to panic at its next read (0: none).
+    doomed: Arc<AtomicU64>,
 }
 
 /// Starts serving `listener`. Cancelling `lab_stop` ends everything at once;
@@ -64,8 +70,10 @@ pub fn start(
         cancel_handlers: lab_stop.child_token(),
         acceptor: TaskTracker::new(),
         handlers: TaskTracker::new(),
+        doomed: Arc::new(AtomicU64::new(0)),
     };
     let server = EchoServer {
+        doomed: Arc::clone(&handle.doomed),
         probe,
         stop_accepting: handle.stop_accepting.clone(),
         cancel_handlers: handle.cancel_handlers.clone(),
@@ -79,6 +87,11 @@ pub fn start(
 }
 
 impl ServerHandle {
+    /// Makes the handler of `conn` panic when it next reads (test command).
+    pub fn doom(&self, conn: ConnId) {
+        self.doomed.store(conn.0, Ordering::Relaxed);
+    }
+
     /// Stops accepting (the port closes), lets the connections in flight
     /// finish for `grace`, then cancels the rest; reports each phase.
     pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
@@ -163,12 +176,17 @@ impl EchoServer {
         });
         let probe = self.probe.clone();
         let stop = self.cancel_handlers.clone();
+        let doomed = Arc::clone(&self.doomed);
         self.handlers.spawn(async move {
+            // A panic in the handler ends this task only; it is reported
+            // like any other failure.
+            let served = AssertUnwindSafe(echo(stream, conn, task, &probe, &doomed)).catch_unwind();
             let outcome = tokio::select! {
                 _ = stop.cancelled() => TaskOutcome::Cancelled,
-                served = echo(stream, conn, task, &probe) => match served {
-                    Ok(()) => TaskOutcome::Ok,
-                    Err(error) => TaskOutcome::Failed { error: error.to_string() },
+                served = served => match served {
+                    Ok(Ok(())) => TaskOutcome::Ok,
+                    Ok(Err(error)) => TaskOutcome::Failed { error: error.to_string() },
+                    Err(panic) => TaskOutcome::Failed { error: format!("panicked: {}", panic_message(&panic)) },
                 },
             };
             probe.emit(EventKind::TaskFinished {
@@ -182,10 +200,27 @@ impl EchoServer {
     }
 }
 
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
 /// Echoes until the peer closes its side, reporting each suspension.
-async fn echo(stream: TcpStream, conn: ConnId, task: TaskId, probe: &Probe) -> io::Result<()> {
+async fn echo(
+    stream: TcpStream,
+    conn: ConnId,
+    task: TaskId,
+    probe: &Probe,
+    doomed: &AtomicU64,
+) -> io::Result<()> {
     let mut buffer = vec![0; READ_SIZE];
     loop {
+        if doomed.load(Ordering::Relaxed) == conn.0 {
+            panic!("the handler of {conn} was told to panic (a test command)");
+        }
         let received = match stream.try_read(&mut buffer) {
             Ok(0) => return Ok(()),
             Ok(received) => received,

@@ -105,7 +105,13 @@ async fn open_lab(
         return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
     };
     let id = relay.next_lab.fetch_add(1, Ordering::Relaxed);
-    let (lab, events) = match Lab::open(id, relay.config.echo_ip, relay.config.limits.clone()).await
+    let (lab, events) = match Lab::open(
+        id,
+        relay.config.echo_ip,
+        relay.config.limits.clone(),
+        relay.config.test_commands,
+    )
+    .await
     {
         Ok(opened) => opened,
         Err(error) => {

@@ -54,6 +54,9 @@ pub enum Refused {
     /// A shutdown was asked for twice.
     #[error("the server is already shutting down")]
     AlreadyShuttingDown,
+    /// A test command to a relay not started for tests.
+    #[error("test commands are off (start the relay with --test-commands)")]
+    TestCommandsOff,
 }
 
 /// One browser's lab.
@@ -68,13 +71,20 @@ pub struct Lab {
     client_tasks: TaskTracker,
     control_tasks: TaskTracker,
     shutting_down: bool,
+    test_commands: bool,
     next_client: u64,
 }
 
 impl Lab {
     /// Opens lab number `id`: binds its echo server to an ephemeral port on
     /// `ip` and starts serving. Returns the lab and the stream of its events.
-    pub async fn open(id: u64, ip: IpAddr, limits: Limits) -> std::io::Result<(Lab, EventStream)> {
+    /// `test_commands` lets the test-only commands in.
+    pub async fn open(
+        id: u64,
+        ip: IpAddr,
+        limits: Limits,
+        test_commands: bool,
+    ) -> std::io::Result<(Lab, EventStream)> {
         let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let echo_addr = listener.local_addr()?;
         let (probe, events) = probe::channel(EVENT_BUFFER);
@@ -92,6 +102,7 @@ impl Lab {
             client_tasks: TaskTracker::new(),
             control_tasks: TaskTracker::new(),
             shutting_down: false,
+            test_commands,
             next_client: 1,
         };
         Ok((lab, events))
@@ -127,6 +138,13 @@ impl Lab {
     pub fn handle(&mut self, command: Command) -> Result<(), Refused> {
         match command {
             Command::SpawnClients { count, behaviour } => self.spawn_clients(count, behaviour),
+            Command::PanicHandler { conn } => {
+                if !self.test_commands {
+                    return Err(Refused::TestCommandsOff);
+                }
+                self.server.doom(conn);
+                Ok(())
+            }
             Command::Shutdown { grace_ms } => {
                 if self.shutting_down {
                     return Err(Refused::AlreadyShuttingDown);

@@ -48,6 +48,8 @@ pub struct Config {
     pub limits: Limits,
     /// How long each lab's connections get to finish when the relay stops.
     pub grace: Duration,
+    /// Whether test-only commands (`panic_handler`) are carried out.
+    pub test_commands: bool,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
                 max_message_size: 64 * 1024,
             },
             grace: Duration::from_secs(3),
+            test_commands: false,
         }
     }
 }

@@ -35,6 +35,9 @@ struct Args {
     /// Seconds the labs get to close on Ctrl-C.
     #[arg(long, default_value_t = 3.0)]
     grace: f64,
+    /// Carry out test-only commands (for the relay's own tests).
+    #[arg(long, hide = true)]
+    test_commands: bool,
 }
 
 impl Args {
@@ -44,6 +47,7 @@ impl Args {
             allowed_hosts: self.allowed_hosts.clone(),
             allowed_origins: self.allowed_origins.clone(),
             max_labs: self.max_labs,
+            test_commands: self.test_commands,
             grace: Duration::try_from_secs_f64(self.grace)
                 .context("--grace must be a number of seconds")?,
             ..Config::default()

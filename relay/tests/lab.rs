@@ -448,6 +448,72 @@ async fn a_lab_shutdown_stops_accepting_lets_fast_clients_finish_and_cancels_the
 }
 
 #[tokio::test]
+async fn a_panicking_handler_fails_alone_and_the_server_serves_on() {
+    let relay = start_relay(Config {
+        test_commands: true,
+        ..Config::default()
+    })
+    .await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    let mut doomed = TcpStream::connect(&hello.echo_addr).await.unwrap();
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+    })
+    .await;
+    send_command(
+        &mut socket,
+        &Command::PanicHandler {
+            conn: protocol::ConnId(1),
+        },
+    )
+    .await;
+    // The command takes effect at the handler's next read: keep talking
+    // until the connection dies.
+    let mut echo = [0; 1];
+    while doomed.write_all(b"x").await.is_ok() && matches!(doomed.read(&mut echo).await, Ok(1)) {}
+
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::TaskFinished { .. })) == 1
+    })
+    .await;
+    let error = events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::TaskFinished {
+                outcome: TaskOutcome::Failed { error },
+                ..
+            } => Some(error.clone()),
+            _ => None,
+        })
+        .expect("the task failed");
+    assert!(error.starts_with("panicked: "), "{error}");
+
+    let mut survivor = TcpStream::connect(&hello.echo_addr).await.unwrap();
+    survivor.write_all(b"still serving?").await.unwrap();
+    let mut reply = [0; 14];
+    survivor.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"still serving?");
+}
+
+#[tokio::test]
+async fn test_commands_are_refused_by_a_normal_relay() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, _) = open_lab(&relay).await;
+    send_command(
+        &mut socket,
+        &Command::PanicHandler {
+            conn: protocol::ConnId(1),
+        },
+    )
+    .await;
+    assert!(
+        next_error(&mut socket)
+            .await
+            .contains("test commands are off")
+    );
+}
+
+#[tokio::test]
 async fn a_raw_tcp_client_gets_exactly_its_bytes_back_and_shows_up() {
     let relay = start_relay(Config::default()).await;
     let (mut socket, hello) = open_lab(&relay).await;
