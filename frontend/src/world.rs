@@ -184,6 +184,13 @@ impl World {
             EventKind::ErrorHandled { .. } => counters.errors_handled += 1,
             EventKind::WouldBlock { .. } => counters.would_block += 1,
             EventKind::LoopIteration { .. } => counters.iterations += 1,
+            EventKind::Spins {
+                iterations,
+                would_block,
+            } => {
+                counters.iterations += iterations;
+                counters.would_block += would_block;
+            }
             EventKind::Backlog { waiting } => counters.backlog = *waiting,
             EventKind::Cpu { busy_us, window_us } if *window_us > 0 => {
                 counters.cpu_permille = Some((busy_us * 1000 / window_us) as u32);
@@ -294,6 +301,7 @@ pub fn is_frequent(kind: &EventKind) -> bool {
         EventKind::WouldBlock { .. }
             | EventKind::CodeLine { .. }
             | EventKind::Cpu { .. }
+            | EventKind::Spins { .. }
             | EventKind::Phase { .. }
             | EventKind::LoopIteration { .. }
     )
@@ -319,6 +327,8 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::CallReturned { .. } => "call_returned",
         EventKind::Backlog { .. } => "backlog",
         EventKind::WouldBlock { .. } => "would_block",
+        EventKind::Spins { .. } => "spins",
+        EventKind::Stepping { .. } => "stepping",
         EventKind::Registered { .. } => "registered",
         EventKind::Unregistered { .. } => "unregistered",
         EventKind::SelectCalled { .. } => "select_called",
@@ -388,6 +398,12 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::CallReturned { call, sock } => format!("{}({sock}) returned", call_name(*call)),
         EventKind::Backlog { waiting } => format!("{waiting} waiting in the listen backlog"),
         EventKind::WouldBlock { sock, op } => format!("{sock}: {} would block", op_name(*op)),
+        EventKind::Spins {
+            iterations,
+            would_block,
+        } => format!("{iterations} loop iterations, {would_block} would-block tries"),
+        EventKind::Stepping { paused: true } => "paused before the next loop iteration".to_owned(),
+        EventKind::Stepping { paused: false } => "running freely".to_owned(),
         EventKind::Registered { sock, op } => format!("register {sock} for {}", op_name(*op)),
         EventKind::Unregistered { sock } => format!("unregister {sock}"),
         EventKind::SelectCalled { timeout_us } => match timeout_us {

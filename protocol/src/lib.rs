@@ -434,6 +434,19 @@ pub enum EventKind {
         /// How many wait now.
         waiting: u32,
     },
+    /// A busy loop's tally since its last report: high-rate happenings are
+    /// counted, not sent one by one.
+    Spins {
+        /// Iterations of the loop.
+        iterations: u64,
+        /// Calls that would have blocked.
+        would_block: u64,
+    },
+    /// The server's loop was paused or let run again.
+    Stepping {
+        /// Whether it is paused now.
+        paused: bool,
+    },
     /// A non-blocking call found nothing to do (`BlockingIOError`).
     WouldBlock {
         /// The socket tried.
@@ -548,6 +561,19 @@ pub enum Command {
         #[serde(default = "defaults::grace_ms")]
         grace_ms: u32,
     },
+    /// Restart the lab's echo server on the same port under another model;
+    /// its connections are closed (clients may reconnect).
+    SetModel {
+        /// The model.
+        model: ServerModel,
+    },
+    /// Stop the server's loop before its next iteration (thread-based
+    /// models; the server really waits, and so do its clients).
+    Pause,
+    /// Let a paused loop run exactly one more iteration.
+    Step,
+    /// Let the loop run freely again.
+    Resume,
     /// For tests of the relay only (refused unless it runs with
     /// `--test-commands`): the handler of `conn` panics at its next read.
     PanicHandler {

@@ -121,6 +121,14 @@ impl ServerHandle {
         });
     }
 
+    /// Stops accepting and cancels every handler at once, then waits until
+    /// they have ended and the port is closed.
+    pub async fn stop_now(&self) {
+        self.stop_accepting.cancel();
+        self.cancel_handlers.cancel();
+        self.stopped().await;
+    }
+
     /// Waits until the accept loop and every handler have ended (after the
     /// lab's stop token was cancelled).
     pub async fn stopped(&self) {

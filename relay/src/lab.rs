@@ -8,14 +8,15 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use protocol::{ClientBehaviour, ClientId, Command, Hello, Limits, PROTOCOL_VERSION, ServerModel};
-use tokio::net::TcpListener;
+use protocol::{
+    ClientBehaviour, ClientId, Command, EventKind, Hello, Limits, PROTOCOL_VERSION, ServerModel,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clients;
-use crate::echo::{self, ServerHandle};
 use crate::probe::{self, EventStream, Probe};
+use crate::server::{self, Server};
 
 /// How many events a lab buffers for a browser that reads slowly before it
 /// drops (and counts) the rest.
@@ -54,9 +55,22 @@ pub enum Refused {
     /// A shutdown was asked for twice.
     #[error("the server is already shutting down")]
     AlreadyShuttingDown,
+    /// Pausing a model that cannot be paused live.
+    #[error(
+        "the async-tasks model runs on tokio's scheduler and cannot be paused live; pause the view instead"
+    )]
+    CannotPause,
+    /// The server could not be restarted.
+    #[error("could not restart the echo server: {0}")]
+    Restart(String),
     /// A test command to a relay not started for tests.
     #[error("test commands are off (start the relay with --test-commands)")]
     TestCommandsOff,
+}
+
+/// Room for every lab client plus a few `nc` sessions of the user.
+fn max_connections(limits: &Limits) -> usize {
+    limits.max_clients as usize + 64
 }
 
 /// One browser's lab.
@@ -67,7 +81,8 @@ pub struct Lab {
     limits: Limits,
     probe: Probe,
     stop: CancellationToken,
-    server: ServerHandle,
+    model: ServerModel,
+    server: Server,
     client_tasks: TaskTracker,
     control_tasks: TaskTracker,
     shutting_down: bool,
@@ -85,19 +100,20 @@ impl Lab {
         limits: Limits,
         test_commands: bool,
     ) -> std::io::Result<(Lab, EventStream)> {
-        let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
+        let listener = server::bind(SocketAddr::new(ip, 0))?;
         let echo_addr = listener.local_addr()?;
         let (probe, events) = probe::channel(EVENT_BUFFER);
         let stop = CancellationToken::new();
-        // Room for every lab client plus a few `nc` sessions of the user.
-        let max_connections = limits.max_clients as usize + 64;
-        let server = echo::start(listener, probe.clone(), &stop, max_connections);
+        let model = ServerModel::AsyncTasks;
+        let max_connections = max_connections(&limits);
+        let server = Server::start(model, listener, probe.clone(), &stop, max_connections)?;
         let lab = Lab {
             id,
             echo_addr,
             limits,
             probe,
             stop,
+            model,
             server,
             client_tasks: TaskTracker::new(),
             control_tasks: TaskTracker::new(),
@@ -114,7 +130,7 @@ impl Lab {
             protocol: PROTOCOL_VERSION,
             lab: self.id,
             echo_addr: self.echo_addr.to_string(),
-            model: ServerModel::AsyncTasks,
+            model: self.model,
             limits: self.limits.clone(),
         }
     }
@@ -135,14 +151,32 @@ impl Lab {
     }
 
     /// Carries out a command from the browser, or refuses it whole.
-    pub fn handle(&mut self, command: Command) -> Result<(), Refused> {
+    pub async fn handle(&mut self, command: Command) -> Result<(), Refused> {
         match command {
             Command::SpawnClients { count, behaviour } => self.spawn_clients(count, behaviour),
+            Command::SetModel { model } => self.set_model(model).await,
+            Command::Pause | Command::Resume => {
+                let paused = command == Command::Pause;
+                self.server
+                    .gate()
+                    .ok_or(Refused::CannotPause)?
+                    .set_paused(paused);
+                self.probe.emit(EventKind::Stepping { paused });
+                Ok(())
+            }
+            Command::Step => {
+                let gate = self.server.gate().ok_or(Refused::CannotPause)?;
+                if !gate.paused() {
+                    gate.set_paused(true);
+                    self.probe.emit(EventKind::Stepping { paused: true });
+                }
+                gate.step();
+                Ok(())
+            }
             Command::PanicHandler { conn } => {
-                if !self.test_commands {
+                if !self.test_commands || !self.server.doom(conn) {
                     return Err(Refused::TestCommandsOff);
                 }
-                self.server.doom(conn);
                 Ok(())
             }
             Command::Shutdown { grace_ms } => {
@@ -157,6 +191,29 @@ impl Lab {
                 Ok(())
             }
         }
+    }
+
+    /// Restarts the echo server on the same port under `model`; its
+    /// connections are closed.
+    async fn set_model(&mut self, model: ServerModel) -> Result<(), Refused> {
+        self.control_tasks.close();
+        self.control_tasks.wait().await;
+        self.control_tasks.reopen();
+        self.server.stop_now().await;
+        let listener =
+            server::bind(self.echo_addr).map_err(|error| Refused::Restart(error.to_string()))?;
+        let max_connections = max_connections(&self.limits);
+        self.server = Server::start(
+            model,
+            listener,
+            self.probe.clone(),
+            &self.stop,
+            max_connections,
+        )
+        .map_err(|error| Refused::Restart(error.to_string()))?;
+        self.model = model;
+        self.shutting_down = false;
+        Ok(())
     }
 
     /// Shuts the echo server down gracefully (or waits for the shutdown
@@ -255,7 +312,7 @@ impl Lab {
         self.client_tasks.close();
         self.control_tasks.close();
         let all_done = async {
-            self.server.stopped().await;
+            self.server.stop_now().await;
             self.client_tasks.wait().await;
             self.control_tasks.wait().await;
         };

@@ -11,7 +11,9 @@
 //! * [`http`]: serves the app and upgrades `/ws`, behind the [`guard`];
 //! * [`session`]: one WebSocket: hello, commands in, event batches out;
 //! * [`lab`]: one browser's echo server and clients, torn down with the session;
-//! * [`echo`]: the echo server (one tokio task per connection);
+//! * [`server`]: the lab's echo server under any of the four models:
+//!   [`echo`] (one tokio task per connection) or [`threaded`] (blocking,
+//!   busy poll, `mio` selector, each on its own thread);
 //! * [`clients`]: the client behaviours the browser can start;
 //! * [`probe`]: the never-waiting event buffer between a lab and its session.
 
@@ -21,7 +23,9 @@ pub mod guard;
 pub mod http;
 pub mod lab;
 pub mod probe;
+pub mod server;
 pub mod session;
+pub mod threaded;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

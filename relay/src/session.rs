@@ -108,7 +108,11 @@ async fn read_loop(
                 text.len()
             )),
             Ok(Message::Text(text)) => match serde_json::from_str::<Command>(&text) {
-                Ok(command) => lab.handle(command).err().map(|refused| refused.to_string()),
+                Ok(command) => lab
+                    .handle(command)
+                    .await
+                    .err()
+                    .map(|refused| refused.to_string()),
                 Err(error) => Some(format!("not a command: {error}")),
             },
             Ok(Message::Binary(_)) => {

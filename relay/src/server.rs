@@ -1,0 +1,102 @@
+//! A lab's echo server under any of the four models: the tokio tasks model
+//! ([`echo`]) on the runtime, the three thread-based ones ([`threaded`]) on
+//! their own threads. One type, so that the lab can shut any of them down
+//! the same way and swap one for another on the same port.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use protocol::{ConnId, ServerModel};
+use tokio_util::sync::CancellationToken;
+
+use crate::echo::{self, ServerHandle};
+use crate::probe::Probe;
+use crate::threaded::{self, Gate, ThreadServer};
+
+/// A running echo server.
+#[derive(Debug, Clone)]
+pub enum Server {
+    /// One tokio task per connection.
+    Tasks(ServerHandle),
+    /// Blocking, busy-poll or selector, on its own thread.
+    Thread(ThreadServer),
+}
+
+/// Binds a listening socket with `SO_REUSEADDR`, so that a server restarted
+/// under another model gets the same port back while the connections it just
+/// closed linger in `TIME_WAIT`.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
+impl Server {
+    /// Starts `model` on `listener`, reporting to `probe`. Cancelling
+    /// `lab_stop` ends a tokio server at once; at most `max_connections`
+    /// are served at once by it.
+    pub fn start(
+        model: ServerModel,
+        listener: TcpListener,
+        probe: Probe,
+        lab_stop: &CancellationToken,
+        max_connections: usize,
+    ) -> std::io::Result<Server> {
+        match model {
+            ServerModel::AsyncTasks => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                Ok(Server::Tasks(echo::start(
+                    listener,
+                    probe,
+                    lab_stop,
+                    max_connections,
+                )))
+            }
+            _ => Ok(Server::Thread(threaded::start(model, listener, probe)?)),
+        }
+    }
+
+    /// Stops accepting, lets connections finish for `grace`, cancels the
+    /// rest, reporting each phase.
+    pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+        match self {
+            Server::Tasks(server) => server.shut_down(probe, grace).await,
+            Server::Thread(server) => server.shut_down(probe, grace).await,
+        }
+    }
+
+    /// Stops at once, closing every connection, and waits until the port is
+    /// free.
+    pub async fn stop_now(&self) {
+        match self {
+            Server::Tasks(server) => server.stop_now().await,
+            Server::Thread(server) => server.stop_now().await,
+        }
+    }
+
+    /// The pause-and-step gate of a thread-based server.
+    pub fn gate(&self) -> Option<&Gate> {
+        match self {
+            Server::Tasks(_) => None,
+            Server::Thread(server) => Some(&server.control().gate),
+        }
+    }
+
+    /// Makes the handler of `conn` panic (tokio model only; test command).
+    pub fn doom(&self, conn: ConnId) -> bool {
+        match self {
+            Server::Tasks(server) => {
+                server.doom(conn);
+                true
+            }
+            Server::Thread(_) => false,
+        }
+    }
+}

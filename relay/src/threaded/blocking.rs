@@ -1,0 +1,163 @@
+//! The blocking server, live (`sim/python/blocking.py` on real sockets):
+//! one thread, a blocking `accept()`, then blocking `read`/`write_all` for
+//! that one client until it leaves. Each blocking call is reported as it is
+//! entered and as it returns, so the browser sees the thread parked; the
+//! kernel's listen backlog (connections waiting for `accept()`) is read with
+//! `TCP_INFO` and reported as it changes.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use protocol::{Call, ConnId, EventKind, Sock};
+
+use super::{Control, caught};
+use crate::probe::Probe;
+
+const READ_SIZE: usize = 4096;
+/// How often the backlog watcher looks at the listener's queue.
+const BACKLOG_PERIOD: Duration = Duration::from_millis(20);
+
+pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
+    control.watch_listener(&listener);
+    let watching = Arc::new(AtomicBool::new(true));
+    watch_backlog(&listener, probe.clone(), Arc::clone(&watching));
+    let mut iteration = 0;
+    let mut next_conn = 1;
+    let mut buffer = vec![0; READ_SIZE];
+    while !control.stopping() && control.gate.pass() {
+        iteration += 1;
+        probe.emit(EventKind::LoopIteration { iteration });
+        probe.emit(EventKind::CallBlocked {
+            call: Call::Accept,
+            sock: Sock::Listener,
+        });
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(_) if control.stopping() => break,
+            Err(error) => {
+                probe.emit(EventKind::Error {
+                    message: format!("accept failed: {error}"),
+                });
+                continue;
+            }
+        };
+        probe.emit(EventKind::CallReturned {
+            call: Call::Accept,
+            sock: Sock::Listener,
+        });
+        let conn = ConnId(next_conn);
+        next_conn += 1;
+        probe.emit(EventKind::Accepted {
+            conn,
+            peer: peer.to_string(),
+        });
+        control.watch_conn(conn, &stream);
+        serve_one(stream, conn, probe, control, &mut buffer, &mut iteration);
+        control.forget_conn(conn);
+        probe.emit(EventKind::Closed { conn });
+    }
+    watching.store(false, Ordering::Relaxed);
+}
+
+/// Serves one client until it leaves (or the server is cancelled).
+fn serve_one(
+    mut stream: TcpStream,
+    conn: ConnId,
+    probe: &Probe,
+    control: &Control,
+    buffer: &mut [u8],
+    iteration: &mut u64,
+) {
+    let sock = Sock::Conn(conn);
+    while control.gate.pass() {
+        *iteration += 1;
+        probe.emit(EventKind::LoopIteration {
+            iteration: *iteration,
+        });
+        probe.emit(EventKind::CallBlocked {
+            call: Call::Recv,
+            sock,
+        });
+        let received = match stream.read(buffer) {
+            Ok(0) => return,
+            Ok(received) => received,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(_) if control.cancelled() => return,
+            Err(error) => return caught(probe, conn, &error),
+        };
+        probe.emit(EventKind::CallReturned {
+            call: Call::Recv,
+            sock,
+        });
+        probe.emit(EventKind::Received {
+            conn,
+            bytes: received as u64,
+        });
+        probe.emit(EventKind::CallBlocked {
+            call: Call::Send,
+            sock,
+        });
+        if let Err(error) = stream.write_all(&buffer[..received]) {
+            if !control.cancelled() {
+                caught(probe, conn, &error);
+            }
+            return;
+        }
+        probe.emit(EventKind::CallReturned {
+            call: Call::Send,
+            sock,
+        });
+        probe.emit(EventKind::Sent {
+            conn,
+            bytes: received as u64,
+        });
+    }
+}
+
+/// Reports the listen backlog whenever it changes, from a second thread
+/// (the server's own is parked in a blocking call most of the time).
+fn watch_backlog(listener: &TcpListener, probe: Probe, watching: Arc<AtomicBool>) {
+    let Ok(listener) = listener.try_clone() else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("backlog watcher".into())
+        .spawn(move || {
+            let mut reported = 0;
+            while watching.load(Ordering::Relaxed) {
+                if let Some(waiting) = accept_queue(&listener)
+                    && waiting != reported
+                {
+                    reported = waiting;
+                    probe.emit(EventKind::Backlog { waiting });
+                }
+                std::thread::sleep(BACKLOG_PERIOD);
+            }
+        });
+    if spawned.is_err() {
+        tracing::warn!("cannot watch the listen backlog");
+    }
+}
+
+/// Connections waiting in a listening socket's accept queue. For a
+/// listener, Linux reports the queue's length in `tcpi_unacked`.
+fn accept_queue(listener: &TcpListener) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a valid, writable tcp_info and `length` its size;
+    // the fd is a live socket owned by `listener`.
+    let status = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &raw mut length,
+        )
+    };
+    (status == 0).then_some(info.tcpi_unacked)
+}

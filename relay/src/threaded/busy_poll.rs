@@ -1,0 +1,184 @@
+//! The busy-polling server, live (`sim/python/busy_poll.py` on real
+//! sockets): every socket non-blocking, a loop that tries `accept()` and
+//! then each client in turn, forever. Would-block tries happen millions of
+//! times a second, so they are counted and reported every
+//! [`REPORT_PERIOD`] as a `spins` event, with the thread's own CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`) as a `cpu` event: 100%, even when idle.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use protocol::{ConnId, EventKind};
+
+use super::{Control, caught};
+use crate::probe::Probe;
+
+const READ_SIZE: usize = 4096;
+/// How often the tallies are reported.
+const REPORT_PERIOD: Duration = Duration::from_millis(100);
+
+struct Client {
+    conn: ConnId,
+    stream: TcpStream,
+    /// Bytes received, not yet echoed.
+    pending: Vec<u8>,
+    received: usize,
+}
+
+/// Tallies since the last report.
+struct Tally {
+    iterations: u64,
+    would_block: u64,
+    since: Instant,
+    cpu_at_start: Duration,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            iterations: 0,
+            would_block: 0,
+            since: Instant::now(),
+            cpu_at_start: thread_cpu_time(),
+        }
+    }
+
+    fn report_if_due(&mut self, probe: &Probe) {
+        // Checking the clock costs; do it every few hundred iterations.
+        if !self.iterations.is_multiple_of(256) || self.since.elapsed() < REPORT_PERIOD {
+            return;
+        }
+        let window = self.since.elapsed();
+        let busy = thread_cpu_time().saturating_sub(self.cpu_at_start);
+        probe.emit(EventKind::Spins {
+            iterations: self.iterations,
+            would_block: self.would_block,
+        });
+        probe.emit(EventKind::Cpu {
+            busy_us: busy.as_micros() as u64,
+            window_us: window.as_micros() as u64,
+        });
+        *self = Tally::new();
+    }
+}
+
+pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
+    if listener.set_nonblocking(true).is_err() {
+        probe.emit(EventKind::Error {
+            message: "cannot make the listener non-blocking".into(),
+        });
+        return;
+    }
+    control.watch_listener(&listener);
+    let mut clients: Vec<Client> = Vec::new();
+    let mut next_conn = 1;
+    let mut tally = Tally::new();
+    let mut buffer = vec![0; READ_SIZE];
+    while control.gate.pass() {
+        if control.cancelled() || (control.stopping() && clients.is_empty()) {
+            break;
+        }
+        tally.iterations += 1;
+        if !control.stopping() {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let conn = ConnId(next_conn);
+                    next_conn += 1;
+                    probe.emit(EventKind::Accepted {
+                        conn,
+                        peer: peer.to_string(),
+                    });
+                    if stream.set_nonblocking(true).is_ok() {
+                        control.watch_conn(conn, &stream);
+                        clients.push(Client {
+                            conn,
+                            stream,
+                            pending: Vec::new(),
+                            received: 0,
+                        });
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => tally.would_block += 1,
+                Err(_) => {}
+            }
+        }
+        clients.retain_mut(|client| try_client(client, probe, control, &mut tally, &mut buffer));
+        tally.report_if_due(probe);
+    }
+    for client in clients {
+        control.forget_conn(client.conn);
+        probe.emit(EventKind::Closed { conn: client.conn });
+    }
+}
+
+/// One try at one client; false once the client is gone.
+fn try_client(
+    client: &mut Client,
+    probe: &Probe,
+    control: &Control,
+    tally: &mut Tally,
+    buffer: &mut [u8],
+) -> bool {
+    let conn = client.conn;
+    let result = if client.pending.is_empty() {
+        match client.stream.read(buffer) {
+            Ok(0) => Err(None),
+            Ok(received) => {
+                probe.emit(EventKind::Received {
+                    conn,
+                    bytes: received as u64,
+                });
+                client.pending.extend_from_slice(&buffer[..received]);
+                client.received = received;
+                Ok(())
+            }
+            Err(error) => Err(Some(error)),
+        }
+    } else {
+        match client.stream.write(&client.pending) {
+            Ok(written) => {
+                client.pending.drain(..written);
+                if client.pending.is_empty() {
+                    probe.emit(EventKind::Sent {
+                        conn,
+                        bytes: client.received as u64,
+                    });
+                }
+                Ok(())
+            }
+            Err(error) => Err(Some(error)),
+        }
+    };
+    match result {
+        Ok(()) => true,
+        Err(Some(error)) if error.kind() == ErrorKind::WouldBlock => {
+            tally.would_block += 1;
+            true
+        }
+        Err(error) => {
+            if let Some(error) = error
+                && !control.cancelled()
+            {
+                caught(probe, conn, &error);
+            }
+            control.forget_conn(conn);
+            probe.emit(EventKind::Closed { conn });
+            false
+        }
+    }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid, writable timespec.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut time) };
+    if status != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
+}

@@ -1,0 +1,310 @@
+//! The thread-based server models: blocking sockets, a busy-polling loop and
+//! a `mio` selector loop, each on a dedicated OS thread, as the lesson's
+//! Python programs run.
+//!
+//! The async side controls a thread through a shared [`Control`]: a [`Gate`]
+//! the loop passes before each iteration (so the browser can pause it and
+//! step it one iteration at a time; the server really waits), and flags for
+//! a graceful shutdown. A flag alone cannot wake a thread parked in
+//! `accept()` or `read()`, so the control also keeps clones of the thread's
+//! sockets and shuts them down, which makes the blocked call return.
+
+mod blocking;
+mod busy_poll;
+mod selector;
+
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use protocol::{ConnId, EventKind, ServerModel, ShutdownPhase};
+use tokio::sync::watch;
+
+use crate::probe::Probe;
+
+/// Where a paused loop stands.
+#[derive(Debug, Default)]
+struct GateState {
+    paused: bool,
+    /// Iterations a paused loop may still run.
+    steps: u64,
+    open: bool,
+}
+
+/// The point a server loop passes before each iteration.
+#[derive(Debug)]
+pub struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Gate {
+            state: Mutex::new(GateState {
+                open: true,
+                ..GateState::default()
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        // A panic while holding this lock leaves nothing half-done in it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits while paused (unless a step is owed); false once the server
+    /// must stop.
+    pub fn pass(&self) -> bool {
+        let mut state = self.lock();
+        while state.open && state.paused && state.steps == 0 {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if state.steps > 0 {
+            state.steps -= 1;
+        }
+        state.open
+    }
+
+    /// Pauses (true) or resumes (false) the loop.
+    pub fn set_paused(&self, paused: bool) {
+        let mut state = self.lock();
+        state.paused = paused;
+        state.steps = 0;
+        self.changed.notify_all();
+    }
+
+    /// Lets a paused loop run one more iteration.
+    pub fn step(&self) {
+        self.lock().steps += 1;
+        self.changed.notify_all();
+    }
+
+    /// Whether the loop is paused.
+    pub fn paused(&self) -> bool {
+        self.lock().paused
+    }
+
+    fn close(&self) {
+        self.lock().open = false;
+        self.changed.notify_all();
+    }
+}
+
+/// What the async side and a server thread share.
+#[derive(Debug)]
+pub struct Control {
+    /// Pause and step.
+    pub gate: Gate,
+    /// Set when a shutdown begins: accept no more.
+    pub stop_accepting: AtomicBool,
+    /// Set when the grace period is over: close what is left and exit.
+    pub cancel: AtomicBool,
+    /// Clones of the sockets a blocked call may be parked on.
+    sockets: Mutex<Vec<SocketClone>>,
+    /// Wakes a thread sleeping in a selector.
+    waker: Mutex<Option<mio::Waker>>,
+}
+
+#[derive(Debug)]
+enum SocketClone {
+    Listener(TcpListener),
+    Conn(ConnId, TcpStream),
+}
+
+impl Control {
+    fn new() -> Self {
+        Control {
+            gate: Gate::new(),
+            stop_accepting: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+            sockets: Mutex::new(Vec::new()),
+            waker: Mutex::new(None),
+        }
+    }
+
+    fn sockets(&self) -> MutexGuard<'_, Vec<SocketClone>> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Remembers the listener, to unblock an `accept()` on shutdown.
+    pub fn watch_listener(&self, listener: &TcpListener) {
+        if let Ok(clone) = listener.try_clone() {
+            self.sockets().push(SocketClone::Listener(clone));
+        }
+    }
+
+    /// Remembers a connection, to unblock a `read()` when cancelling.
+    pub fn watch_conn(&self, conn: ConnId, stream: &TcpStream) {
+        if let Ok(clone) = stream.try_clone() {
+            self.sockets().push(SocketClone::Conn(conn, clone));
+        }
+    }
+
+    /// Forgets a connection the server closed.
+    pub fn forget_conn(&self, conn: ConnId) {
+        self.sockets()
+            .retain(|socket| !matches!(socket, SocketClone::Conn(c, _) if *c == conn));
+    }
+
+    /// Sets the waker of a selector thread.
+    pub fn set_waker(&self, waker: mio::Waker) {
+        *self
+            .waker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(waker);
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self
+            .waker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+        {
+            let _ = waker.wake();
+        }
+    }
+
+    /// Whether the thread must stop accepting.
+    pub fn stopping(&self) -> bool {
+        self.stop_accepting.load(Ordering::Relaxed)
+    }
+
+    /// Whether the thread must close everything and exit.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn begin_stop_accepting(&self) {
+        self.stop_accepting.store(true, Ordering::Relaxed);
+        for socket in self.sockets().iter() {
+            if let SocketClone::Listener(listener) = socket {
+                let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Both);
+            }
+        }
+        self.wake();
+    }
+
+    fn begin_cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.gate.close();
+        for socket in self.sockets().iter() {
+            match socket {
+                SocketClone::Listener(listener) => {
+                    let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Both);
+                }
+                SocketClone::Conn(_, stream) => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+        }
+        self.wake();
+    }
+}
+
+/// A server model running on its own thread.
+#[derive(Debug, Clone)]
+pub struct ThreadServer {
+    control: Arc<Control>,
+    finished: watch::Receiver<bool>,
+}
+
+/// Starts `model` (one of the thread-based ones) on `listener`.
+pub fn start(
+    model: ServerModel,
+    listener: TcpListener,
+    probe: Probe,
+) -> std::io::Result<ThreadServer> {
+    let control = Arc::new(Control::new());
+    let (done, finished) = watch::channel(false);
+    let thread_control = Arc::clone(&control);
+    let name = format!("{model:?} server");
+    std::thread::Builder::new().name(name).spawn(move || {
+        // Tells the async side the thread is gone, however it ends.
+        struct Finished(watch::Sender<bool>);
+        impl Drop for Finished {
+            fn drop(&mut self) {
+                let _ = self.0.send(true);
+            }
+        }
+        let _finished = Finished(done);
+        if let Ok(addr) = listener.local_addr() {
+            probe.emit(EventKind::Listening {
+                addr: addr.to_string(),
+                model,
+            });
+        }
+        match model {
+            ServerModel::Blocking => blocking::serve(listener, &probe, &thread_control),
+            ServerModel::BusyPoll => busy_poll::serve(listener, &probe, &thread_control),
+            ServerModel::Selector => selector::serve(listener, &probe, &thread_control),
+            ServerModel::AsyncTasks => unreachable!("the tokio model runs on the runtime"),
+        }
+    })?;
+    Ok(ThreadServer { control, finished })
+}
+
+impl ThreadServer {
+    /// The thread's controls (pause, step).
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    async fn finished(&self) {
+        let mut finished = self.finished.clone();
+        let _ = finished.wait_for(|finished| *finished).await;
+    }
+
+    /// Stops accepting, lets connections finish for `grace`, then closes
+    /// the rest; reports each phase.
+    pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+        self.control.begin_stop_accepting();
+        // A paused loop must run to notice.
+        self.control.gate.set_paused(false);
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::StopAccepting,
+        });
+        let deadline = probe.now() + grace.as_micros() as u64;
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::Draining { deadline },
+        });
+        if tokio::time::timeout(grace, self.finished()).await.is_err() {
+            probe.emit(EventKind::Shutdown {
+                phase: ShutdownPhase::Cancelling,
+            });
+            self.control.begin_cancel();
+            self.finished().await;
+        }
+        self.control.sockets().clear();
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::Stopped,
+        });
+    }
+
+    /// Stops at once and waits until the thread has exited and the port is
+    /// free (the control's clones of its sockets are let go too).
+    pub async fn stop_now(&self) {
+        self.control.begin_stop_accepting();
+        self.control.begin_cancel();
+        self.finished().await;
+        self.control.sockets().clear();
+    }
+}
+
+/// The error a handler caught, as the OS put it.
+pub(crate) fn caught(probe: &Probe, conn: ConnId, error: &std::io::Error) {
+    probe.emit(EventKind::ErrorHandled {
+        conn,
+        error: error.to_string(),
+    });
+}

@@ -1,0 +1,279 @@
+//! The selector loop, live (`sim/python/selector.py` on real sockets), on
+//! `mio::Poll`, which is epoll on Linux: the real selector. Sockets are
+//! registered with their interest; each iteration sleeps in `poll()` until
+//! some are ready, reports the ready set, and runs the callback for each:
+//! accept (register the new socket for reading), receive (switch it to
+//! writing), send (back to reading once everything is echoed).
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use mio::net::{TcpListener as MioListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use protocol::{ConnId, EventKind, IoOp, LoopPhase, Ready, Sock};
+
+use super::{Control, caught};
+use crate::probe::Probe;
+
+const READ_SIZE: usize = 4096;
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(usize::MAX);
+/// `selector.select(timeout=1)`.
+const SELECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+struct Client {
+    stream: TcpStream,
+    pending: Vec<u8>,
+    received: usize,
+}
+
+fn token(conn: ConnId) -> Token {
+    Token(conn.0 as usize)
+}
+
+fn failed(probe: &Probe, error: impl std::fmt::Display) {
+    probe.emit(EventKind::Error {
+        message: format!("the selector failed: {error}"),
+    });
+}
+
+pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
+    if let Err(error) = run(listener, probe, control) {
+        failed(probe, error);
+    }
+}
+
+fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Result<()> {
+    control.watch_listener(&listener);
+    listener.set_nonblocking(true)?;
+    let mut listener = Some(MioListener::from_std(listener));
+    let mut poll = Poll::new()?;
+    control.set_waker(Waker::new(poll.registry(), WAKER)?);
+    if let Some(listener) = listener.as_mut() {
+        poll.registry()
+            .register(listener, LISTENER, Interest::READABLE)?;
+    }
+    probe.emit(EventKind::Registered {
+        sock: Sock::Listener,
+        op: IoOp::Read,
+    });
+    let mut clients: HashMap<ConnId, Client> = HashMap::new();
+    let mut events = Events::with_capacity(1024);
+    let mut next_conn = 1;
+    let mut iteration = 0;
+    while control.gate.pass() {
+        if control.cancelled() || (control.stopping() && clients.is_empty()) {
+            break;
+        }
+        if control.stopping()
+            && let Some(mut closing) = listener.take()
+        {
+            let _ = poll.registry().deregister(&mut closing);
+            probe.emit(EventKind::Unregistered {
+                sock: Sock::Listener,
+            });
+        }
+        iteration += 1;
+        probe.emit(EventKind::LoopIteration { iteration });
+        probe.emit(EventKind::Phase {
+            phase: LoopPhase::Select,
+        });
+        probe.emit(EventKind::SelectCalled {
+            timeout_us: Some(SELECT_TIMEOUT.as_micros() as u64),
+        });
+        match poll.poll(&mut events, Some(SELECT_TIMEOUT)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+        let ready: Vec<Ready> = events
+            .iter()
+            .filter(|event| event.token() != WAKER)
+            .flat_map(|event| {
+                let sock = if event.token() == LISTENER {
+                    Sock::Listener
+                } else {
+                    Sock::Conn(ConnId(event.token().0 as u64))
+                };
+                let read = (event.is_readable() || event.is_read_closed() || event.is_error())
+                    .then_some(Ready {
+                        sock,
+                        op: IoOp::Read,
+                    });
+                let write = event.is_writable().then_some(Ready {
+                    sock,
+                    op: IoOp::Write,
+                });
+                read.into_iter().chain(write)
+            })
+            .collect();
+        probe.emit(EventKind::SelectReturned {
+            ready: ready.clone(),
+        });
+        probe.emit(EventKind::Phase {
+            phase: LoopPhase::Run,
+        });
+        for entry in ready {
+            match entry.sock {
+                Sock::Listener => {
+                    if let Some(listener) = listener.as_mut() {
+                        accept_all(
+                            listener,
+                            &poll,
+                            probe,
+                            control,
+                            &mut clients,
+                            &mut next_conn,
+                        )?;
+                    }
+                }
+                Sock::Conn(conn) => {
+                    if !clients.contains_key(&conn) {
+                        continue;
+                    }
+                    let keep = match entry.op {
+                        IoOp::Read => receive(conn, &mut clients, &poll, probe),
+                        IoOp::Write => send(conn, &mut clients, &poll, probe),
+                    };
+                    if !keep && let Some(mut client) = clients.remove(&conn) {
+                        let _ = poll.registry().deregister(&mut client.stream);
+                        probe.emit(EventKind::Unregistered {
+                            sock: Sock::Conn(conn),
+                        });
+                        control.forget_conn(conn);
+                        probe.emit(EventKind::Closed { conn });
+                    }
+                }
+            }
+        }
+        probe.emit(EventKind::Phase {
+            phase: LoopPhase::Timers,
+        });
+    }
+    for (conn, _) in clients {
+        control.forget_conn(conn);
+        probe.emit(EventKind::Closed { conn });
+    }
+    Ok(())
+}
+
+/// The listener's callback: accepts everything waiting.
+fn accept_all(
+    listener: &mut MioListener,
+    poll: &Poll,
+    probe: &Probe,
+    control: &Control,
+    clients: &mut HashMap<ConnId, Client>,
+    next_conn: &mut u64,
+) -> std::io::Result<()> {
+    loop {
+        let (mut stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(_) => return Ok(()),
+        };
+        let conn = ConnId(*next_conn);
+        *next_conn += 1;
+        probe.emit(EventKind::Accepted {
+            conn,
+            peer: peer.to_string(),
+        });
+        poll.registry()
+            .register(&mut stream, token(conn), Interest::READABLE)?;
+        probe.emit(EventKind::Registered {
+            sock: Sock::Conn(conn),
+            op: IoOp::Read,
+        });
+        // A clone in std form, so that a cancel can unblock it.
+        let std_stream = std_clone(&stream);
+        if let Some(std_stream) = std_stream {
+            control.watch_conn(conn, &std_stream);
+        }
+        clients.insert(
+            conn,
+            Client {
+                stream,
+                pending: Vec::new(),
+                received: 0,
+            },
+        );
+    }
+}
+
+/// A `std` handle on the same socket (a `dup` of the file descriptor).
+fn std_clone(stream: &TcpStream) -> Option<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    let owned = stream.as_fd().try_clone_to_owned().ok()?;
+    Some(std::net::TcpStream::from(owned))
+}
+
+/// The read callback; false once the client is gone.
+fn receive(
+    conn: ConnId,
+    clients: &mut HashMap<ConnId, Client>,
+    poll: &Poll,
+    probe: &Probe,
+) -> bool {
+    let Some(client) = clients.get_mut(&conn) else {
+        return false;
+    };
+    let mut buffer = [0; READ_SIZE];
+    match client.stream.read(&mut buffer) {
+        Ok(0) => false,
+        Ok(received) => {
+            probe.emit(EventKind::Received {
+                conn,
+                bytes: received as u64,
+            });
+            client.pending.extend_from_slice(&buffer[..received]);
+            client.received = received;
+            let switched =
+                poll.registry()
+                    .reregister(&mut client.stream, token(conn), Interest::WRITABLE);
+            probe.emit(EventKind::Registered {
+                sock: Sock::Conn(conn),
+                op: IoOp::Write,
+            });
+            switched.is_ok()
+        }
+        Err(error) if error.kind() == ErrorKind::WouldBlock => true,
+        Err(error) => {
+            caught(probe, conn, &error);
+            false
+        }
+    }
+}
+
+/// The write callback; false once the client is gone.
+fn send(conn: ConnId, clients: &mut HashMap<ConnId, Client>, poll: &Poll, probe: &Probe) -> bool {
+    let Some(client) = clients.get_mut(&conn) else {
+        return false;
+    };
+    match client.stream.write(&client.pending) {
+        Ok(written) => {
+            client.pending.drain(..written);
+            if client.pending.is_empty() {
+                probe.emit(EventKind::Sent {
+                    conn,
+                    bytes: client.received as u64,
+                });
+                let switched =
+                    poll.registry()
+                        .reregister(&mut client.stream, token(conn), Interest::READABLE);
+                probe.emit(EventKind::Registered {
+                    sock: Sock::Conn(conn),
+                    op: IoOp::Read,
+                });
+                return switched.is_ok();
+            }
+            true
+        }
+        Err(error) if error.kind() == ErrorKind::WouldBlock => true,
+        Err(error) => {
+            caught(probe, conn, &error);
+            false
+        }
+    }
+}
