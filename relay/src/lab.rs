@@ -158,19 +158,19 @@ impl Lab {
             Command::Pause | Command::Resume => {
                 let paused = command == Command::Pause;
                 self.server
-                    .gate()
+                    .control()
                     .ok_or(Refused::CannotPause)?
-                    .set_paused(paused);
+                    .pause(paused);
                 self.probe.emit(EventKind::Stepping { paused });
                 Ok(())
             }
             Command::Step => {
-                let gate = self.server.gate().ok_or(Refused::CannotPause)?;
-                if !gate.paused() {
-                    gate.set_paused(true);
+                let control = self.server.control().ok_or(Refused::CannotPause)?;
+                if !control.gate.paused() {
+                    control.pause(true);
                     self.probe.emit(EventKind::Stepping { paused: true });
                 }
-                gate.step();
+                control.gate.step();
                 Ok(())
             }
             Command::PanicHandler { conn } => {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::echo::{self, ServerHandle};
 use crate::probe::Probe;
-use crate::threaded::{self, Gate, ThreadServer};
+use crate::threaded::{self, Control, ThreadServer};
 
 /// A running echo server.
 #[derive(Debug, Clone)]
@@ -81,11 +81,12 @@ impl Server {
         }
     }
 
-    /// The pause-and-step gate of a thread-based server.
-    pub fn gate(&self) -> Option<&Gate> {
+    /// The controls of a thread-based server (pause, step); the tokio
+    /// model has none.
+    pub fn control(&self) -> Option<&Control> {
         match self {
             Server::Tasks(_) => None,
-            Server::Thread(server) => Some(&server.control().gate),
+            Server::Thread(server) => Some(server.control()),
         }
     }
 

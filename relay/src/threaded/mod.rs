@@ -175,6 +175,14 @@ impl Control {
         }
     }
 
+    /// Pauses (true) or resumes (false) the loop; a thread sleeping in its
+    /// selector is woken so that it reaches the gate now, not at its
+    /// timeout.
+    pub fn pause(&self, paused: bool) {
+        self.gate.set_paused(paused);
+        self.wake();
+    }
+
     /// Whether the thread must stop accepting.
     pub fn stopping(&self) -> bool {
         self.stop_accepting.load(Ordering::Relaxed)

@@ -1,0 +1,389 @@
+//! The four server models, live: the lesson's claims on real sockets, each
+//! model switched in with `set_model` and watched over a real WebSocket.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use loopscope_relay::{Config, serve};
+use protocol::{
+    ClientBehaviour, Command, ConnId, Event, EventKind, IoOp, Ready, ServerMessage, ServerModel,
+    Sock,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A lab on a fresh in-process relay, switched to `model`.
+async fn lab_with(model: ServerModel) -> (Socket, SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(serve(listener, Config::default(), stop.clone()));
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    let hello = match next_message(&mut socket).await {
+        ServerMessage::Hello(hello) => hello,
+        other => panic!("{other:?}"),
+    };
+    let echo_addr: SocketAddr = hello.echo_addr.parse().unwrap();
+    if model != hello.model {
+        send(&mut socket, &Command::SetModel { model }).await;
+        // The server restarts on the same port and says so.
+        events_until(&mut socket, |seen| {
+            seen.iter().any(|event| {
+                event.kind
+                    == EventKind::Listening {
+                        addr: echo_addr.to_string(),
+                        model,
+                    }
+            })
+        })
+        .await;
+    }
+    (socket, echo_addr, stop)
+}
+
+async fn next_message(socket: &mut Socket) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the relay went quiet")
+            .expect("the relay closed the socket")
+            .expect("websocket error");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+async fn events_until(socket: &mut Socket, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        if let ServerMessage::Events { events } = next_message(socket).await {
+            seen.extend(events);
+        }
+    }
+    seen
+}
+
+/// Events that arrive within `quiet` (when nothing more is expected).
+async fn events_within(socket: &mut Socket, quiet: Duration) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + quiet;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if let Message::Text(text) = frame
+            && let ServerMessage::Events { events } = serde_json::from_str(&text).unwrap()
+        {
+            seen.extend(events);
+        }
+    }
+    seen
+}
+
+async fn send(socket: &mut Socket, command: &Command) {
+    socket
+        .send(Message::text(serde_json::to_string(command).unwrap()))
+        .await
+        .unwrap();
+}
+
+fn count(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> usize {
+    events.iter().filter(|event| matches(&event.kind)).count()
+}
+
+fn polite(messages: u32, size: u32, interval_ms: u32) -> ClientBehaviour {
+    ClientBehaviour::Polite {
+        messages,
+        size,
+        interval_ms,
+    }
+}
+
+#[tokio::test]
+async fn every_model_echoes_twenty_clients_times_fifty_messages_exactly() {
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        let (mut socket, _, stop) = lab_with(model).await;
+        send(
+            &mut socket,
+            &Command::SpawnClients {
+                count: 20,
+                behaviour: polite(50, 32, 0),
+            },
+        )
+        .await;
+        let events = events_until(&mut socket, |seen| {
+            count(seen, |kind| {
+                matches!(kind, EventKind::ClientFinished { .. })
+            }) == 20
+        })
+        .await;
+        // Each client compares every echoed byte with what it sent.
+        let intact = count(&events, |kind| {
+            matches!(
+                kind,
+                EventKind::ClientFinished {
+                    echoed: 1600,
+                    error: None,
+                    ..
+                }
+            )
+        });
+        assert_eq!(intact, 20, "{model:?}");
+        stop.cancel();
+    }
+}
+
+#[tokio::test]
+async fn the_blocking_server_makes_the_second_client_wait_in_the_backlog() {
+    let (mut socket, _, stop) = lab_with(ServerModel::Blocking).await;
+    send(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 2,
+            behaviour: polite(3, 16, 150),
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 2
+            && count(seen, |kind| matches!(kind, EventKind::Closed { .. })) == 2
+    })
+    .await;
+    let at = |wanted: &EventKind| {
+        events
+            .iter()
+            .find(|event| event.kind == *wanted)
+            .map(|event| event.at)
+    };
+    let first_closed = at(&EventKind::Closed { conn: ConnId(1) }).unwrap();
+    let second_first_echo = events
+        .iter()
+        .find(|event| {
+            matches!(
+                event.kind,
+                EventKind::Sent {
+                    conn: ConnId(2),
+                    ..
+                }
+            )
+        })
+        .unwrap()
+        .at;
+    assert!(
+        second_first_echo > first_closed,
+        "served only after the first left"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| event.kind == EventKind::Backlog { waiting: 1 }),
+        "the kernel's backlog showed the second waiting"
+    );
+    assert!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::CallBlocked { .. }
+        )) > 0
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn the_busy_poll_server_counts_would_blocks_while_idle_and_burns_its_cpu() {
+    let (mut socket, _, stop) = lab_with(ServerModel::BusyPoll).await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Spins { .. })) >= 5
+    })
+    .await;
+    let would_blocks: Vec<u64> = events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Spins { would_block, .. } => Some(would_block),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        would_blocks.iter().all(|&tries| tries > 1000),
+        "spinning with nobody there: {would_blocks:?}"
+    );
+    let busiest = events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Cpu { busy_us, window_us } => Some(busy_us * 100 / window_us.max(1)),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert!(busiest >= 50, "the thread keeps a CPU busy: {busiest}%");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn the_selector_reports_exactly_the_sockets_that_had_data() {
+    let (mut socket, echo_addr, stop) = lab_with(ServerModel::Selector).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(TcpStream::connect(echo_addr).await.unwrap());
+    }
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(
+                kind,
+                EventKind::Registered {
+                    sock: Sock::Conn(_),
+                    op: IoOp::Read
+                }
+            )
+        }) == 3
+    })
+    .await;
+    clients[1].write_all(b"only me").await.unwrap();
+    let events = events_until(&mut socket, |seen| {
+        count(
+            seen,
+            |kind| matches!(kind, EventKind::SelectReturned { ready } if !ready.is_empty()),
+        ) > 0
+    })
+    .await;
+    let ready = events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::SelectReturned { ready } if !ready.is_empty() => Some(ready.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        ready,
+        vec![Ready {
+            sock: Sock::Conn(ConnId(2)),
+            op: IoOp::Read
+        }]
+    );
+    let mut echo = [0; 7];
+    clients[1].read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"only me");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_tokio_task_is_suspended_on_read_between_messages() {
+    let (mut socket, _, stop) = lab_with(ServerModel::AsyncTasks).await;
+    send(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: polite(3, 8, 100),
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 1
+    })
+    .await;
+    let suspended = count(&events, |kind| {
+        matches!(
+            kind,
+            EventKind::TaskWaiting {
+                sock: Sock::Conn(_),
+                op: IoOp::Read,
+                ..
+            }
+        )
+    });
+    assert!(suspended >= 3, "suspended before each message: {suspended}");
+    send(&mut socket, &Command::Pause).await;
+    let refusal = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Error { .. })) > 0
+    })
+    .await;
+    assert!(refusal.iter().any(|event| matches!(&event.kind, EventKind::Error { message } if message.contains("cannot be paused live"))));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() {
+    let (mut socket, echo_addr, stop) = lab_with(ServerModel::Selector).await;
+    send(&mut socket, &Command::Pause).await;
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| *kind == EventKind::Stepping { paused: true }) == 1
+    })
+    .await;
+    // The loop may finish the iteration it was in; then it waits.
+    events_within(&mut socket, Duration::from_millis(1200)).await;
+
+    let mut client = TcpStream::connect(echo_addr).await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut echo = [0; 4];
+    let waited =
+        tokio::time::timeout(Duration::from_millis(300), client.read_exact(&mut echo)).await;
+    assert!(waited.is_err(), "no echo while the server is paused");
+    assert_eq!(
+        count(
+            &events_within(&mut socket, Duration::from_millis(100)).await,
+            |_| true
+        ),
+        0
+    );
+
+    // One step: one iteration (select → accept → register), then it waits.
+    send(&mut socket, &Command::Step).await;
+    let step = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(
+                kind,
+                EventKind::Registered {
+                    sock: Sock::Conn(_),
+                    ..
+                }
+            )
+        }) == 1
+    })
+    .await;
+    let mut step = step;
+    step.extend(events_within(&mut socket, Duration::from_millis(300)).await);
+    assert_eq!(
+        count(&step, |kind| matches!(
+            kind,
+            EventKind::LoopIteration { .. }
+        )),
+        1,
+        "{step:?}"
+    );
+    assert_eq!(
+        count(&step, |kind| matches!(kind, EventKind::Accepted { .. })),
+        1
+    );
+    assert_eq!(
+        count(&step, |kind| matches!(kind, EventKind::Received { .. })),
+        0,
+        "not yet read"
+    );
+
+    // Two more: receive, then send; the echo arrives.
+    send(&mut socket, &Command::Step).await;
+    send(&mut socket, &Command::Step).await;
+    tokio::time::timeout(PATIENCE, client.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+    send(&mut socket, &Command::Resume).await;
+    stop.cancel();
+}
