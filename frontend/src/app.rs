@@ -172,12 +172,15 @@ pub fn App() -> Html {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
                                  now={sim.now()} on_action={on_sim_action} />
                 } else {
-                    <LabPanel lab={world.lab.clone()} link={(*link).clone()} enabled={live} />
+                    <LabPanel lab={world.lab.clone()} model={world.model} paused={world.paused}
+                              link={(*link).clone()} enabled={live} />
                 }
                 <CountersView counters={world.counters} />
                 <ConnectionsTable {rows} />
                 if source == Source::Sim {
                     <CodeListing model={sim.settings().model} line={world.code_line} />
+                } else if let Some(model) = world.model {
+                    <CodeListing {model} line={None::<u32>} />
                 }
                 <EventLog {lines} />
             </main>

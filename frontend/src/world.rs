@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use protocol::{
-    Call, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage, ShutdownPhase,
-    Sock, TaskId, TaskOutcome,
+    Call, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage, ServerModel,
+    ShutdownPhase, Sock, TaskId, TaskOutcome,
 };
 
 /// Log lines kept; older ones scroll away.
@@ -112,6 +112,10 @@ pub struct World {
     pub shutdown: Option<ShutdownPhase>,
     /// The error that killed the server, if one did.
     pub crashed: Option<String>,
+    /// The model the server runs (from the hello, then each `listening`).
+    pub model: Option<ServerModel>,
+    /// Whether the live server's loop is paused.
+    pub paused: bool,
     task_conns: HashMap<TaskId, ConnId>,
     closed_order: VecDeque<ConnId>,
 }
@@ -155,6 +159,11 @@ impl World {
             EventKind::Phase { phase } => self.phase = Some(*phase),
             EventKind::Shutdown { phase } => self.shutdown = Some(*phase),
             EventKind::ServerCrashed { error } => self.crashed = Some(error.clone()),
+            EventKind::Listening { model, .. } => {
+                self.model = Some(*model);
+                self.paused = false;
+            }
+            EventKind::Stepping { paused } => self.paused = *paused,
             _ => {}
         }
     }

@@ -202,3 +202,46 @@ async fn the_page_reconnects_when_the_relay_restarts() -> anyhow::Result<()> {
     relay.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_live_lab_switches_to_a_real_blocking_server_and_the_second_client_waits()
+-> anyhow::Result<()> {
+    let relay = Relay::start().await;
+    let browser = Browser::start().await?;
+    browser.client.goto(&relay.url()).await?;
+    browser.wait_for_status("live").await?;
+    assert_eq!(
+        browser.attr("#live-pause", "disabled").await.as_deref(),
+        Some("true"),
+        "the tokio model cannot be paused live"
+    );
+
+    browser.select("#live-model", "blocking").await?;
+    wait_until("the blocking program beside the lab", || async {
+        (browser.text("#code-title").await? == "blocking.py").then_some(())
+    })
+    .await?;
+    browser.set_value("#spawn-count", "2").await?;
+    browser.click("#spawn").await?;
+    wait_until("the thread parked in a blocking call", || async {
+        let states = browser.texts("#connections tbody tr .state").await;
+        states
+            .iter()
+            .any(|state| state.starts_with("thread blocked in"))
+            .then_some(())
+    })
+    .await?;
+    wait_until("the second client in the kernel's backlog", || async {
+        (browser.text("#counter-backlog").await? == "1").then_some(())
+    })
+    .await?;
+    browser.screenshot_if_asked("live-blocking").await?;
+    wait_until("both clients served, one after the other", || async {
+        (browser.text("#counter-clients-finished").await? == "2 / 2").then_some(())
+    })
+    .await?;
+
+    browser.close().await?;
+    relay.stop().await;
+    Ok(())
+}

@@ -1,10 +1,12 @@
-//! The lab panel: where the echo server listens, and the button that starts
-//! clients against it.
+//! The live lab panel: where the echo server listens, which model it runs,
+//! the loop's pause and step, the clients to start against it, and a
+//! graceful shutdown.
 
-use protocol::{ClientBehaviour, Command, Hello};
-use web_sys::HtmlInputElement;
+use protocol::{Command, Hello, ServerModel};
+use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use crate::components::sim_controls::{MODELS, behaviours, model_key};
 use crate::live::Link;
 
 /// Props of [`LabPanel`].
@@ -12,20 +14,31 @@ use crate::live::Link;
 pub struct LabPanelProps {
     /// The lab's greeting, once it came.
     pub lab: Option<Hello>,
+    /// The model the server runs now.
+    pub model: Option<ServerModel>,
+    /// Whether its loop is paused.
+    pub paused: bool,
     /// Where commands go.
     pub link: Link,
     /// Whether the relay is connected.
     pub enabled: bool,
 }
 
-/// The echo address, and "Spawn client" with a count.
+/// The live lab's controls.
 #[function_component]
 pub fn LabPanel(props: &LabPanelProps) -> Html {
     let count = use_state(|| 1_u32);
+    let behaviour = use_state(|| 0_usize);
     let max = props
         .lab
         .as_ref()
         .map_or(1, |lab| lab.limits.max_clients.max(1));
+    let send = |command: Command| {
+        let link = props.link.clone();
+        Callback::from(move |_: MouseEvent| {
+            link.send(&command);
+        })
+    };
     let on_count = {
         let count = count.clone();
         Callback::from(move |event: InputEvent| {
@@ -35,22 +48,38 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
             }
         })
     };
-    let on_spawn = {
-        let link = props.link.clone();
-        let count = *count;
-        Callback::from(move |_: MouseEvent| {
-            link.send(&Command::SpawnClients {
-                count,
-                behaviour: ClientBehaviour::default(),
-            });
+    let on_behaviour = {
+        let behaviour = behaviour.clone();
+        Callback::from(move |event: Event| {
+            let select: HtmlSelectElement = event.target_unchecked_into();
+            behaviour.set(select.selected_index().max(0) as usize);
         })
     };
+    let on_model = {
+        let link = props.link.clone();
+        Callback::from(move |event: Event| {
+            let select: HtmlSelectElement = event.target_unchecked_into();
+            if let Some((model, _)) = MODELS
+                .iter()
+                .find(|(model, _)| model_key(*model) == select.value())
+            {
+                link.send(&Command::SetModel { model: *model });
+            }
+        })
+    };
+    let chosen = behaviours()[*behaviour].2.clone();
+    let spawn = send(Command::SpawnClients {
+        count: *count,
+        behaviour: chosen,
+    });
+    let model = props.model.unwrap_or_default();
+    let pausable = props.enabled && model != ServerModel::AsyncTasks;
     let echo_addr = props.lab.as_ref().map(|lab| lab.echo_addr.clone());
     html! {
         <section class="panel lab" aria-labelledby="lab-title">
             <h2 id="lab-title">{ "Your lab" }</h2>
             <p>
-                { "An echo server (one task per connection) listens on " }
+                { "A real echo server listens on " }
                 <code id="echo-addr">{ echo_addr.clone().unwrap_or_else(|| "…".into()) }</code>
             </p>
             if let Some(addr) = echo_addr {
@@ -60,15 +89,45 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                     { " and type a line; your connection shows up below." }
                 </p>
             }
-            <div class="controls">
+            <div class="controls wrap">
+                <label for="live-model">{ "Server" }</label>
+                <select id="live-model" onchange={on_model} disabled={!props.enabled}>
+                    { for MODELS.iter().map(|(option, label)| html! {
+                        <option value={model_key(*option)} selected={*option == model}>{ *label }</option>
+                    }) }
+                </select>
+                <button id="live-pause" class="secondary" disabled={!pausable || props.paused}
+                        onclick={send(Command::Pause)}>{ "Pause" }</button>
+                <button id="live-step" class="secondary" disabled={!pausable}
+                        onclick={send(Command::Step)} title="Let the real server run one loop iteration">
+                    { "Step" }
+                </button>
+                <button id="live-resume" class="secondary" disabled={!pausable || !props.paused}
+                        onclick={send(Command::Resume)}>{ "Resume" }</button>
+            </div>
+            if model == ServerModel::AsyncTasks {
+                <p class="hint">
+                    { "The asyncio-style server runs on tokio's scheduler, which cannot be paused \
+                       live; pause the simulation to step through tasks." }
+                </p>
+            }
+            <div class="controls wrap">
                 <label for="spawn-count">{ "Clients" }</label>
                 <input id="spawn-count" type="number" min="1" max={max.to_string()}
                        value={count.to_string()} oninput={on_count} />
-                <button id="spawn" onclick={on_spawn} disabled={!props.enabled}>
-                    { "Spawn client" }
+                <select id="spawn-behaviour" aria-label="Behaviour" onchange={on_behaviour}>
+                    { for behaviours().iter().enumerate().map(|(index, (key, label, _))| html! {
+                        <option value={*key} selected={index == *behaviour}>{ *label }</option>
+                    }) }
+                </select>
+                <button id="spawn" onclick={spawn} disabled={!props.enabled}>{ "Spawn client" }</button>
+                <button id="live-shutdown" class="danger" disabled={!props.enabled}
+                        onclick={send(Command::Shutdown { grace_ms: 2000 })}
+                        title="Stop accepting, give connections 2 s, cancel the rest">
+                    { "Shut down (2 s grace)" }
                 </button>
             </div>
-            <p class="hint">{ "Each client sends 5 messages of 32 bytes, 200 ms apart, and checks every echo." }</p>
+            <p class="hint">{ "A polite client sends 5 messages of 32 bytes, 200 ms apart, and checks every echo." }</p>
         </section>
     }
 }

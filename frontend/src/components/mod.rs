@@ -8,7 +8,7 @@ mod counters;
 mod event_log;
 mod lab_panel;
 mod no_relay;
-mod sim_controls;
+pub mod sim_controls;
 mod status;
 
 pub use code_listing::CodeListing;

@@ -40,14 +40,16 @@ pub struct SimControlsProps {
     pub on_action: Callback<SimAction>,
 }
 
-const MODELS: [(ServerModel, &str); 4] = [
+/// The models, with the names the pickers show.
+pub const MODELS: [(ServerModel, &str); 4] = [
     (ServerModel::Blocking, "blocking sockets"),
     (ServerModel::BusyPoll, "non-blocking busy poll"),
     (ServerModel::Selector, "selector loop"),
     (ServerModel::AsyncTasks, "asyncio tasks"),
 ];
 
-fn model_key(model: ServerModel) -> &'static str {
+/// The value a picker uses for `model`.
+pub fn model_key(model: ServerModel) -> &'static str {
     match model {
         ServerModel::Blocking => "blocking",
         ServerModel::BusyPoll => "busy_poll",
@@ -56,7 +58,8 @@ fn model_key(model: ServerModel) -> &'static str {
     }
 }
 
-fn behaviours() -> [(&'static str, &'static str, ClientBehaviour); 5] {
+/// The client behaviours offered: key, label, parameters.
+pub fn behaviours() -> [(&'static str, &'static str, ClientBehaviour); 5] {
     [
         ("polite", "polite", ClientBehaviour::default()),
         (
