@@ -183,6 +183,7 @@ impl World {
             }
             EventKind::Closed { .. } => counters.open = counters.open.saturating_sub(1),
             EventKind::Sent { bytes, .. } => counters.bytes_echoed += bytes,
+            EventKind::Traffic { sent, .. } => counters.bytes_echoed += sent,
             EventKind::ClientStarted { .. } => counters.clients_started += 1,
             EventKind::ClientFinished { .. } => counters.clients_finished += 1,
             EventKind::TaskFinished {
@@ -263,6 +264,17 @@ impl World {
                     connection.bytes_out += bytes;
                 }
             }
+            EventKind::Traffic {
+                conn,
+                received,
+                sent,
+                ..
+            } => {
+                if let Some(connection) = self.connections.get_mut(conn) {
+                    connection.bytes_in += received;
+                    connection.bytes_out += sent;
+                }
+            }
             EventKind::TaskFinished {
                 task,
                 conn,
@@ -325,6 +337,7 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::TaskWaiting { .. } => "task_waiting",
         EventKind::TaskWoken { .. } => "task_woken",
         EventKind::TaskResumed { .. } => "task_resumed",
+        EventKind::TaskPolled { .. } => "task_polled",
         EventKind::Received { .. } => "received",
         EventKind::Sent { .. } => "sent",
         EventKind::TaskFinished { .. } => "task_finished",
@@ -337,6 +350,8 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Backlog { .. } => "backlog",
         EventKind::WouldBlock { .. } => "would_block",
         EventKind::Spins { .. } => "spins",
+        EventKind::Traffic { .. } => "traffic",
+        EventKind::TaskActivity { .. } => "task_activity",
         EventKind::Stepping { .. } => "stepping",
         EventKind::Registered { .. } => "registered",
         EventKind::Unregistered { .. } => "unregistered",
@@ -388,6 +403,14 @@ pub fn describe(kind: &EventKind) -> String {
         }
         EventKind::TaskWoken { task } => format!("{task} woken: its socket is ready"),
         EventKind::TaskResumed { task } => format!("{task} resumed"),
+        EventKind::TaskPolled {
+            task,
+            duration_us,
+            ready,
+        } => format!(
+            "{task} polled for {duration_us} µs → {}",
+            if *ready { "Ready" } else { "Pending" }
+        ),
         EventKind::Received { conn, bytes } => format!("recv({conn}) → {bytes} bytes"),
         EventKind::Sent { conn, bytes } => format!("sendall({conn}, {bytes} bytes)"),
         EventKind::TaskFinished { task, outcome, .. } => match outcome {
@@ -411,6 +434,20 @@ pub fn describe(kind: &EventKind) -> String {
             iterations,
             would_block,
         } => format!("{iterations} loop iterations, {would_block} would-block tries"),
+        EventKind::Traffic {
+            conn,
+            received,
+            sent,
+            reads,
+            writes,
+        } => format!("{conn}: {reads} reads ({received} bytes), {writes} writes ({sent} bytes)"),
+        EventKind::TaskActivity {
+            task,
+            polls,
+            wakes,
+            waits,
+            busy_us,
+        } => format!("{task}: {polls} polls ({busy_us} µs), {wakes} wakes, {waits} waits"),
         EventKind::Stepping { paused: true } => "paused before the next loop iteration".to_owned(),
         EventKind::Stepping { paused: false } => "running freely".to_owned(),
         EventKind::Registered { sock, op } => format!("register {sock} for {}", op_name(*op)),

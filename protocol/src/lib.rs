@@ -368,6 +368,16 @@ pub enum EventKind {
         /// The task.
         task: TaskId,
     },
+    /// The runtime polled a task: it ran for `duration_us` (ending at this
+    /// event's time), then returned `Pending` (it waits) or `Ready` (done).
+    TaskPolled {
+        /// The task.
+        task: TaskId,
+        /// How long the poll ran.
+        duration_us: Micros,
+        /// Whether the task finished in this poll.
+        ready: bool,
+    },
     /// The server read bytes from a connection.
     Received {
         /// The connection.
@@ -441,6 +451,34 @@ pub enum EventKind {
         iterations: u64,
         /// Calls that would have blocked.
         would_block: u64,
+    },
+    /// A busy connection's reads and writes over one batch, folded into one
+    /// event when events come too fast to send one by one.
+    Traffic {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes read from it.
+        received: u64,
+        /// Bytes written to it.
+        sent: u64,
+        /// How many reads.
+        reads: u32,
+        /// How many writes.
+        writes: u32,
+    },
+    /// A busy task's polls, wakes and waits over one batch, folded into one
+    /// event when events come too fast to send one by one.
+    TaskActivity {
+        /// The task.
+        task: TaskId,
+        /// Polls by the runtime.
+        polls: u32,
+        /// Wakes by the reactor.
+        wakes: u32,
+        /// Times it suspended.
+        waits: u32,
+        /// Microseconds it ran, over all its polls.
+        busy_us: Micros,
     },
     /// The server's loop was paused or let run again.
     Stepping {

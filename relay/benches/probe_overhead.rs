@@ -10,10 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use loopscope_relay::{echo, probe};
-use protocol::ServerMessage;
+use loopscope_relay::probe;
+use loopscope_relay::server::{self, Server};
+use protocol::{ServerMessage, ServerModel};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 const CONNECTIONS: usize = 100;
@@ -42,9 +43,18 @@ async fn throughput(probes: bool, run_for: Duration) -> f64 {
     } else {
         probe::Probe::disabled()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // The server runs as in a lab: on its own current-thread runtime.
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    let _server = echo::start(listener, probe, &stop, CONNECTIONS + 8);
+    let _server = Server::start(
+        ServerModel::AsyncTasks,
+        listener,
+        probe,
+        &stop,
+        CONNECTIONS + 8,
+    )
+    .await
+    .unwrap();
 
     let deadline = Instant::now() + run_for;
     let mut clients = Vec::new();

@@ -8,6 +8,12 @@
 //! Errors end that one task, are reported with the OS's text, and never reach
 //! the listener.
 //!
+//! Each handler runs inside [`Instrumented`], which reports its polls and
+//! wakes. The whole server runs on a current-thread runtime of its own (see
+//! `server`): one thread, one event loop, as asyncio has, so that what the
+//! browser sees (one task running at a time, the others suspended or ready)
+//! is what happens.
+//!
 //! Shutting down is the usual tokio pattern: one cancellation token stops
 //! the accept loop (closing the port), a task tracker waits for the handlers
 //! for a grace period, and a second token cancels the ones still running.
@@ -27,6 +33,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::instrument::Instrumented;
 use crate::probe::Probe;
 
 /// Bytes read per `recv`, like `sock.recv(4096)` in the lesson.
@@ -185,7 +192,8 @@ impl EchoServer {
         let probe = self.probe.clone();
         let stop = self.cancel_handlers.clone();
         let doomed = Arc::clone(&self.doomed);
-        self.handlers.spawn(async move {
+        let task_probe = self.probe.clone();
+        self.handlers.spawn(Instrumented::new(task, task_probe, async move {
             // A panic in the handler ends this task only; it is reported
             // like any other failure.
             let served = AssertUnwindSafe(echo(stream, conn, task, &probe, &doomed)).catch_unwind();
@@ -204,7 +212,7 @@ impl EchoServer {
             });
             probe.emit(EventKind::Closed { conn });
             drop(slot);
-        });
+        }));
     }
 }
 

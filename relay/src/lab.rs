@@ -106,7 +106,7 @@ impl Lab {
         let stop = CancellationToken::new();
         let model = ServerModel::AsyncTasks;
         let max_connections = max_connections(&limits);
-        let server = Server::start(model, listener, probe.clone(), &stop, max_connections)?;
+        let server = Server::start(model, listener, probe.clone(), &stop, max_connections).await?;
         let lab = Lab {
             id,
             echo_addr,
@@ -210,6 +210,7 @@ impl Lab {
             &self.stop,
             max_connections,
         )
+        .await
         .map_err(|error| Refused::Restart(error.to_string()))?;
         self.model = model;
         self.shutting_down = false;

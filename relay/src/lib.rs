@@ -14,13 +14,19 @@
 //! * [`server`]: the lab's echo server under any of the four models:
 //!   [`echo`] (one tokio task per connection) or [`threaded`] (blocking,
 //!   busy poll, `mio` selector, each on its own thread);
+//! * [`instrument`]: the wrapper future and waker that report a task's polls
+//!   and wakes;
 //! * [`clients`]: the client behaviours the browser can start;
-//! * [`probe`]: the never-waiting event buffer between a lab and its session.
+//! * [`probe`]: the never-waiting event buffer between a lab and its session;
+//! * [`coalesce`]: folds high-rate happenings into counters when a batch is
+//!   large.
 
 pub mod clients;
+pub mod coalesce;
 pub mod echo;
 pub mod guard;
 pub mod http;
+pub mod instrument;
 pub mod lab;
 pub mod probe;
 pub mod server;

@@ -6,12 +6,16 @@
 //! slowly) the event is dropped and counted, and the echo path goes on at
 //! once. The [`EventStream`] on the other side hands the session batches, and
 //! adds a [`EventKind::Dropped`] event with the count when something was lost.
+//! Batches too large to send event by event are folded into counters
+//! ([`crate::coalesce`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use protocol::{Event, EventKind, Micros};
+
+use crate::coalesce::coalesce;
 use tokio::sync::mpsc;
 
 /// The reporting end, cloned into every task of a lab.
@@ -122,7 +126,7 @@ impl EventStream {
             tokio::time::sleep(window).await;
             self.take_waiting(max);
         }
-        let mut batch = std::mem::take(&mut self.gathering);
+        let mut batch = coalesce(std::mem::take(&mut self.gathering));
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             batch.push(Event {

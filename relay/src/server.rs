@@ -41,26 +41,56 @@ impl Server {
     /// Starts `model` on `listener`, reporting to `probe`. Cancelling
     /// `lab_stop` ends a tokio server at once; at most `max_connections`
     /// are served at once by it.
-    pub fn start(
+    ///
+    /// The tokio model gets a current-thread runtime on a thread of its own:
+    /// the relay's multi-threaded runtime would poll two tasks of one lab at
+    /// the same time on two workers, which asyncio's single loop never does,
+    /// and would mix the lab's polls with the relay's own work.
+    pub async fn start(
         model: ServerModel,
         listener: TcpListener,
         probe: Probe,
         lab_stop: &CancellationToken,
         max_connections: usize,
     ) -> std::io::Result<Server> {
-        match model {
-            ServerModel::AsyncTasks => {
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                Ok(Server::Tasks(echo::start(
-                    listener,
-                    probe,
-                    lab_stop,
-                    max_connections,
-                )))
-            }
-            _ => Ok(Server::Thread(threaded::start(model, listener, probe)?)),
+        if model != ServerModel::AsyncTasks {
+            return Ok(Server::Thread(threaded::start(model, listener, probe)?));
         }
+        listener.set_nonblocking(true)?;
+        let (started, handle) = tokio::sync::oneshot::channel();
+        let lab_stop = lab_stop.clone();
+        std::thread::Builder::new()
+            .name("async tasks server".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            let _ = started.send(Err(error));
+                            return;
+                        }
+                    };
+                    let server = echo::start(listener, probe, &lab_stop, max_connections);
+                    let _ = started.send(Ok(server.clone()));
+                    // The loop runs until the server has stopped, one way
+                    // or another.
+                    server.stopped().await;
+                });
+            })?;
+        let server = handle
+            .await
+            .map_err(|_| std::io::Error::other("the server's thread died at start"))??;
+        Ok(Server::Tasks(server))
     }
 
     /// Stops accepting, lets connections finish for `grace`, cancels the
