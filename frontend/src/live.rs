@@ -108,8 +108,11 @@ pub fn connect(
     wasm_bindgen_futures::spawn_local(async move {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
         let mut ever_connected = false;
+        // Later attempts keep saying "lost" or "no relay" with their
+        // countdown: flipping back to "connecting" at each retry would make
+        // the page flicker between its sources.
+        on_status.emit(LinkStatus::Connecting);
         loop {
-            on_status.emit(LinkStatus::Connecting);
             if let Ok(socket) = WebSocket::open(&url) {
                 let (mut write, mut read) = socket.split();
                 let (sender, mut outbox) = mpsc::unbounded::<String>();
