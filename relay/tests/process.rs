@@ -202,3 +202,59 @@ async fn ctrl_c_closes_every_lab_gracefully_and_exits_zero_within_the_grace_peri
         assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
     }
 }
+
+#[tokio::test]
+async fn a_second_ctrl_c_exits_at_once_without_waiting_for_the_grace_period() {
+    let (mut relay, address) = start_relay(&["--grace", "30"]).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(_hello))) = socket.next().await else {
+        panic!("no hello")
+    };
+    let command = Command::SpawnClients {
+        count: 1,
+        behaviour: ClientBehaviour::Silent,
+    };
+    socket
+        .send(Message::text(serde_json::to_string(&command).unwrap()))
+        .await
+        .unwrap();
+    // Once the shutdown is under way (the lab reports it), interrupt again.
+    let interrupt = |pid: u32| {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let pid = relay.id().unwrap();
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("lab went quiet")
+        };
+        if text.contains(r#""type":"accepted""#) {
+            break;
+        }
+    }
+    interrupt(pid);
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("lab went quiet")
+        };
+        if text.contains(r#""phase":"draining""#) {
+            break;
+        }
+    }
+    let again = Instant::now();
+    interrupt(pid);
+    let exit = tokio::time::timeout(PATIENCE, relay.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.code(), Some(130), "an interrupted exit");
+    assert!(
+        again.elapsed() < Duration::from_secs(2),
+        "at once, not after 30 s"
+    );
+}
