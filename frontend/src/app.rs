@@ -9,17 +9,17 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
-use protocol::ServerMessage;
+use protocol::{ServerMessage, ServerModel};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
 use crate::components::{
-    CodeListing, ConnectionsTable, CountersView, EventLog, LabPanel, NoRelayNotice, SimAction,
-    SimControls, StatusBadge,
+    CodeListing, ConnectionsTable, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle,
+    NoRelayNotice, SelectorTable, SimAction, SimControls, StatusBadge,
 };
 use crate::live::{Link, LinkStatus, connect, lab_url};
-use crate::simulated::{SimSettings, SimSource};
+use crate::simulated::{ScenarioLink, SimSource};
 use crate::world::World;
 
 /// How often the simulation advances while playing.
@@ -47,7 +47,8 @@ fn automatic_source(status: &LinkStatus) -> Source {
 #[function_component]
 pub fn App() -> Html {
     let world = use_mut_ref(World::default);
-    let sim = use_mut_ref(|| SimSource::new(SimSettings::default()));
+    let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
+    let help = use_state_eq(|| false);
     let status = use_state_eq(|| LinkStatus::Connecting);
     let chosen = use_state_eq(|| None::<Source>);
     // The source in force, for the callbacks that outlive a render.
@@ -131,12 +132,52 @@ pub fn App() -> Html {
                     *world = World::default();
                 }
                 SimAction::Speed(speed) => sim.speed = speed,
-                SimAction::AddClient(behaviour) => sim.add_client(behaviour),
+                SimAction::AddClient(key) => sim.add_client(key),
                 SimAction::Shutdown(grace) => sim.shutdown(grace),
             }
+            // The page's address always reproduces the scenario.
+            keep_in_address(&sim.link().to_query());
             redraw.emit(());
         })
     };
+    {
+        // Keyboard: space plays or pauses, → steps, ? shows the help.
+        let on_sim_action = on_sim_action.clone();
+        let help = help.clone();
+        let active = Rc::clone(&active);
+        use_effect_with((), move |_| {
+            let listener = web_sys::window().map(|window| {
+                gloo_events::EventListener::new(&window, "keydown", move |event| {
+                    let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                        return;
+                    };
+                    let typing = event
+                        .target()
+                        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+                        .is_some_and(|element| {
+                            matches!(element.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                        });
+                    if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
+                        return;
+                    }
+                    match event.key().as_str() {
+                        " " if active.get() == Source::Sim => {
+                            event.prevent_default();
+                            on_sim_action.emit(SimAction::TogglePlay);
+                        }
+                        "ArrowRight" if active.get() == Source::Sim => {
+                            event.prevent_default();
+                            on_sim_action.emit(SimAction::Step);
+                        }
+                        "?" => help.set(!*help),
+                        "Escape" => help.set(false),
+                        _ => {}
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
     let choose = |pick: Source| {
         let chosen = chosen.clone();
         Callback::from(move |_: MouseEvent| chosen.set(Some(pick)))
@@ -147,6 +188,10 @@ pub fn App() -> Html {
     let lines = Rc::new(world.log.iter().rev().cloned().collect::<Vec<_>>());
     let live = *status == LinkStatus::Live;
     let sim = sim.borrow();
+    let model = match source {
+        Source::Sim => sim.settings().model,
+        Source::Live => world.model.unwrap_or_default(),
+    };
     html! {
         <div class="app">
             <header class="top">
@@ -162,8 +207,15 @@ pub fn App() -> Html {
                         { "Live relay" }
                     </button>
                 </div>
+                <button id="help-button" class="secondary" aria-label="Keyboard shortcuts"
+                        onclick={let help = help.clone(); Callback::from(move |_: MouseEvent| help.set(true))}>
+                    { "?" }
+                </button>
                 <StatusBadge status={(*status).clone()} lab={world.lab.as_ref().map(|lab| lab.lab)} />
             </header>
+            if *help {
+                <HelpOverlay on_close={let help = help.clone(); Callback::from(move |_| help.set(false))} />
+            }
             if let LinkStatus::NoRelay { retry_in_s } = *status {
                 <NoRelayNotice url={page_lab_url()} {retry_in_s} />
             }
@@ -176,6 +228,10 @@ pub fn App() -> Html {
                               link={(*link).clone()} enabled={live} />
                 }
                 <CountersView counters={world.counters} />
+                <LoopCycle model={model} phase={world.phase} parked={world.parked}
+                           iterations={world.counters.iterations} />
+                <SelectorTable rows={world.sockets.values().cloned().collect::<Vec<_>>()}
+                               uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
                 <ConnectionsTable {rows} />
                 if source == Source::Sim {
                     <CodeListing model={sim.settings().model} line={world.code_line} />
@@ -185,6 +241,21 @@ pub fn App() -> Html {
                 <EventLog {lines} />
             </main>
         </div>
+    }
+}
+
+/// The page's query string (`?model=…`).
+fn page_query() -> String {
+    web_sys::window()
+        .and_then(|window| window.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// Replaces the page's address (without a new history entry) so that a
+/// copied link reproduces the scenario.
+fn keep_in_address(query: &str) {
+    if let Some(history) = web_sys::window().and_then(|window| window.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query));
     }
 }
 

@@ -5,10 +5,12 @@
 //! * [`simulated`]: the simulated source, the simulator running in the page;
 //! * [`app`]: the root component, which wires sources to the world and the
 //!   world to the views;
-//! * [`components`]: the views, small function components fed by props.
+//! * [`components`]: the views, small function components fed by props;
+//! * [`lesson`]: the plain sentences that explain what the server does.
 
 mod app;
 mod components;
+mod lesson;
 mod live;
 mod simulated;
 mod world;

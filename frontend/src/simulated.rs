@@ -18,6 +18,138 @@ const MAX_TICK: Micros = 250_000;
 /// How far `step` may look for the next loop iteration.
 const STEP_LIMIT: Micros = 60_000_000;
 
+/// The client behaviours offered on the page: key (as in links), label.
+pub const BEHAVIOURS: [(&str, &str); 5] = [
+    ("polite", "polite"),
+    ("slow", "slow sender"),
+    ("silent", "silent"),
+    ("crasher", "crasher"),
+    ("flood", "flood"),
+];
+
+/// The behaviour a page button (or a link) names.
+pub fn behaviour(key: &str) -> Option<ClientBehaviour> {
+    Some(match key {
+        "polite" => ClientBehaviour::Polite {
+            messages: 5,
+            size: 32,
+            interval_ms: 400,
+        },
+        "slow" => ClientBehaviour::Slow {
+            messages: 2,
+            size: 8,
+            byte_interval_ms: 100,
+        },
+        "silent" => ClientBehaviour::Silent,
+        "crasher" => ClientBehaviour::Crasher { size: 32 },
+        "flood" => ClientBehaviour::Flood { bytes: 1 << 20 },
+        _ => return None,
+    })
+}
+
+/// A whole scenario as a link keeps it: `?model=selector&errors=unhandled&
+/// seed=3&speed=5&clients=polite,polite,crasher`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioLink {
+    /// Model, error handling, seed.
+    pub settings: SimSettings,
+    /// Virtual time per real time.
+    pub speed: f64,
+    /// The clients, by behaviour key, started 150 ms apart.
+    pub clients: Vec<&'static str>,
+}
+
+impl Default for ScenarioLink {
+    fn default() -> Self {
+        ScenarioLink {
+            settings: SimSettings::default(),
+            speed: 1.0,
+            clients: vec!["polite"; 3],
+        }
+    }
+}
+
+fn model_key(model: ServerModel) -> &'static str {
+    match model {
+        ServerModel::Blocking => "blocking",
+        ServerModel::BusyPoll => "busy_poll",
+        ServerModel::Selector => "selector",
+        ServerModel::AsyncTasks => "async_tasks",
+    }
+}
+
+impl ScenarioLink {
+    /// Reads a page's query string (with or without its `?`); what is
+    /// missing or not understood keeps its default.
+    pub fn parse(query: &str) -> ScenarioLink {
+        let mut link = ScenarioLink::default();
+        for pair in query.trim_start_matches('?').split('&') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            match key {
+                "model" => {
+                    let models = [
+                        ServerModel::Blocking,
+                        ServerModel::BusyPoll,
+                        ServerModel::Selector,
+                        ServerModel::AsyncTasks,
+                    ];
+                    if let Some(model) = models.into_iter().find(|model| model_key(*model) == value)
+                    {
+                        link.settings.model = model;
+                    }
+                }
+                "errors" => {
+                    link.settings.style = if value == "unhandled" {
+                        HandlerStyle::Unhandled
+                    } else {
+                        HandlerStyle::Handled
+                    };
+                }
+                "seed" => link.settings.seed = value.parse().unwrap_or(link.settings.seed),
+                "speed" => {
+                    if let Some(speed) = SPEEDS.iter().find(|speed| speed.to_string() == value) {
+                        link.speed = *speed;
+                    }
+                }
+                "clients" => {
+                    link.clients = value
+                        .split(',')
+                        .filter_map(|key| {
+                            BEHAVIOURS
+                                .iter()
+                                .find(|(known, _)| *known == key)
+                                .map(|(known, _)| *known)
+                        })
+                        .take(MAX_LINK_CLIENTS)
+                        .collect();
+                }
+                _ => {}
+            }
+        }
+        link
+    }
+
+    /// The query string that reproduces this scenario.
+    pub fn to_query(&self) -> String {
+        let errors = match self.settings.style {
+            HandlerStyle::Handled => "handled",
+            HandlerStyle::Unhandled => "unhandled",
+        };
+        format!(
+            "?model={}&errors={errors}&seed={}&speed={}&clients={}",
+            model_key(self.settings.model),
+            self.settings.seed,
+            self.speed,
+            self.clients.join(",")
+        )
+    }
+}
+
+/// Most clients a link may ask for.
+const MAX_LINK_CLIENTS: usize = 200;
+
 /// What a simulation starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimSettings {
@@ -42,6 +174,7 @@ impl Default for SimSettings {
 /// The simulation as the page drives it.
 pub struct SimSource {
     settings: SimSettings,
+    clients: Vec<&'static str>,
     simulation: Simulation,
     /// Whether time runs.
     pub playing: bool,
@@ -49,28 +182,38 @@ pub struct SimSource {
     pub speed: f64,
 }
 
-/// The scenario a fresh simulation starts with: three polite clients
-/// arriving a little apart, so that there is something to watch at once.
-pub fn starting_scenario(settings: SimSettings) -> Scenario {
-    let polite = ClientBehaviour::Polite {
-        messages: 5,
-        size: 32,
-        interval_ms: 400,
-    };
-    Scenario::new(settings.model)
+/// The scenario a simulation starts with: its clients arriving 150 ms
+/// apart, so that there is something to watch at once.
+pub fn starting_scenario(settings: SimSettings, clients: &[&str]) -> Scenario {
+    let mut scenario = Scenario::new(settings.model)
         .style(settings.style)
-        .seed(settings.seed)
-        .clients(3, polite, 0, 150_000)
+        .seed(settings.seed);
+    for (index, key) in clients.iter().enumerate() {
+        if let Some(behaviour) = behaviour(key) {
+            scenario = scenario.client(behaviour, index as Micros * 150_000);
+        }
+    }
+    scenario
 }
 
 impl SimSource {
-    /// A simulation of `settings`, playing at 1×.
-    pub fn new(settings: SimSettings) -> Self {
+    /// The simulation a link describes, playing.
+    pub fn new(link: ScenarioLink) -> Self {
         SimSource {
-            settings,
-            simulation: Simulation::new(starting_scenario(settings)),
+            settings: link.settings,
+            simulation: Simulation::new(starting_scenario(link.settings, &link.clients)),
+            clients: link.clients,
             playing: true,
-            speed: 1.0,
+            speed: link.speed,
+        }
+    }
+
+    /// The link that reproduces this scenario.
+    pub fn link(&self) -> ScenarioLink {
+        ScenarioLink {
+            settings: self.settings,
+            speed: self.speed,
+            clients: self.clients.clone(),
         }
     }
 
@@ -87,7 +230,7 @@ impl SimSource {
     /// Starts again from `settings`, keeping speed and play state.
     pub fn reset(&mut self, settings: SimSettings) {
         self.settings = settings;
-        self.simulation = Simulation::new(starting_scenario(settings));
+        self.simulation = Simulation::new(starting_scenario(settings, &self.clients));
     }
 
     /// Lets `real_ms` of real time pass (scaled by the speed) if playing,
@@ -108,10 +251,18 @@ impl SimSource {
         self.simulation.drain_events()
     }
 
-    /// A new client connects now.
-    pub fn add_client(&mut self, behaviour: ClientBehaviour) {
+    /// A new client of behaviour `key` connects now (and is part of the
+    /// scenario's link from now on).
+    pub fn add_client(&mut self, key: &str) {
+        let Some((key, _)) = BEHAVIOURS.iter().find(|(known, _)| *known == key) else {
+            return;
+        };
+        let Some(behaviour) = behaviour(key) else {
+            return;
+        };
         let start = self.simulation.now();
         self.simulation.add_client(ClientSpec { behaviour, start });
+        self.clients.push(key);
     }
 
     /// Begins a graceful shutdown now.
@@ -127,7 +278,7 @@ mod tests {
 
     #[test]
     fn playing_advances_by_real_time_times_speed() {
-        let mut source = SimSource::new(SimSettings::default());
+        let mut source = SimSource::new(ScenarioLink::default());
         source.speed = 5.0;
         source.advance(10.0);
         assert_eq!(source.now(), 50_000);
@@ -137,8 +288,45 @@ mod tests {
     }
 
     #[test]
+    fn a_link_round_trips_and_restores_its_scenario() {
+        let link = ScenarioLink {
+            settings: SimSettings {
+                model: ServerModel::Selector,
+                style: HandlerStyle::Unhandled,
+                seed: 7,
+            },
+            speed: 5.0,
+            clients: vec!["polite", "crasher", "flood"],
+        };
+        let query = link.to_query();
+        assert_eq!(
+            query,
+            "?model=selector&errors=unhandled&seed=7&speed=5&clients=polite,crasher,flood"
+        );
+        assert_eq!(ScenarioLink::parse(&query), link);
+    }
+
+    #[test]
+    fn a_link_ignores_what_it_does_not_understand() {
+        let link = ScenarioLink::parse("?model=quantum&speed=3&clients=polite,teapot&x=1");
+        assert_eq!(link.settings.model, ServerModel::AsyncTasks);
+        assert_eq!(link.speed, 1.0, "only the offered speeds");
+        assert_eq!(link.clients, vec!["polite"]);
+    }
+
+    #[test]
+    fn an_added_client_joins_the_link() {
+        let mut source = SimSource::new(ScenarioLink::default());
+        source.add_client("crasher");
+        assert_eq!(
+            source.link().clients,
+            vec!["polite", "polite", "polite", "crasher"]
+        );
+    }
+
+    #[test]
     fn a_long_tick_is_capped() {
-        let mut source = SimSource::new(SimSettings::default());
+        let mut source = SimSource::new(ScenarioLink::default());
         source.speed = 50.0;
         source.advance(60_000.0);
         assert_eq!(source.now(), MAX_TICK);
@@ -146,7 +334,7 @@ mod tests {
 
     #[test]
     fn a_step_pauses_and_runs_one_loop_iteration() {
-        let mut source = SimSource::new(SimSettings::default());
+        let mut source = SimSource::new(ScenarioLink::default());
         source.advance(0.0);
         let events = source.step();
         assert!(!source.playing);
@@ -159,9 +347,12 @@ mod tests {
 
     #[test]
     fn the_starting_scenario_serves_its_clients() {
-        let mut source = SimSource::new(SimSettings {
-            model: ServerModel::Selector,
-            ..SimSettings::default()
+        let mut source = SimSource::new(ScenarioLink {
+            settings: SimSettings {
+                model: ServerModel::Selector,
+                ..SimSettings::default()
+            },
+            ..ScenarioLink::default()
         });
         source.speed = 50.0;
         let mut finished = 0;

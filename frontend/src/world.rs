@@ -16,6 +16,8 @@ use protocol::{
 pub const LOG_CAPACITY: usize = 500;
 /// Closed connections kept in the table; older ones are forgotten.
 pub const CLOSED_CONNECTIONS_KEPT: usize = 200;
+/// Closed sockets kept in the selector table.
+pub const CLOSED_SOCKETS_KEPT: usize = 20;
 
 /// Where a connection's task is, as the table shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +82,19 @@ pub struct Counters {
     pub cpu_permille: Option<u32>,
 }
 
+/// One row of the selector table: a socket as the server's selector sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketRow {
+    /// The socket.
+    pub sock: Sock,
+    /// What it is registered for, if it is.
+    pub interest: Option<IoOp>,
+    /// Whether the last `select()` reported it ready.
+    pub ready: bool,
+    /// Whether it is closed.
+    pub closed: bool,
+}
+
 /// One line of the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
@@ -116,7 +131,12 @@ pub struct World {
     pub model: Option<ServerModel>,
     /// Whether the live server's loop is paused.
     pub paused: bool,
+    /// The sockets as the selector sees them, listener first.
+    pub sockets: BTreeMap<Sock, SocketRow>,
+    /// The blocking call the server's one thread is parked in, if any.
+    pub parked: Option<(Call, Sock)>,
     task_conns: HashMap<TaskId, ConnId>,
+    task_waits: HashMap<TaskId, Sock>,
     closed_order: VecDeque<ConnId>,
 }
 
@@ -154,16 +174,104 @@ impl World {
     }
 
     fn track_server(&mut self, kind: &EventKind) {
+        self.track_sockets(kind);
         match kind {
+            EventKind::CallBlocked { call, sock } => self.parked = Some((*call, *sock)),
+            EventKind::CallReturned { .. } => self.parked = None,
             EventKind::CodeLine { line } => self.code_line = Some(*line),
             EventKind::Phase { phase } => self.phase = Some(*phase),
             EventKind::Shutdown { phase } => self.shutdown = Some(*phase),
-            EventKind::ServerCrashed { error } => self.crashed = Some(error.clone()),
+            EventKind::ServerCrashed { error } => {
+                self.crashed = Some(error.clone());
+                self.parked = None;
+            }
             EventKind::Listening { model, .. } => {
                 self.model = Some(*model);
                 self.paused = false;
             }
             EventKind::Stepping { paused } => self.paused = *paused,
+            _ => {}
+        }
+    }
+
+    fn track_sockets(&mut self, kind: &EventKind) {
+        let row = |sock| SocketRow {
+            sock,
+            interest: None,
+            ready: false,
+            closed: false,
+        };
+        match kind {
+            EventKind::Listening { .. } => {
+                self.sockets.clear();
+                self.sockets.insert(Sock::Listener, row(Sock::Listener));
+            }
+            EventKind::Accepted { conn, .. } => {
+                self.sockets
+                    .insert(Sock::Conn(*conn), row(Sock::Conn(*conn)));
+            }
+            EventKind::Registered { sock, op } => {
+                self.sockets
+                    .entry(*sock)
+                    .or_insert_with(|| row(*sock))
+                    .interest = Some(*op);
+            }
+            // asyncio registers a socket when a task awaits it (add_reader /
+            // add_writer) and removes it when it wakes the task.
+            EventKind::TaskWaiting { task, sock, op } => {
+                self.sockets
+                    .entry(*sock)
+                    .or_insert_with(|| row(*sock))
+                    .interest = Some(*op);
+                self.task_waits.insert(*task, *sock);
+            }
+            EventKind::TaskWoken { task } => {
+                if let Some(sock) = self.task_waits.remove(task)
+                    && let Some(row) = self.sockets.get_mut(&sock)
+                {
+                    row.interest = None;
+                }
+            }
+            EventKind::Unregistered { sock } => {
+                if let Some(row) = self.sockets.get_mut(sock) {
+                    row.interest = None;
+                    row.ready = false;
+                }
+            }
+            EventKind::SelectReturned { ready } => {
+                for row in self.sockets.values_mut() {
+                    row.ready = ready.iter().any(|entry| entry.sock == row.sock);
+                }
+            }
+            EventKind::Closed { conn } => {
+                let closed = Sock::Conn(*conn);
+                if let Some(row) = self.sockets.get_mut(&closed) {
+                    row.closed = true;
+                    row.interest = None;
+                    row.ready = false;
+                }
+                // Keep the table to the open sockets and the newest closed.
+                let closed_rows: Vec<Sock> = self
+                    .sockets
+                    .values()
+                    .filter(|row| row.closed)
+                    .map(|row| row.sock)
+                    .collect();
+                for sock in closed_rows
+                    .iter()
+                    .take(closed_rows.len().saturating_sub(CLOSED_SOCKETS_KEPT))
+                {
+                    self.sockets.remove(sock);
+                }
+            }
+            EventKind::Shutdown {
+                phase: ShutdownPhase::StopAccepting,
+            } => {
+                if let Some(row) = self.sockets.get_mut(&Sock::Listener) {
+                    row.closed = true;
+                    row.interest = None;
+                }
+            }
             _ => {}
         }
     }

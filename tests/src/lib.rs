@@ -162,6 +162,20 @@ impl Browser {
         Ok(())
     }
 
+    /// A property (such as a select's current `value`) of the element
+    /// matching `css`.
+    pub async fn prop(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.prop(name).await.ok().flatten()
+    }
+
+    /// Presses keys as a person would, on the page itself.
+    pub async fn press(&self, keys: &str) -> anyhow::Result<()> {
+        let body = self.client.find(Locator::Css("body")).await?;
+        body.send_keys(keys).await?;
+        Ok(())
+    }
+
     /// An attribute of the first element matching `css`.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let element = self.client.find(Locator::Css(css)).await.ok()?;

@@ -245,3 +245,93 @@ async fn the_live_lab_switches_to_a_real_blocking_server_and_the_second_client_w
     relay.stop().await;
     Ok(())
 }
+
+/// Serves the built app from a plain static server (no relay): the page runs
+/// the simulation.
+async fn static_app() -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let files =
+        axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist_dir()));
+    Ok((
+        addr,
+        tokio::spawn(async move { axum::serve(listener, files).await }),
+    ))
+}
+
+#[tokio::test]
+async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Result<()> {
+    let (addr, server) = static_app().await?;
+    let browser = Browser::start().await?;
+    let link = "?model=selector&errors=unhandled&seed=4&speed=5&clients=polite,slow";
+    browser
+        .client
+        .goto(&format!("http://{addr}/{link}"))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    assert_eq!(
+        browser.prop("#sim-model", "value").await.as_deref(),
+        Some("selector")
+    );
+    assert_eq!(
+        browser.prop("#sim-style", "value").await.as_deref(),
+        Some("unhandled")
+    );
+    assert_eq!(
+        browser.prop("#sim-speed", "value").await.as_deref(),
+        Some("5")
+    );
+
+    // The selector table: the listener registered for reading, then the
+    // clients' sockets; the loop ring lights its phase.
+    wait_until("two client sockets in the selector table", || async {
+        let rows = browser.texts("#selector-table tbody tr").await;
+        (rows.len() >= 3 && rows[0].contains("listener")).then_some(())
+    })
+    .await?;
+    let phase = browser.text("#loop-phase").await.unwrap_or_default();
+    assert!(
+        ["select", "ready_events", "run", "timers"].contains(&phase.as_str()),
+        "{phase:?}"
+    );
+    let explanation = browser.text("#explanation").await.unwrap_or_default();
+    assert!(explanation.contains("select()"), "{explanation}");
+
+    // Space pauses; → steps one iteration; ? opens the help.
+    browser.press(" ").await?;
+    wait_until("paused by the space bar", || async {
+        (browser.text("#sim-play").await? == "Play").then_some(())
+    })
+    .await?;
+    let before: u64 = browser
+        .text("#counter-iterations")
+        .await
+        .unwrap_or_default()
+        .parse()?;
+    browser.press("\u{E014}").await?; // WebDriver's ArrowRight
+    wait_until("one more iteration", || async {
+        let now: u64 = browser.text("#counter-iterations").await?.parse().ok()?;
+        (now == before + 1).then_some(())
+    })
+    .await?;
+    browser.press("?").await?;
+    wait_until("the help", || async { browser.text("#help-title").await }).await?;
+    browser.screenshot_if_asked("help").await?;
+    browser.press("\u{E00C}").await?; // Escape
+    wait_until("the help closed", || async {
+        (browser.count("#help").await == 0).then_some(())
+    })
+    .await?;
+
+    // Adding a client puts it in the address, so a copied link has it.
+    browser.click("#add-flood").await?;
+    let url = browser.client.current_url().await?;
+    assert!(url.as_str().ends_with("clients=polite,slow,flood"), "{url}");
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}

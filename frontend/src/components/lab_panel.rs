@@ -6,8 +6,9 @@ use protocol::{Command, Hello, ServerModel};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::components::sim_controls::{MODELS, behaviours, model_key};
+use crate::components::sim_controls::{MODELS, model_key};
 use crate::live::Link;
+use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for};
 
 /// Props of [`LabPanel`].
 #[derive(Properties, PartialEq)]
@@ -67,7 +68,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
             }
         })
     };
-    let chosen = behaviours()[*behaviour].2.clone();
+    let chosen = behaviour_for(BEHAVIOURS[*behaviour].0).unwrap_or_default();
     let spawn = send(Command::SpawnClients {
         count: *count,
         behaviour: chosen,
@@ -116,7 +117,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                 <input id="spawn-count" type="number" min="1" max={max.to_string()}
                        value={count.to_string()} oninput={on_count} />
                 <select id="spawn-behaviour" aria-label="Behaviour" onchange={on_behaviour}>
-                    { for behaviours().iter().enumerate().map(|(index, (key, label, _))| html! {
+                    { for BEHAVIOURS.iter().enumerate().map(|(index, (key, label))| html! {
                         <option value={*key} selected={index == *behaviour}>{ *label }</option>
                     }) }
                 </select>
@@ -127,7 +128,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                     { "Shut down (2 s grace)" }
                 </button>
             </div>
-            <p class="hint">{ "A polite client sends 5 messages of 32 bytes, 200 ms apart, and checks every echo." }</p>
+            <p class="hint">{ "A polite client sends 5 messages of 32 bytes, 400 ms apart, and checks every echo." }</p>
         </section>
     }
 }

@@ -1,12 +1,12 @@
 //! The simulation's controls: model, error handling, play/pause, step one
 //! loop iteration, speed, reset, clients of each behaviour, shutdown.
 
-use loopscope_sim::{ClientBehaviour, HandlerStyle, ServerModel};
+use loopscope_sim::{HandlerStyle, ServerModel};
 use protocol::Micros;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use crate::simulated::{SPEEDS, SimSettings};
+use crate::simulated::{BEHAVIOURS, SPEEDS, SimSettings};
 
 /// What a control asks the simulation to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,8 +19,8 @@ pub enum SimAction {
     Reset(SimSettings),
     /// Change the speed.
     Speed(f64),
-    /// Connect a client now.
-    AddClient(ClientBehaviour),
+    /// Connect a client of this behaviour now.
+    AddClient(&'static str),
     /// Begin a graceful shutdown with this grace period.
     Shutdown(Micros),
 }
@@ -56,25 +56,6 @@ pub fn model_key(model: ServerModel) -> &'static str {
         ServerModel::Selector => "selector",
         ServerModel::AsyncTasks => "async_tasks",
     }
-}
-
-/// The client behaviours offered: key, label, parameters.
-pub fn behaviours() -> [(&'static str, &'static str, ClientBehaviour); 5] {
-    [
-        ("polite", "polite", ClientBehaviour::default()),
-        (
-            "slow",
-            "slow sender",
-            ClientBehaviour::Slow {
-                messages: 2,
-                size: 8,
-                byte_interval_ms: 100,
-            },
-        ),
-        ("silent", "silent", ClientBehaviour::Silent),
-        ("crasher", "crasher", ClientBehaviour::Crasher { size: 32 }),
-        ("flood", "flood", ClientBehaviour::Flood { bytes: 1 << 20 }),
-    ]
 }
 
 /// The control bar of the simulation.
@@ -156,9 +137,9 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
             </div>
             <div class="controls wrap">
                 <span>{ "Add a client:" }</span>
-                { for behaviours().into_iter().map(|(key, label, behaviour)| html! {
-                    <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClient(behaviour))}>
-                        { label }
+                { for BEHAVIOURS.iter().map(|(key, label)| html! {
+                    <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClient(key))}>
+                        { *label }
                     </button>
                 }) }
                 <button id="sim-shutdown" class="danger" onclick={act(SimAction::Shutdown(2_000_000))}

@@ -1,7 +1,7 @@
 //! Hand-written event sequences and the exact world they must produce.
 
 use super::*;
-use protocol::{ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, ServerModel, Sock};
+use protocol::{Call, ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, ServerModel, Sock};
 
 fn hello(lab: u64) -> ServerMessage {
     ServerMessage::Hello(Hello {
@@ -196,4 +196,93 @@ fn the_log_and_the_closed_rows_stay_bounded() {
     assert_eq!(world.connections.keys().next(), Some(&ConnId(51)));
     assert_eq!(world.counters.accepted, CLOSED_CONNECTIONS_KEPT as u64 + 50);
     assert_eq!(world.counters.open, 0);
+}
+
+#[test]
+fn the_selector_table_follows_registrations_and_the_last_ready_set() {
+    use protocol::Ready;
+    let conn = ConnId(1);
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        EventKind::Listening {
+            addr: "a".into(),
+            model: ServerModel::Selector,
+        },
+        EventKind::Registered {
+            sock: Sock::Listener,
+            op: IoOp::Read,
+        },
+        EventKind::SelectReturned {
+            ready: vec![Ready {
+                sock: Sock::Listener,
+                op: IoOp::Read,
+            }],
+        },
+        EventKind::Accepted {
+            conn,
+            peer: "p".into(),
+        },
+        EventKind::Registered {
+            sock: Sock::Conn(conn),
+            op: IoOp::Write,
+        },
+        EventKind::SelectReturned {
+            ready: vec![Ready {
+                sock: Sock::Conn(conn),
+                op: IoOp::Write,
+            }],
+        },
+    ]));
+    let rows: Vec<SocketRow> = world.sockets.values().cloned().collect();
+    assert_eq!(
+        rows,
+        vec![
+            SocketRow {
+                sock: Sock::Listener,
+                interest: Some(IoOp::Read),
+                ready: false,
+                closed: false
+            },
+            SocketRow {
+                sock: Sock::Conn(conn),
+                interest: Some(IoOp::Write),
+                ready: true,
+                closed: false
+            },
+        ]
+    );
+    world.apply_message(batch(vec![EventKind::Closed { conn }]));
+    let row = &world.sockets[&Sock::Conn(conn)];
+    assert!(row.closed && row.interest.is_none() && !row.ready);
+}
+
+#[test]
+fn a_blocking_call_parks_the_thread_until_it_returns() {
+    let sock = Sock::Conn(ConnId(2));
+    let mut world = World::default();
+    world.apply_message(batch(vec![EventKind::CallBlocked {
+        call: Call::Recv,
+        sock,
+    }]));
+    assert_eq!(world.parked, Some((Call::Recv, sock)));
+    world.apply_message(batch(vec![EventKind::CallReturned {
+        call: Call::Recv,
+        sock,
+    }]));
+    assert_eq!(world.parked, None);
+}
+
+#[test]
+fn an_awaited_socket_counts_as_registered_until_its_task_is_woken() {
+    let task = TaskId(2);
+    let sock = Sock::Conn(ConnId(1));
+    let mut world = World::default();
+    world.apply_message(batch(vec![EventKind::TaskWaiting {
+        task,
+        sock,
+        op: IoOp::Read,
+    }]));
+    assert_eq!(world.sockets[&sock].interest, Some(IoOp::Read));
+    world.apply_message(batch(vec![EventKind::TaskWoken { task }]));
+    assert_eq!(world.sockets[&sock].interest, None);
 }
