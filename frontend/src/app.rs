@@ -50,7 +50,8 @@ pub fn App() -> Html {
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
     let status = use_state_eq(|| LinkStatus::Connecting);
-    let chosen = use_state_eq(|| None::<Source>);
+    // A link that carries a scenario asks for the simulation.
+    let chosen = use_state_eq(|| page_query().contains("model=").then_some(Source::Sim));
     // The source in force, for the callbacks that outlive a render.
     let active: Rc<Cell<Source>> = use_memo((), |_| Cell::new(Source::Live));
     let link = use_state(Link::default);

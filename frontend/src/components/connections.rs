@@ -71,8 +71,9 @@ fn state_words(state: &TaskState, closed: bool) -> (&'static str, String) {
         }
         TaskState::Finished(TaskOutcome::Cancelled) => ("cancelled", "cancelled".to_owned()),
     };
+    // A task's end says more than "closed"; without a task, closed is all.
     if closed && !matches!(state, TaskState::Finished(_)) {
-        ("closed", format!("{text}, closed"))
+        ("closed", "closed".to_owned())
     } else {
         (class, text)
     }
