@@ -4,38 +4,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
-use loopscope_relay::{Config, serve};
-use protocol::{
-    ClientBehaviour, Command, ConnId, Event, EventKind, IoOp, Ready, ServerMessage, ServerModel,
-    Sock,
-};
+use loopscope_relay::Config;
+use protocol::{ClientBehaviour, Command, ConnId, EventKind, IoOp, Ready, ServerModel, Sock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+mod support;
 
-const PATIENCE: Duration = Duration::from_secs(20);
+use support::*;
 
 /// A lab on a fresh in-process relay, switched to `model`.
 async fn lab_with(model: ServerModel) -> (Socket, SocketAddr, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(serve(listener, Config::default(), stop.clone()));
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-    let hello = match next_message(&mut socket).await {
-        ServerMessage::Hello(hello) => hello,
-        other => panic!("{other:?}"),
-    };
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
     let echo_addr: SocketAddr = hello.echo_addr.parse().unwrap();
     if model != hello.model {
-        send(&mut socket, &Command::SetModel { model }).await;
+        send_command(&mut socket, &Command::SetModel { model }).await;
         // The server restarts on the same port and says so.
         events_until(&mut socket, |seen| {
             seen.iter().any(|event| {
@@ -48,55 +33,7 @@ async fn lab_with(model: ServerModel) -> (Socket, SocketAddr, CancellationToken)
         })
         .await;
     }
-    (socket, echo_addr, stop)
-}
-
-async fn next_message(socket: &mut Socket) -> ServerMessage {
-    loop {
-        let frame = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("the relay went quiet")
-            .expect("the relay closed the socket")
-            .expect("websocket error");
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
-async fn events_until(socket: &mut Socket, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    while !done(&seen) {
-        if let ServerMessage::Events { events } = next_message(socket).await {
-            seen.extend(events);
-        }
-    }
-    seen
-}
-
-/// Events that arrive within `quiet` (when nothing more is expected).
-async fn events_within(socket: &mut Socket, quiet: Duration) -> Vec<Event> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + quiet;
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
-        if let Message::Text(text) = frame
-            && let ServerMessage::Events { events } = serde_json::from_str(&text).unwrap()
-        {
-            seen.extend(events);
-        }
-    }
-    seen
-}
-
-async fn send(socket: &mut Socket, command: &Command) {
-    socket
-        .send(Message::text(serde_json::to_string(command).unwrap()))
-        .await
-        .unwrap();
-}
-
-fn count(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> usize {
-    events.iter().filter(|event| matches(&event.kind)).count()
+    (socket, echo_addr, relay.stop)
 }
 
 fn polite(messages: u32, size: u32, interval_ms: u32) -> ClientBehaviour {
@@ -116,7 +53,7 @@ async fn every_model_echoes_twenty_clients_times_fifty_messages_exactly() {
         ServerModel::AsyncTasks,
     ] {
         let (mut socket, _, stop) = lab_with(model).await;
-        send(
+        send_command(
             &mut socket,
             &Command::SpawnClients {
                 count: 20,
@@ -149,7 +86,7 @@ async fn every_model_echoes_twenty_clients_times_fifty_messages_exactly() {
 #[tokio::test]
 async fn the_blocking_server_makes_the_second_client_wait_in_the_backlog() {
     let (mut socket, _, stop) = lab_with(ServerModel::Blocking).await;
-    send(
+    send_command(
         &mut socket,
         &Command::SpawnClients {
             count: 2,
@@ -283,7 +220,7 @@ async fn the_selector_reports_exactly_the_sockets_that_had_data() {
 #[tokio::test]
 async fn a_tokio_task_is_suspended_on_read_between_messages() {
     let (mut socket, _, stop) = lab_with(ServerModel::AsyncTasks).await;
-    send(
+    send_command(
         &mut socket,
         &Command::SpawnClients {
             count: 1,
@@ -308,7 +245,7 @@ async fn a_tokio_task_is_suspended_on_read_between_messages() {
         )
     });
     assert!(suspended >= 3, "suspended before each message: {suspended}");
-    send(&mut socket, &Command::Pause).await;
+    send_command(&mut socket, &Command::Pause).await;
     let refusal = events_until(&mut socket, |seen| {
         count(seen, |kind| matches!(kind, EventKind::Error { .. })) > 0
     })
@@ -320,7 +257,7 @@ async fn a_tokio_task_is_suspended_on_read_between_messages() {
 #[tokio::test]
 async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() {
     let (mut socket, echo_addr, stop) = lab_with(ServerModel::Selector).await;
-    send(&mut socket, &Command::Pause).await;
+    send_command(&mut socket, &Command::Pause).await;
     events_until(&mut socket, |seen| {
         count(seen, |kind| *kind == EventKind::Stepping { paused: true }) == 1
     })
@@ -343,7 +280,7 @@ async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() 
     );
 
     // One step: one iteration (select → accept → register), then it waits.
-    send(&mut socket, &Command::Step).await;
+    send_command(&mut socket, &Command::Step).await;
     let step = events_until(&mut socket, |seen| {
         count(seen, |kind| {
             matches!(
@@ -377,13 +314,13 @@ async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() 
     );
 
     // Two more: receive, then send; the echo arrives.
-    send(&mut socket, &Command::Step).await;
-    send(&mut socket, &Command::Step).await;
+    send_command(&mut socket, &Command::Step).await;
+    send_command(&mut socket, &Command::Step).await;
     tokio::time::timeout(PATIENCE, client.read_exact(&mut echo))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(&echo, b"ping");
-    send(&mut socket, &Command::Resume).await;
+    send_command(&mut socket, &Command::Resume).await;
     stop.cancel();
 }

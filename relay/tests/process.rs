@@ -40,6 +40,20 @@ async fn start_relay(args: &[&str]) -> (Child, String) {
     (relay, address)
 }
 
+/// Reads text frames until one contains `needle`.
+async fn frame_mentioning<S>(socket: &mut S, needle: &str)
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.contains(needle) => return,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the lab went quiet before {needle}: {other:?}"),
+        }
+    }
+}
+
 /// The resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -148,14 +162,7 @@ async fn ctrl_c_closes_every_lab_gracefully_and_exits_zero_within_the_grace_peri
     }
     // Each lab has accepted its client before the signal.
     for (socket, _) in &mut labs {
-        loop {
-            let Some(Ok(Message::Text(text))) = socket.next().await else {
-                panic!("lab went quiet")
-            };
-            if text.contains(r#""type":"accepted""#) {
-                break;
-            }
-        }
+        frame_mentioning(socket, r#""type":"accepted""#).await;
     }
 
     let interrupted = Instant::now();
@@ -229,23 +236,9 @@ async fn a_second_ctrl_c_exits_at_once_without_waiting_for_the_grace_period() {
         assert!(status.success());
     };
     let pid = relay.id().unwrap();
-    loop {
-        let Some(Ok(Message::Text(text))) = socket.next().await else {
-            panic!("lab went quiet")
-        };
-        if text.contains(r#""type":"accepted""#) {
-            break;
-        }
-    }
+    frame_mentioning(&mut socket, r#""type":"accepted""#).await;
     interrupt(pid);
-    loop {
-        let Some(Ok(Message::Text(text))) = socket.next().await else {
-            panic!("lab went quiet")
-        };
-        if text.contains(r#""phase":"draining""#) {
-            break;
-        }
-    }
+    frame_mentioning(&mut socket, r#""phase":"draining""#).await;
     let again = Instant::now();
     interrupt(pid);
     let exit = tokio::time::timeout(PATIENCE, relay.wait())
