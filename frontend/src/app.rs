@@ -228,7 +228,8 @@ pub fn App() -> Html {
                     <LabPanel lab={world.lab.clone()} model={world.model} paused={world.paused}
                               link={(*link).clone()} enabled={live} />
                 }
-                <CountersView counters={world.counters} />
+                <CountersView counters={world.counters}
+                              latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
                 <LoopCycle model={model} phase={world.phase} parked={world.parked}
                            iterations={world.counters.iterations} />
                 <SelectorTable rows={world.sockets.values().cloned().collect::<Vec<_>>()}

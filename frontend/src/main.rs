@@ -10,6 +10,7 @@
 
 mod app;
 mod components;
+mod latency;
 mod lesson;
 mod live;
 mod simulated;

@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::latency::Latencies;
+
 use protocol::{
     Call, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage, ServerModel,
     ShutdownPhase, Sock, TaskId, TaskOutcome,
@@ -135,6 +137,8 @@ pub struct World {
     pub sockets: BTreeMap<Sock, SocketRow>,
     /// The blocking call the server's one thread is parked in, if any.
     pub parked: Option<(Call, Sock)>,
+    /// The clients' echo round trips.
+    pub latencies: Latencies,
     task_conns: HashMap<TaskId, ConnId>,
     task_waits: HashMap<TaskId, Sock>,
     closed_order: VecDeque<ConnId>,
@@ -190,6 +194,7 @@ impl World {
                 self.paused = false;
             }
             EventKind::Stepping { paused } => self.paused = *paused,
+            EventKind::RoundTrip { latency_us, .. } => self.latencies.record(*latency_us),
             _ => {}
         }
     }
@@ -431,6 +436,7 @@ pub fn is_frequent(kind: &EventKind) -> bool {
             | EventKind::CodeLine { .. }
             | EventKind::Cpu { .. }
             | EventKind::Spins { .. }
+            | EventKind::RoundTrip { .. }
             | EventKind::Phase { .. }
             | EventKind::LoopIteration { .. }
     )
@@ -472,6 +478,7 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Cpu { .. } => "cpu",
         EventKind::ClientStarted { .. } => "client_started",
         EventKind::ClientFinished { .. } => "client_finished",
+        EventKind::RoundTrip { .. } => "round_trip",
         EventKind::Dropped { .. } => "dropped",
         EventKind::Error { .. } => "error",
     }
@@ -589,6 +596,12 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::CodeLine { line } => format!("line {line}"),
         EventKind::Cpu { busy_us, window_us } => format!("cpu {busy_us}/{window_us} µs"),
         EventKind::ClientStarted { client, .. } => format!("{client} started"),
+        EventKind::RoundTrip { client, latency_us } => {
+            format!(
+                "{client} got its echo after {}",
+                crate::latency::human(*latency_us)
+            )
+        }
         EventKind::ClientFinished {
             client,
             echoed,

@@ -556,6 +556,14 @@ pub enum EventKind {
         /// What it will do.
         behaviour: ClientBehaviour,
     },
+    /// A client got the whole echo of a message back: the latency a user
+    /// of the server feels.
+    RoundTrip {
+        /// The client.
+        client: ClientId,
+        /// From sending the message's first byte to reading its echo's last.
+        latency_us: Micros,
+    },
     /// A lab client is done.
     ClientFinished {
         /// The client.

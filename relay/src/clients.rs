@@ -5,7 +5,7 @@
 //! reports as echoed is bytes that really made the round trip intact.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use protocol::{ClientBehaviour, ClientId, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,7 +45,7 @@ pub async fn run(
     let mut echoed = 0;
     let result = tokio::select! {
         _ = stop.cancelled() => Err(ClientError::Cancelled),
-        result = behave(client, &behaviour, echo_addr, &mut echoed) => result,
+        result = behave(client, &behaviour, echo_addr, &probe, &mut echoed) => result,
     };
     probe.emit(EventKind::ClientFinished {
         client,
@@ -58,6 +58,7 @@ async fn behave(
     client: ClientId,
     behaviour: &ClientBehaviour,
     echo_addr: SocketAddr,
+    probe: &Probe,
     echoed: &mut u64,
 ) -> Result<(), ClientError> {
     let mut stream =
@@ -79,8 +80,10 @@ async fn behave(
                 }
                 let message = message_text(client, index, size as usize);
                 let io = |source| ClientError::Io { index, source };
+                let started = Instant::now();
                 stream.write_all(&message).await.map_err(io)?;
                 read_echo(&mut stream, &message, index, echoed).await?;
+                report_round_trip(probe, client, started);
             }
             finish_sending(&mut stream, messages).await?;
         }
@@ -91,6 +94,7 @@ async fn behave(
         } => {
             for index in 0..messages {
                 let message = message_text(client, index, size as usize);
+                let started = Instant::now();
                 for byte in &message {
                     let io = |source| ClientError::Io { index, source };
                     stream
@@ -100,6 +104,7 @@ async fn behave(
                     tokio::time::sleep(Duration::from_millis(byte_interval_ms.into())).await;
                 }
                 read_echo(&mut stream, &message, index, echoed).await?;
+                report_round_trip(probe, client, started);
             }
             finish_sending(&mut stream, messages).await?;
         }
@@ -143,6 +148,13 @@ async fn behave(
         }
     }
     Ok(())
+}
+
+fn report_round_trip(probe: &Probe, client: ClientId, started: Instant) {
+    probe.emit(EventKind::RoundTrip {
+        client,
+        latency_us: started.elapsed().as_micros() as u64,
+    });
 }
 
 /// Reads the echo of `message` and checks it byte for byte.

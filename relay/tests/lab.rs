@@ -102,6 +102,20 @@ async fn spawned_clients_are_accepted_served_echoed_and_finished() {
             assert_eq!((*echoed, error.as_deref()), (40, None));
         }
     }
+    let round_trips: Vec<u64> = events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::RoundTrip { latency_us, .. } => Some(latency_us),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(round_trips.len(), 12, "one round trip per message");
+    assert!(
+        round_trips
+            .iter()
+            .all(|&latency| latency > 0 && latency < 5_000_000),
+        "{round_trips:?}"
+    );
     assert!(
         events.windows(2).all(|pair| pair[0].at <= pair[1].at),
         "events come in time order"

@@ -54,6 +54,8 @@ pub struct Client {
     state: State,
     conn: Option<ConnIndex>,
     echoed: u64,
+    /// When the message being sent began to be sent.
+    message_started: Micros,
     rng: Rng,
 }
 
@@ -76,6 +78,7 @@ impl Client {
             state: State::Connecting,
             conn: None,
             echoed: 0,
+            message_started: 0,
             rng: Rng::new(seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         }
     }
@@ -206,6 +209,9 @@ impl Client {
     ) -> Result<ClientNext, IoError> {
         let conn = self.conn.expect("connected");
         let size = self.message_size();
+        if offset == 0 {
+            self.message_started = now;
+        }
         let (end, pause) = match self.behaviour {
             ClientBehaviour::Slow {
                 byte_interval_ms, ..
@@ -279,6 +285,13 @@ impl Client {
             self.state = State::Awaiting { index, got };
             return Ok(ClientNext::Readable);
         }
+        events.push(Event {
+            at: now,
+            kind: EventKind::RoundTrip {
+                client: self.id,
+                latency_us: now - self.message_started,
+            },
+        });
         let (messages, interval) = match self.behaviour {
             ClientBehaviour::Polite {
                 messages,

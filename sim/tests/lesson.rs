@@ -533,3 +533,33 @@ fn the_lit_line_is_the_line_the_server_is_on() {
         assert!(checked >= 10, "{model:?}");
     }
 }
+
+fn round_trips(events: &[Event]) -> Vec<(protocol::ClientId, Micros)> {
+    events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::RoundTrip { client, latency_us } => Some((client, latency_us)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn latency_tells_who_waited_for_whom() {
+    let scenario = |model| Scenario::new(model).clients(2, polite(3, 50, 100), 0, MS);
+    // Blocking: the second client's first echo waits out the whole first
+    // conversation (three messages 100 ms apart).
+    let (_, events) = run_to_completion(scenario(ServerModel::Blocking), 10 * SECOND);
+    let trips = round_trips(&events);
+    assert_eq!(trips.len(), 6);
+    let first_of_second = trips.iter().find(|(client, _)| client.0 == 2).unwrap().1;
+    assert!(first_of_second > 150 * MS, "{trips:?}");
+    // Selector: nobody waits for anybody.
+    let (_, events) = run_to_completion(scenario(ServerModel::Selector), 10 * SECOND);
+    let worst = round_trips(&events)
+        .iter()
+        .map(|(_, latency)| *latency)
+        .max()
+        .unwrap();
+    assert!(worst < MS, "{worst} µs");
+}

@@ -3,6 +3,9 @@
 
 use yew::prelude::*;
 
+use protocol::Micros;
+
+use crate::latency::human;
 use crate::world::Counters;
 
 /// Props of [`CountersView`].
@@ -10,6 +13,8 @@ use crate::world::Counters;
 pub struct CountersProps {
     /// The numbers.
     pub counters: Counters,
+    /// Echo latency: median and 99th percentile, once measured.
+    pub latency: Option<(Micros, Micros)>,
 }
 
 /// One labelled number per counter.
@@ -50,6 +55,14 @@ pub fn CountersView(props: &CountersProps) -> Html {
             "errors",
             "errors handled / unhandled",
             format!("{} / {}", counters.errors_handled, counters.task_errors),
+        ),
+        (
+            "latency",
+            "echo latency p50 / p99",
+            props.latency.map_or_else(
+                || "–".to_owned(),
+                |(p50, p99)| format!("{} / {}", human(p50), human(p99)),
+            ),
         ),
         ("accepted", "accepted", counters.accepted.to_string()),
         (

@@ -286,3 +286,28 @@ fn an_awaited_socket_counts_as_registered_until_its_task_is_woken() {
     world.apply_message(batch(vec![EventKind::TaskWoken { task }]));
     assert_eq!(world.sockets[&sock].interest, None);
 }
+
+#[test]
+fn round_trips_give_the_median_and_the_tail() {
+    let mut world = World::default();
+    world.apply_message(hello(1));
+    let mut kinds: Vec<EventKind> = (1..=99)
+        .map(|_| EventKind::RoundTrip {
+            client: ClientId(1),
+            latency_us: 200,
+        })
+        .collect();
+    kinds.push(EventKind::RoundTrip {
+        client: ClientId(2),
+        latency_us: 900_000,
+    });
+    world.apply_message(batch(kinds));
+    assert_eq!(world.latencies.percentile(0.5), Some(200));
+    assert!(world.latencies.percentile(1.0).unwrap() >= 891_000);
+    world.apply_message(hello(2));
+    assert_eq!(
+        world.latencies.percentile(0.5),
+        None,
+        "a new lab starts afresh"
+    );
+}
