@@ -15,8 +15,8 @@ use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
 use crate::components::{
-    CodeListing, ConnectionsTable, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle,
-    NoRelayNotice, SelectorTable, SimAction, SimControls, StatusBadge,
+    CodeListing, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle, NoRelayNotice,
+    SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
 };
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::simulated::{ScenarioLink, SimSource};
@@ -184,8 +184,13 @@ pub fn App() -> Html {
         Callback::from(move |_: MouseEvent| chosen.set(Some(pick)))
     };
 
+    let frame = use_mut_ref(|| 0_u64);
+    *frame.borrow_mut() += 1;
+    let shared = SharedWorld {
+        world: Rc::clone(&world),
+        frame: *frame.borrow(),
+    };
     let world = world.borrow();
-    let rows = Rc::new(world.connections.values().cloned().collect::<Vec<_>>());
     let lines = Rc::new(world.log.iter().rev().cloned().collect::<Vec<_>>());
     let live = *status == LinkStatus::Live;
     let sim = sim.borrow();
@@ -234,7 +239,7 @@ pub fn App() -> Html {
                            iterations={world.counters.iterations} />
                 <SelectorTable rows={world.sockets.values().cloned().collect::<Vec<_>>()}
                                uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
-                <ConnectionsTable {rows} />
+                <TaskLanes world={shared} />
                 if source == Source::Sim {
                     <CodeListing model={sim.settings().model} line={world.code_line} />
                 } else if let Some(model) = world.model {

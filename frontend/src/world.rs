@@ -18,41 +18,124 @@ use protocol::{
 pub const LOG_CAPACITY: usize = 500;
 /// Closed connections kept in the table; older ones are forgotten.
 pub const CLOSED_CONNECTIONS_KEPT: usize = 200;
+/// State changes kept per lane; older ones scroll out of the history.
+pub const SPANS_KEPT: usize = 256;
+/// Would-block marks kept per lane.
+pub const MARKS_KEPT: usize = 256;
 /// Closed sockets kept in the selector table.
 pub const CLOSED_SOCKETS_KEPT: usize = 20;
 
-/// Where a connection's task is, as the table shows it.
+/// Where a connection (and the task serving it) is: what its lane shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskState {
+    /// Connected, but waiting in the listen backlog: not accepted yet.
+    Backlog,
     /// Accepted; no task serves it yet.
     Accepted,
-    /// Its task runs (or is ready to run).
+    /// Its task is ready to run (woken, or in the last select's ready set).
+    Ready,
+    /// Its task runs, or its callback does.
     Running,
     /// Its task is suspended until the socket is ready for the operation.
     Waiting(IoOp),
+    /// It is registered with the selector for the operation and waits in
+    /// `select()` like every other.
+    Registered(IoOp),
+    /// The busy-poll loop tries it over and over and finds nothing.
+    Polling,
     /// The server's one thread is parked in this blocking call on it.
     Blocked(Call),
     /// Its task ended.
     Finished(TaskOutcome),
+    /// The server closed it (no task outcome to tell).
+    Closed,
 }
 
-/// One row of the connections table.
+impl TaskState {
+    /// Whether nothing more will happen on this lane.
+    pub fn is_final(&self) -> bool {
+        matches!(self, TaskState::Finished(_) | TaskState::Closed)
+    }
+}
+
+/// A stretch of a lane's time in one state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// When it began.
+    pub from: Micros,
+    /// When it ended.
+    pub to: Micros,
+    /// The state.
+    pub state: TaskState,
+}
+
+/// One connection, the task that serves it, and its history: a row of the
+/// lanes view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
     /// The connection.
     pub conn: ConnId,
-    /// Its peer, as the server saw it.
+    /// Its peer, as the server saw it (empty while in the backlog).
     pub peer: String,
     /// The task serving it.
     pub task: Option<TaskId>,
     /// What the task is doing.
     pub state: TaskState,
+    /// Since when.
+    pub since: Micros,
+    /// The earlier states, oldest first; the newest [`SPANS_KEPT`].
+    pub history: VecDeque<Span>,
+    /// When a non-blocking try on it found nothing; the newest
+    /// [`MARKS_KEPT`].
+    pub would_blocks: VecDeque<Micros>,
     /// Bytes the server read from it.
     pub bytes_in: u64,
     /// Bytes the server wrote back.
     pub bytes_out: u64,
-    /// Whether the server closed it.
-    pub closed: bool,
+}
+
+impl Connection {
+    fn new(conn: ConnId, state: TaskState, since: Micros) -> Self {
+        Connection {
+            conn,
+            peer: String::new(),
+            task: None,
+            state,
+            since,
+            history: VecDeque::new(),
+            would_blocks: VecDeque::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// Moves to `state` at `at`, keeping the state it leaves as a span.
+    /// A final state stays: a finished task's socket closing says nothing new.
+    fn enter(&mut self, state: TaskState, at: Micros) {
+        if self.state == state || (self.state.is_final() && state == TaskState::Closed) {
+            return;
+        }
+        if self.history.len() == SPANS_KEPT {
+            self.history.pop_front();
+        }
+        let left = std::mem::replace(&mut self.state, state);
+        self.history.push_back(Span {
+            from: self.since,
+            to: at,
+            state: left,
+        });
+        self.since = at;
+    }
+
+    fn would_block(&mut self, at: Micros) {
+        if self.would_blocks.back() == Some(&at) {
+            return;
+        }
+        if self.would_blocks.len() == MARKS_KEPT {
+            self.would_blocks.pop_front();
+        }
+        self.would_blocks.push_back(at);
+    }
 }
 
 /// The numbers at the top of the page.
@@ -127,6 +210,8 @@ pub struct World {
     pub phase: Option<LoopPhase>,
     /// How far a shutdown has got.
     pub shutdown: Option<ShutdownPhase>,
+    /// When a shutdown's grace period ends (or ended).
+    pub deadline: Option<Micros>,
     /// The error that killed the server, if one did.
     pub crashed: Option<String>,
     /// The model the server runs (from the hello, then each `listening`).
@@ -140,6 +225,7 @@ pub struct World {
     /// The clients' echo round trips.
     pub latencies: Latencies,
     task_conns: HashMap<TaskId, ConnId>,
+    last_accepted: u64,
     task_waits: HashMap<TaskId, Sock>,
     closed_order: VecDeque<ConnId>,
 }
@@ -184,7 +270,12 @@ impl World {
             EventKind::CallReturned { .. } => self.parked = None,
             EventKind::CodeLine { line } => self.code_line = Some(*line),
             EventKind::Phase { phase } => self.phase = Some(*phase),
-            EventKind::Shutdown { phase } => self.shutdown = Some(*phase),
+            EventKind::Shutdown { phase } => {
+                if let ShutdownPhase::Draining { deadline } = phase {
+                    self.deadline = Some(*deadline);
+                }
+                self.shutdown = Some(*phase);
+            }
             EventKind::ServerCrashed { error } => {
                 self.crashed = Some(error.clone());
                 self.parked = None;
@@ -323,21 +414,25 @@ impl World {
     }
 
     fn track_connection(&mut self, kind: &EventKind) {
+        let now = self.now;
         match kind {
             EventKind::Accepted { conn, peer } => {
-                self.connections.insert(
-                    *conn,
-                    Connection {
-                        conn: *conn,
-                        peer: peer.clone(),
-                        task: None,
-                        state: TaskState::Accepted,
-                        bytes_in: 0,
-                        bytes_out: 0,
-                        closed: false,
-                    },
-                );
+                self.last_accepted = self.last_accepted.max(conn.0);
+                let connection = self
+                    .connections
+                    .entry(*conn)
+                    .or_insert_with(|| Connection::new(*conn, TaskState::Accepted, now));
+                connection.peer = peer.clone();
+                // The busy-poll loop polls a socket from the moment it has it.
+                let state = if self.model == Some(ServerModel::BusyPoll) {
+                    TaskState::Polling
+                } else {
+                    TaskState::Accepted
+                };
+                connection.enter(state, now);
+                self.track_backlog();
             }
+            EventKind::Backlog { .. } => self.track_backlog(),
             EventKind::TaskSpawned {
                 task,
                 conn: Some(conn),
@@ -345,7 +440,7 @@ impl World {
                 self.task_conns.insert(*task, *conn);
                 if let Some(connection) = self.connections.get_mut(conn) {
                     connection.task = Some(*task);
-                    connection.state = TaskState::Running;
+                    connection.enter(TaskState::Ready, now);
                 }
             }
             EventKind::TaskWaiting {
@@ -353,11 +448,8 @@ impl World {
                 op,
                 ..
             } => self.set_state(*conn, TaskState::Waiting(*op)),
-            EventKind::TaskResumed { task } => {
-                if let Some(conn) = self.task_conns.get(task).copied() {
-                    self.set_state(conn, TaskState::Running);
-                }
-            }
+            EventKind::TaskResumed { task } => self.set_task_state(*task, TaskState::Running),
+            EventKind::TaskWoken { task } => self.set_task_state(*task, TaskState::Ready),
             EventKind::CallBlocked {
                 call,
                 sock: Sock::Conn(conn),
@@ -366,10 +458,48 @@ impl World {
                 sock: Sock::Conn(conn),
                 ..
             } => self.set_state(*conn, TaskState::Running),
+            EventKind::Registered {
+                sock: Sock::Conn(conn),
+                op,
+            } => self.set_state(*conn, TaskState::Registered(*op)),
+            EventKind::SelectReturned { ready } => {
+                for entry in ready {
+                    if let Sock::Conn(conn) = entry.sock {
+                        self.set_state(conn, TaskState::Ready);
+                    }
+                }
+            }
+            // Back in select(): each socket its callback served waits again
+            // for what it is registered for.
+            EventKind::SelectCalled { .. } if self.model == Some(ServerModel::Selector) => {
+                for connection in self.connections.values_mut() {
+                    if matches!(connection.state, TaskState::Ready | TaskState::Running)
+                        && let Some(op) = self
+                            .sockets
+                            .get(&Sock::Conn(connection.conn))
+                            .and_then(|row| row.interest)
+                    {
+                        connection.enter(TaskState::Registered(op), now);
+                    }
+                }
+            }
+            EventKind::WouldBlock {
+                sock: Sock::Conn(conn),
+                ..
+            } => {
+                if let Some(connection) = self.connections.get_mut(conn) {
+                    connection.would_block(now);
+                    if !connection.state.is_final() {
+                        connection.enter(TaskState::Polling, now);
+                    }
+                }
+            }
             EventKind::Received { conn, bytes } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
                     connection.bytes_in += bytes;
-                    connection.state = TaskState::Running;
+                    if !connection.state.is_final() {
+                        connection.enter(TaskState::Running, now);
+                    }
                 }
             }
             EventKind::Sent { conn, bytes } => {
@@ -400,7 +530,7 @@ impl World {
             }
             EventKind::Closed { conn } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
-                    connection.closed = true;
+                    connection.enter(TaskState::Closed, now);
                     self.closed_order.push_back(*conn);
                 }
                 while self.closed_order.len() > CLOSED_CONNECTIONS_KEPT {
@@ -413,9 +543,35 @@ impl World {
         }
     }
 
+    /// Keeps a lane for each connection in the listen backlog. Connections
+    /// are numbered in accept order, so the `waiting` ones are the next
+    /// numbers after the last accepted.
+    fn track_backlog(&mut self) {
+        let first = self.last_accepted + 1;
+        let end = first + u64::from(self.counters.backlog);
+        for id in first..end {
+            self.connections
+                .entry(ConnId(id))
+                .or_insert_with(|| Connection::new(ConnId(id), TaskState::Backlog, self.now));
+        }
+        // Those that left the queue without being accepted (a shutdown
+        // resets them) are gone.
+        self.connections
+            .retain(|conn, connection| connection.state != TaskState::Backlog || conn.0 < end);
+    }
+
+    fn set_task_state(&mut self, task: TaskId, state: TaskState) {
+        if let Some(conn) = self.task_conns.get(&task).copied() {
+            self.set_state(conn, state);
+        }
+    }
+
     fn set_state(&mut self, conn: ConnId, state: TaskState) {
-        if let Some(connection) = self.connections.get_mut(&conn) {
-            connection.state = state;
+        let now = self.now;
+        if let Some(connection) = self.connections.get_mut(&conn)
+            && !matches!(connection.state, TaskState::Finished(_))
+        {
+            connection.enter(state, now);
         }
     }
 

@@ -18,7 +18,7 @@ async fn bytes_echoed(browser: &Browser) -> Option<u64> {
 }
 
 #[tokio::test]
-async fn spawned_clients_show_their_tasks_suspending_and_the_echoed_bytes_grow()
+async fn five_spawned_clients_get_five_lanes_their_tasks_suspend_and_the_echoed_bytes_grow()
 -> anyhow::Result<()> {
     let relay = Relay::start().await;
     let browser = Browser::start().await?;
@@ -37,19 +37,19 @@ async fn spawned_clients_show_their_tasks_suspending_and_the_echoed_bytes_grow()
         relay.addr.to_string(),
         "the lab has its own port"
     );
-    assert_eq!(browser.count("#connections tbody tr").await, 0);
+    assert_eq!(browser.count("#lanes .lane").await, 0);
     assert_eq!(bytes_echoed(&browser).await, Some(0));
 
-    browser.set_value("#spawn-count", "3").await?;
+    browser.set_value("#spawn-count", "5").await?;
     browser.click("#spawn").await?;
-    wait_until("three connection rows", || async {
-        (browser.count("#connections tbody tr").await == 3).then_some(())
+    wait_until("five lanes", || async {
+        (browser.count("#lanes .lane").await == 5).then_some(())
     })
     .await?;
     // Between two messages (200 ms apart) a task has nothing to read: it is
     // suspended on recv, which is the lesson's point.
     wait_until("a task suspended on recv", || async {
-        let states = browser.texts("#connections tbody tr .state").await;
+        let states = browser.texts("#lanes .lane .state").await;
         states
             .iter()
             .any(|state| state == "suspended on recv")
@@ -66,7 +66,7 @@ async fn spawned_clients_show_their_tasks_suspending_and_the_echoed_bytes_grow()
         if seen.last() != Some(&now) {
             seen.push(now);
         }
-        (now == 3 * DEFAULT_CLIENT_BYTES).then_some(())
+        (now == 5 * DEFAULT_CLIENT_BYTES).then_some(())
     })
     .await?;
     let seen = seen.into_inner();
@@ -75,20 +75,20 @@ async fn spawned_clients_show_their_tasks_suspending_and_the_echoed_bytes_grow()
         "the counter only grows: {seen:?}"
     );
     wait_until("every task done", || async {
-        let states = browser.texts("#connections tbody tr .state").await;
-        (states == ["done", "done", "done"]).then_some(())
+        let states = browser.texts("#lanes .lane .state").await;
+        (states == ["done"; 5]).then_some(())
     })
     .await?;
 
     browser.set_value("#spawn-count", "1").await?;
     browser.click("#spawn").await?;
-    wait_until("a fourth client's bytes", || async {
-        (bytes_echoed(&browser).await? == 4 * DEFAULT_CLIENT_BYTES).then_some(())
+    wait_until("a sixth client's bytes", || async {
+        (bytes_echoed(&browser).await? == 6 * DEFAULT_CLIENT_BYTES).then_some(())
     })
     .await?;
-    assert_eq!(browser.count("#connections tbody tr").await, 4);
-    wait_until("four clients done", || async {
-        (browser.text("#counter-clients-finished").await? == "4 / 4").then_some(())
+    assert_eq!(browser.count("#lanes .lane").await, 6);
+    wait_until("six clients done", || async {
+        (browser.text("#counter-clients-finished").await? == "6 / 6").then_some(())
     })
     .await?;
 
@@ -126,7 +126,7 @@ async fn without_a_relay_the_page_says_so_and_offers_the_simulation() -> anyhow:
     // The simulated clients show up in the same table as live ones, served
     // by tasks; the listing lights the line the server is on.
     wait_until("three simulated connections", || async {
-        (browser.count("#connections tbody tr").await == 3).then_some(())
+        (browser.count("#lanes .lane").await == 3).then_some(())
     })
     .await?;
     wait_until("a lit line of async_tasks.py", || async {
@@ -161,7 +161,7 @@ async fn without_a_relay_the_page_says_so_and_offers_the_simulation() -> anyhow:
     browser.select("#sim-model", "blocking").await?;
     browser.click("#sim-play").await?;
     wait_until("the thread blocked in a call", || async {
-        let states = browser.texts("#connections tbody tr .state").await;
+        let states = browser.texts("#lanes .lane .state").await;
         states
             .iter()
             .any(|state| state.starts_with("thread blocked"))
@@ -224,7 +224,7 @@ async fn the_live_lab_switches_to_a_real_blocking_server_and_the_second_client_w
     browser.set_value("#spawn-count", "2").await?;
     browser.click("#spawn").await?;
     wait_until("the thread parked in a blocking call", || async {
-        let states = browser.texts("#connections tbody tr .state").await;
+        let states = browser.texts("#lanes .lane .state").await;
         states
             .iter()
             .any(|state| state.starts_with("thread blocked in"))
@@ -330,6 +330,175 @@ async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Re
     browser.click("#add-flood").await?;
     let url = browser.client.current_url().await?;
     assert!(url.as_str().ends_with("clients=polite,slow,flood"), "{url}");
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+/// Opens the simulation at `link` on a static server (no relay).
+async fn open_simulation(
+    link: &str,
+) -> anyhow::Result<(Browser, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let (addr, server) = static_app().await?;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("http://{addr}/{link}"))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    Ok((browser, server))
+}
+
+/// The state shown on connection `conn`'s lane.
+async fn lane_state(browser: &Browser, conn: u64) -> Option<String> {
+    browser
+        .text(&format!("#lanes .lane[data-conn='{conn}'] .state"))
+        .await
+}
+
+#[tokio::test]
+async fn blocking_the_second_clients_lane_waits_in_the_backlog_until_the_first_leaves()
+-> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=blocking&clients=polite,polite").await?;
+    wait_until(
+        "the first client served, the thread blocked in recv",
+        || async { (lane_state(&browser, 1).await? == "thread blocked in recv").then_some(()) },
+    )
+    .await?;
+    wait_until("the second client's lane in the backlog", || async {
+        (lane_state(&browser, 2).await? == "waiting in the backlog").then_some(())
+    })
+    .await?;
+    assert_eq!(browser.text("#counter-backlog").await.as_deref(), Some("1"));
+    browser.screenshot_if_asked("lanes-blocking").await?;
+    // Its turn comes only when the first has gone.
+    wait_until("the second served", || async {
+        let second = lane_state(&browser, 2).await?;
+        (second != "waiting in the backlog").then_some(())
+    })
+    .await?;
+    let first = lane_state(&browser, 1).await.unwrap_or_default();
+    assert!(["done", "closed"].contains(&first.as_str()), "{first}");
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn busy_poll_burns_a_whole_cpu_and_marks_its_would_blocks() -> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=busy_poll&clients=polite").await?;
+    wait_until("the CPU at 100%", || async {
+        (browser.text("#counter-cpu").await? == "100%").then_some(())
+    })
+    .await?;
+    wait_until("the connection polled over and over", || async {
+        (lane_state(&browser, 1).await? == "polled, nothing there").then_some(())
+    })
+    .await?;
+    let would_block: u64 = wait_until("would-block tries counted", || async {
+        browser
+            .text("#counter-would-block")
+            .await?
+            .parse()
+            .ok()
+            .filter(|n| *n > 100)
+    })
+    .await?;
+    assert!(would_block > 100);
+    browser.screenshot_if_asked("lanes-busy-poll").await?;
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn selector_stepping_shows_the_socket_that_sent_in_the_ready_set() -> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=selector&clients=polite").await?;
+    wait_until("the client's socket registered", || async {
+        (lane_state(&browser, 1).await? == "registered for read").then_some(())
+    })
+    .await?;
+    browser.press(" ").await?;
+    // Step, one iteration at a time, until select() returns the client's
+    // socket: it sends its first message 150 ms in.
+    let mut stepped = 0;
+    let ready = loop {
+        let ready = browser
+            .texts("#selector-table tr.ready td:first-child")
+            .await;
+        if ready.iter().any(|sock| sock == "conn#1") || stepped == 40 {
+            break ready;
+        }
+        let before: u64 = wait_until("the iteration counter", || async {
+            browser.text("#counter-iterations").await?.parse().ok()
+        })
+        .await?;
+        browser.press("\u{E014}").await?;
+        wait_until("one more iteration", || async {
+            let now: u64 = browser.text("#counter-iterations").await?.parse().ok()?;
+            (now == before + 1).then_some(())
+        })
+        .await?;
+        stepped += 1;
+    };
+    assert_eq!(ready, ["conn#1"], "after {stepped} steps");
+    // The same iteration ran its callback (the echo of its first message)
+    // and went back to select(), where the socket waits again.
+    assert_eq!(
+        lane_state(&browser, 1).await.as_deref(),
+        Some("registered for read")
+    );
+    let title = browser
+        .attr("#lanes .lane[data-conn='1']", "title")
+        .await
+        .unwrap_or_default();
+    assert!(title.ends_with("32 B in, 32 B out"), "{title}");
+    browser.screenshot_if_asked("lanes-selector").await?;
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn async_tasks_suspend_on_recv_and_a_shutdown_counts_down_and_cancels_the_silent()
+-> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=async_tasks&clients=silent,polite").await?;
+    wait_until("a task suspended on recv", || async {
+        (lane_state(&browser, 1).await? == "suspended on recv").then_some(())
+    })
+    .await?;
+    let name = browser
+        .text("#lanes .lane[data-conn='1'] .lane-name")
+        .await
+        .unwrap_or_default();
+    assert_eq!(name, "conn#1 · task#2", "the lane names its task");
+    browser.click("#sim-shutdown").await?;
+    let countdown = wait_until("the countdown", || async {
+        browser
+            .text("#shutdown-countdown")
+            .await
+            .filter(|text| text.contains("cancelled in"))
+    })
+    .await?;
+    assert!(
+        countdown.ends_with(" s") || countdown.ends_with(" ms"),
+        "{countdown}"
+    );
+    browser.screenshot_if_asked("lanes-shutdown").await?;
+    // The silent client never sends: its task is still waiting at the
+    // deadline and is cancelled.
+    wait_until("the silent client's task cancelled", || async {
+        (lane_state(&browser, 1).await? == "cancelled").then_some(())
+    })
+    .await?;
+    wait_until("the server stopped", || async {
+        (browser.text("#shutdown-countdown").await? == "Server stopped").then_some(())
+    })
+    .await?;
 
     browser.close().await?;
     server.abort();

@@ -3,11 +3,11 @@
 //! state.
 
 mod code_listing;
-mod connections;
 mod counters;
 mod event_log;
 mod help;
 mod lab_panel;
+mod lanes;
 mod loop_cycle;
 mod no_relay;
 mod selector_table;
@@ -15,11 +15,11 @@ pub mod sim_controls;
 mod status;
 
 pub use code_listing::CodeListing;
-pub use connections::ConnectionsTable;
 pub use counters::CountersView;
 pub use event_log::EventLog;
 pub use help::HelpOverlay;
 pub use lab_panel::LabPanel;
+pub use lanes::{SharedWorld, TaskLanes};
 pub use loop_cycle::LoopCycle;
 pub use no_relay::NoRelayNotice;
 pub use selector_table::SelectorTable;

@@ -1,7 +1,9 @@
 //! Hand-written event sequences and the exact world they must produce.
 
 use super::*;
-use protocol::{Call, ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, ServerModel, Sock};
+use protocol::{
+    Call, ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, Ready, ServerModel, Sock,
+};
 
 fn hello(lab: u64) -> ServerMessage {
     ServerMessage::Hello(Hello {
@@ -19,12 +21,17 @@ fn hello(lab: u64) -> ServerMessage {
 }
 
 fn batch(kinds: Vec<EventKind>) -> ServerMessage {
+    batch_from(0, kinds)
+}
+
+/// Events 10 µs apart from `start`.
+fn batch_from(start: Micros, kinds: Vec<EventKind>) -> ServerMessage {
     ServerMessage::Events {
         events: kinds
             .into_iter()
             .enumerate()
             .map(|(at, kind)| Event {
-                at: at as Micros * 10,
+                at: start + at as Micros * 10,
                 kind,
             })
             .collect(),
@@ -91,18 +98,43 @@ fn a_served_client_leaves_one_closed_row_and_exact_counters() {
         }
     );
     let rows: Vec<_> = world.connections.values().cloned().collect();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
     assert_eq!(
-        rows,
-        vec![Connection {
-            conn: ConnId(1),
-            peer: "127.0.0.1:5000".into(),
-            task: Some(TaskId(1)),
-            state: TaskState::Finished(TaskOutcome::Ok),
-            bytes_in: 7,
-            bytes_out: 7,
-            closed: true,
-        }]
+        (
+            row.conn,
+            row.peer.as_str(),
+            row.task,
+            &row.state,
+            row.bytes_in,
+            row.bytes_out
+        ),
+        (
+            ConnId(1),
+            "127.0.0.1:5000",
+            Some(TaskId(1)),
+            &TaskState::Finished(TaskOutcome::Ok),
+            7,
+            7
+        )
     );
+    // Its lane: accepted, ready, suspended, running, then done at 80 µs
+    // (the close after it says nothing new).
+    let lane: Vec<(Micros, Micros, TaskState)> = row
+        .history
+        .iter()
+        .map(|span| (span.from, span.to, span.state.clone()))
+        .collect();
+    assert_eq!(
+        lane,
+        vec![
+            (10, 20, TaskState::Accepted),
+            (20, 30, TaskState::Ready),
+            (30, 40, TaskState::Waiting(IoOp::Read)),
+            (40, 80, TaskState::Running),
+        ]
+    );
+    assert_eq!(row.since, 80);
     assert_eq!(world.now, 100);
     // The hello line, then one per event.
     assert_eq!(world.log.len(), 12);
@@ -200,7 +232,6 @@ fn the_log_and_the_closed_rows_stay_bounded() {
 
 #[test]
 fn the_selector_table_follows_registrations_and_the_last_ready_set() {
-    use protocol::Ready;
     let conn = ConnId(1);
     let mut world = World::default();
     world.apply_message(batch(vec![
@@ -310,4 +341,190 @@ fn round_trips_give_the_median_and_the_tail() {
         None,
         "a new lab starts afresh"
     );
+}
+
+fn listening(model: ServerModel) -> EventKind {
+    EventKind::Listening {
+        addr: "127.0.0.1:4000".into(),
+        model,
+    }
+}
+
+fn states(world: &World) -> Vec<(u64, TaskState)> {
+    world
+        .connections
+        .values()
+        .map(|connection| (connection.conn.0, connection.state.clone()))
+        .collect()
+}
+
+#[test]
+fn the_blocking_servers_backlog_shows_as_lanes_of_the_next_connections() {
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        listening(ServerModel::Blocking),
+        EventKind::Accepted {
+            conn: ConnId(1),
+            peer: "a".into(),
+        },
+        EventKind::CallBlocked {
+            call: Call::Recv,
+            sock: Sock::Conn(ConnId(1)),
+        },
+        EventKind::Backlog { waiting: 2 },
+    ]));
+    assert_eq!(
+        states(&world),
+        vec![
+            (1, TaskState::Blocked(Call::Recv)),
+            (2, TaskState::Backlog),
+            (3, TaskState::Backlog),
+        ]
+    );
+    // The first leaves; the second is accepted and keeps its wait as history.
+    world.apply_message(batch_from(
+        40,
+        vec![
+            EventKind::Closed { conn: ConnId(1) },
+            EventKind::Accepted {
+                conn: ConnId(2),
+                peer: "b".into(),
+            },
+            EventKind::Backlog { waiting: 1 },
+        ],
+    ));
+    let second = &world.connections[&ConnId(2)];
+    assert_eq!(second.state, TaskState::Accepted);
+    assert_eq!(second.history[0].state, TaskState::Backlog);
+    assert_eq!(
+        (second.history[0].from, second.history[0].to),
+        (30, 50),
+        "in the backlog from the report to the accept"
+    );
+    // A shutdown resets the queue: the third was never accepted and goes.
+    world.apply_message(batch(vec![EventKind::Backlog { waiting: 0 }]));
+    assert_eq!(
+        states(&world),
+        vec![(1, TaskState::Closed), (2, TaskState::Accepted)]
+    );
+}
+
+#[test]
+fn a_selector_lane_waits_registered_is_ready_runs_its_callback_and_waits_again() {
+    let conn = ConnId(1);
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        listening(ServerModel::Selector),
+        EventKind::Accepted {
+            conn,
+            peer: "a".into(),
+        },
+        EventKind::Registered {
+            sock: Sock::Conn(conn),
+            op: IoOp::Read,
+        },
+    ]));
+    assert_eq!(states(&world), vec![(1, TaskState::Registered(IoOp::Read))]);
+    world.apply_message(batch(vec![EventKind::SelectReturned {
+        ready: vec![Ready {
+            sock: Sock::Conn(conn),
+            op: IoOp::Read,
+        }],
+    }]));
+    assert_eq!(states(&world), vec![(1, TaskState::Ready)]);
+    world.apply_message(batch(vec![EventKind::Received { conn, bytes: 5 }]));
+    assert_eq!(states(&world), vec![(1, TaskState::Running)]);
+    world.apply_message(batch(vec![EventKind::SelectCalled { timeout_us: None }]));
+    assert_eq!(states(&world), vec![(1, TaskState::Registered(IoOp::Read))]);
+}
+
+#[test]
+fn busy_poll_lanes_mark_each_would_block_and_show_the_echo_between() {
+    let conn = ConnId(1);
+    let mut world = World::default();
+    let try_read = || EventKind::WouldBlock {
+        sock: Sock::Conn(conn),
+        op: IoOp::Read,
+    };
+    world.apply_message(batch(vec![
+        listening(ServerModel::BusyPoll),
+        EventKind::Accepted {
+            conn,
+            peer: "a".into(),
+        },
+        try_read(),
+        try_read(),
+        EventKind::Received { conn, bytes: 5 },
+        try_read(),
+    ]));
+    let lane = &world.connections[&conn];
+    assert_eq!(lane.state, TaskState::Polling);
+    assert_eq!(Vec::from(lane.would_blocks.clone()), vec![20, 30, 50]);
+    assert_eq!(
+        lane.history.back().map(|span| &span.state),
+        Some(&TaskState::Running)
+    );
+}
+
+#[test]
+fn a_shutdown_keeps_its_deadline_and_cancelled_tasks_say_so() {
+    let conn = ConnId(1);
+    let task = TaskId(1);
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        listening(ServerModel::AsyncTasks),
+        EventKind::Accepted {
+            conn,
+            peer: "a".into(),
+        },
+        EventKind::TaskSpawned {
+            task,
+            conn: Some(conn),
+        },
+        EventKind::TaskWaiting {
+            task,
+            sock: Sock::Conn(conn),
+            op: IoOp::Read,
+        },
+        EventKind::Shutdown {
+            phase: ShutdownPhase::Draining { deadline: 2_000 },
+        },
+        EventKind::Shutdown {
+            phase: ShutdownPhase::Cancelling,
+        },
+        EventKind::TaskFinished {
+            task,
+            conn: Some(conn),
+            outcome: TaskOutcome::Cancelled,
+        },
+        EventKind::Closed { conn },
+    ]));
+    assert_eq!(world.deadline, Some(2_000));
+    assert_eq!(world.shutdown, Some(ShutdownPhase::Cancelling));
+    assert_eq!(
+        states(&world),
+        vec![(1, TaskState::Finished(TaskOutcome::Cancelled))]
+    );
+}
+
+#[test]
+fn a_lane_keeps_only_its_newest_history() {
+    let conn = ConnId(1);
+    let mut world = World::default();
+    let mut kinds = vec![EventKind::Accepted {
+        conn,
+        peer: "a".into(),
+    }];
+    for _ in 0..SPANS_KEPT {
+        kinds.push(EventKind::Registered {
+            sock: Sock::Conn(conn),
+            op: IoOp::Read,
+        });
+        kinds.push(EventKind::Received { conn, bytes: 1 });
+    }
+    world.apply_message(batch(kinds));
+    let lane = &world.connections[&conn];
+    assert_eq!(lane.history.len(), SPANS_KEPT);
+    assert_eq!(lane.history.back().map(|span| span.to), Some(lane.since));
+    assert!(lane.history.iter().all(|span| span.from < span.to));
 }

@@ -1,0 +1,419 @@
+//! The task lanes: one lane per connection (and the task serving it) on a
+//! time axis, coloured by state — in the backlog, running, suspended on a
+//! socket, ready, parked in a blocking call, done, failed, cancelled — with
+//! the busy-poll loop's would-block tries as ticks and a shutdown's deadline
+//! as a line.
+//!
+//! Only the lanes in view cost anything: their names are a few absolutely
+//! placed list items in a tall scrolling box, and their history is drawn on
+//! one canvas that stays in view, so a thousand lanes scroll smoothly.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use protocol::{Call, IoOp, Micros, ShutdownPhase, TaskOutcome};
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use yew::prelude::*;
+
+use crate::latency::human;
+use crate::world::{Connection, TaskState, World};
+
+/// Height of one lane, in CSS pixels.
+const ROW: f64 = 18.0;
+/// Height of the time axis above the lanes.
+const AXIS: f64 = 18.0;
+/// Most height the view takes; more lanes scroll.
+const MAX_HEIGHT: f64 = 396.0;
+/// The time window shown at first, and its bounds when zooming.
+const DEFAULT_WINDOW: Micros = 4_000_000;
+const MIN_WINDOW: Micros = 1_000;
+const MAX_WINDOW: Micros = 120_000_000;
+/// Lanes drawn beyond the view's edges, so that scrolling shows no gap.
+const OVERSCAN: usize = 2;
+/// The state classes, each drawn in the colour of its CSS variable
+/// `--lane-<class>`.
+const CLASSES: [&str; 12] = [
+    "backlog",
+    "accepted",
+    "ready",
+    "running",
+    "waiting",
+    "registered",
+    "polling",
+    "blocked",
+    "done",
+    "failed",
+    "cancelled",
+    "closed",
+];
+
+/// The world, shared with the app; `frame` tells renders apart.
+#[derive(Clone)]
+pub struct SharedWorld {
+    /// The world.
+    pub world: Rc<RefCell<World>>,
+    /// Bumped on each of the app's renders.
+    pub frame: u64,
+}
+
+impl PartialEq for SharedWorld {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.world, &other.world) && self.frame == other.frame
+    }
+}
+
+/// Props of [`TaskLanes`].
+#[derive(Properties, PartialEq)]
+pub struct LanesProps {
+    /// The world whose connections are drawn.
+    pub world: SharedWorld,
+}
+
+/// A state as a CSS class (for its colour) and in words.
+pub fn state_words(state: &TaskState) -> (&'static str, String) {
+    let call = |call: &Call| match call {
+        Call::Accept => "accept",
+        Call::Recv => "recv",
+        Call::Send => "sendall",
+    };
+    match state {
+        TaskState::Backlog => ("backlog", "waiting in the backlog".to_owned()),
+        TaskState::Accepted => ("accepted", "accepted".to_owned()),
+        TaskState::Ready => ("ready", "ready to run".to_owned()),
+        TaskState::Running => ("running", "running".to_owned()),
+        TaskState::Waiting(IoOp::Read) => ("waiting", "suspended on recv".to_owned()),
+        TaskState::Waiting(IoOp::Write) => ("waiting", "suspended on sendall".to_owned()),
+        TaskState::Registered(IoOp::Read) => ("registered", "registered for read".to_owned()),
+        TaskState::Registered(IoOp::Write) => ("registered", "registered for write".to_owned()),
+        TaskState::Polling => ("polling", "polled, nothing there".to_owned()),
+        TaskState::Blocked(blocked) => ("blocked", format!("thread blocked in {}", call(blocked))),
+        TaskState::Finished(TaskOutcome::Ok) => ("done", "done".to_owned()),
+        TaskState::Finished(TaskOutcome::Failed { error }) => {
+            ("failed", format!("failed: {error}"))
+        }
+        TaskState::Finished(TaskOutcome::Cancelled) => ("cancelled", "cancelled".to_owned()),
+        TaskState::Closed => ("closed", "closed".to_owned()),
+    }
+}
+
+/// What part of the lanes is in view.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct View {
+    /// The first lane in view (with overscan).
+    first: usize,
+    /// How many lanes from `first`.
+    count: usize,
+    /// How far the box is scrolled, in CSS pixels.
+    scroll_top: f64,
+    /// The canvas height, in CSS pixels.
+    height: f64,
+    /// The time window.
+    start: Micros,
+    end: Micros,
+}
+
+/// One lane per connection on a time axis.
+#[function_component]
+pub fn TaskLanes(props: &LanesProps) -> Html {
+    let scroll_top = use_state_eq(|| 0.0_f64);
+    let window = use_state_eq(|| DEFAULT_WINDOW);
+    // `None` follows the newest event; `Some(end)` holds the view still.
+    let pinned_end = use_state_eq(|| None::<Micros>);
+    let canvas = use_node_ref();
+
+    let world = props.world.world.borrow();
+    let lanes = world.connections.len();
+    let full_height = AXIS + lanes as f64 * ROW;
+    let height = full_height.clamp(AXIS + 3.0 * ROW, MAX_HEIGHT);
+    let first = ((*scroll_top / ROW) as usize).saturating_sub(OVERSCAN);
+    let end = pinned_end.unwrap_or(world.now).min(world.now).max(*window);
+    let view = View {
+        first,
+        count: ((height - AXIS) / ROW).ceil() as usize + 2 * OVERSCAN,
+        scroll_top: *scroll_top,
+        height,
+        start: end - *window,
+        end,
+    };
+    {
+        let world = Rc::clone(&props.world.world);
+        let canvas = canvas.clone();
+        use_effect(move || {
+            if let Some(canvas) = canvas.cast::<HtmlCanvasElement>() {
+                draw(&canvas, &world.borrow(), view);
+            }
+        });
+    }
+
+    let zoom = |factor: f64| {
+        let window = window.clone();
+        Callback::from(move |_: MouseEvent| {
+            let wider = (*window as f64 * factor) as Micros;
+            window.set(wider.clamp(MIN_WINDOW, MAX_WINDOW));
+        })
+    };
+    let pan = |direction: i64| {
+        let pinned_end = pinned_end.clone();
+        let (now, window) = (world.now, *window);
+        Callback::from(move |_: MouseEvent| {
+            let end = pinned_end.unwrap_or(now) as i64 + direction * window as i64 / 2;
+            pinned_end.set(Some((end.max(window as i64) as Micros).min(now)));
+        })
+    };
+    let follow = {
+        let pinned_end = pinned_end.clone();
+        Callback::from(move |_: MouseEvent| pinned_end.set(None))
+    };
+    let onscroll = {
+        let scroll_top = scroll_top.clone();
+        Callback::from(move |event: Event| {
+            if let Some(target) = event.target_dyn_into::<web_sys::Element>() {
+                scroll_top.set(f64::from(target.scroll_top()));
+            }
+        })
+    };
+
+    let labels = world
+        .connections
+        .values()
+        .enumerate()
+        .skip(view.first)
+        .take(view.count)
+        .map(|(index, connection)| lane_label(index, connection));
+    html! {
+        <section class="panel lanes-panel" aria-labelledby="lanes-title">
+            <div class="lanes-head">
+                <h2 id="lanes-title">{ "Connections and tasks over time" }</h2>
+                { countdown(&world) }
+                <div class="controls" role="group" aria-label="Time axis">
+                    <button class="secondary" id="lanes-zoom-out" aria-label="Zoom out" onclick={zoom(2.0)}>{ "−" }</button>
+                    <span id="lanes-window" class="hint">{ human(*window) }</span>
+                    <button class="secondary" id="lanes-zoom-in" aria-label="Zoom in" onclick={zoom(0.5)}>{ "+" }</button>
+                    <button class="secondary" id="lanes-earlier" aria-label="Earlier" onclick={pan(-1)}>{ "◀" }</button>
+                    <button class="secondary" id="lanes-later" aria-label="Later" onclick={pan(1)}>{ "▶" }</button>
+                    <button class="secondary" id="lanes-follow" aria-pressed={pinned_end.is_none().to_string()}
+                            onclick={follow}>{ "Now" }</button>
+                </div>
+            </div>
+            if lanes == 0 {
+                <p class="empty">{ "No connections yet: spawn a client, or connect with nc." }</p>
+            } else {
+                <div class="lanes-scroll" style={format!("height:{height}px")} {onscroll}>
+                    <div class="lanes-inner" style={format!("height:{full_height}px")}>
+                        <canvas ref={canvas} class="lanes-canvas" style={format!("height:{height}px")}
+                                role="img" aria-label={summary(&world, view)} />
+                        <ol id="lanes" aria-label="Connections">{ for labels }</ol>
+                    </div>
+                </div>
+                <p class="lanes-legend hint" aria-hidden="true">
+                    { for CLASSES.iter().map(|class| html! {
+                        <span class={classes!("swatch", *class)}>{ class.to_string() }</span>
+                    }) }
+                    <span class="swatch would-block">{ "would block" }</span>
+                </p>
+            }
+        </section>
+    }
+}
+
+fn lane_label(index: usize, connection: &Connection) -> Html {
+    let (class, text) = state_words(&connection.state);
+    let name = match connection.task {
+        Some(task) => format!("{} · {task}", connection.conn),
+        None => connection.conn.to_string(),
+    };
+    let title = format!(
+        "{name}: {text}; peer {}; {} B in, {} B out",
+        if connection.peer.is_empty() {
+            "not accepted yet"
+        } else {
+            &connection.peer
+        },
+        connection.bytes_in,
+        connection.bytes_out
+    );
+    html! {
+        <li key={connection.conn.0} class={classes!("lane", class)} data-conn={connection.conn.0.to_string()}
+            style={format!("top:{}px", AXIS + index as f64 * ROW)} {title}>
+            <span class="lane-name">{ name }</span>
+            <span class="state">{ text }</span>
+        </li>
+    }
+}
+
+/// During a shutdown: how long the running tasks have left.
+fn countdown(world: &World) -> Html {
+    let text = match world.shutdown {
+        Some(ShutdownPhase::StopAccepting) => "Shutting down: no new connections".to_owned(),
+        Some(ShutdownPhase::Draining { deadline }) => format!(
+            "Shutting down: what still runs is cancelled in {}",
+            human(deadline.saturating_sub(world.now))
+        ),
+        Some(ShutdownPhase::Cancelling) => "Grace period over: cancelling".to_owned(),
+        Some(ShutdownPhase::Stopped) => "Server stopped".to_owned(),
+        None => return html! {},
+    };
+    html! { <p id="shutdown-countdown" class="countdown" role="status">{ text }</p> }
+}
+
+/// The canvas in words, for screen readers.
+fn summary(world: &World, view: View) -> String {
+    let mut counts = [0_usize; CLASSES.len()];
+    for connection in world.connections.values() {
+        let (class, _) = state_words(&connection.state);
+        if let Some(index) = CLASSES.iter().position(|known| *known == class) {
+            counts[index] += 1;
+        }
+    }
+    let states: Vec<String> = CLASSES
+        .iter()
+        .zip(counts)
+        .filter(|(_, count)| *count > 0)
+        .map(|(class, count)| format!("{count} {class}"))
+        .collect();
+    format!(
+        "Timeline of {} connections over {}: {}",
+        world.connections.len(),
+        human(view.end - view.start),
+        states.join(", ")
+    )
+}
+
+/// Draws the lanes in view on the canvas.
+fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
+    let Some(context) = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|context| context.dyn_into::<CanvasRenderingContext2d>().ok())
+    else {
+        return;
+    };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let ratio = window.device_pixel_ratio();
+    let width = f64::from(canvas.client_width());
+    let (pixel_width, pixel_height) = ((width * ratio) as u32, (view.height * ratio) as u32);
+    if canvas.width() != pixel_width || canvas.height() != pixel_height {
+        canvas.set_width(pixel_width);
+        canvas.set_height(pixel_height);
+    }
+    let _ = context.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
+    context.clear_rect(0.0, 0.0, width, view.height);
+    let style = window.get_computed_style(canvas).ok().flatten();
+    let colour = |name: &str| -> String {
+        style
+            .as_ref()
+            .and_then(|style| style.get_property_value(name).ok())
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| "gray".to_owned())
+    };
+    let palette: Vec<String> = CLASSES
+        .iter()
+        .map(|class| colour(&format!("--lane-{class}")))
+        .collect();
+    let fill_for = |state: &TaskState| {
+        let (class, _) = state_words(state);
+        let index = CLASSES
+            .iter()
+            .position(|known| *known == class)
+            .unwrap_or(0);
+        &palette[index]
+    };
+    let span = (view.end - view.start).max(1) as f64;
+    let x = |at: Micros| (at.saturating_sub(view.start)) as f64 / span * width;
+
+    draw_axis(
+        &context,
+        &colour("--muted"),
+        &colour("--line"),
+        view,
+        width,
+        &x,
+    );
+    let would_block = colour("--lane-would-block");
+    for (index, connection) in world
+        .connections
+        .values()
+        .enumerate()
+        .skip(view.first)
+        .take(view.count)
+    {
+        let top = AXIS + index as f64 * ROW - view.scroll_top + 3.0;
+        if top + ROW < AXIS || top > view.height {
+            continue;
+        }
+        let bar = ROW - 6.0;
+        let from = connection
+            .history
+            .partition_point(|past| past.to < view.start);
+        for past in connection.history.range(from..) {
+            if past.from > view.end {
+                break;
+            }
+            context.set_fill_style_str(fill_for(&past.state));
+            let left = x(past.from.max(view.start));
+            context.fill_rect(left, top, (x(past.to) - left).max(1.0), bar);
+        }
+        context.set_fill_style_str(fill_for(&connection.state));
+        if connection.state.is_final() {
+            // The end: a cap where the lane stops.
+            if (view.start..=view.end).contains(&connection.since) {
+                context.fill_rect(x(connection.since) - 1.5, top - 2.0, 3.0, bar + 4.0);
+            }
+        } else if connection.since <= view.end {
+            let left = x(connection.since.max(view.start));
+            context.fill_rect(left, top, (x(world.now.min(view.end)) - left).max(1.0), bar);
+        }
+        let from = connection
+            .would_blocks
+            .partition_point(|at| *at < view.start);
+        context.set_fill_style_str(&would_block);
+        for at in connection.would_blocks.range(from..) {
+            if *at > view.end {
+                break;
+            }
+            context.fill_rect(x(*at), top - 2.0, 1.0, 4.0);
+        }
+    }
+    if let Some(deadline) = world.deadline
+        && (view.start..=view.end).contains(&deadline)
+    {
+        context.set_fill_style_str(&colour("--bad"));
+        context.fill_rect(x(deadline) - 1.0, 0.0, 2.0, view.height);
+        let _ = context.fill_text("deadline", x(deadline) + 4.0, AXIS - 5.0);
+    }
+}
+
+/// Ticks and times along the top, at a round step.
+fn draw_axis(
+    context: &CanvasRenderingContext2d,
+    ink: &str,
+    line: &str,
+    view: View,
+    width: f64,
+    x: &dyn Fn(Micros) -> f64,
+) {
+    let span = view.end - view.start;
+    let step = [1, 2, 5]
+        .iter()
+        .flat_map(|base| (0..9).map(move |power| base * 10_u64.pow(power)))
+        .filter(|step| span / step <= 8)
+        .min()
+        .unwrap_or(span.max(1));
+    context.set_font("11px ui-monospace, monospace");
+    let mut tick = view.start.div_ceil(step) * step;
+    while tick <= view.end {
+        let left = x(tick);
+        context.set_fill_style_str(line);
+        context.fill_rect(left, AXIS - 4.0, 1.0, view.height);
+        context.set_fill_style_str(ink);
+        if left < width - 40.0 {
+            let _ = context.fill_text(&human(tick), left + 3.0, AXIS - 6.0);
+        }
+        tick += step;
+    }
+}
