@@ -18,6 +18,7 @@ use crate::components::{
     CodeListing, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle, NoRelayNotice,
     SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
 };
+use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::simulated::{ScenarioLink, SimSource};
 use crate::world::World;
@@ -55,7 +56,15 @@ pub fn App() -> Html {
     // The source in force, for the callbacks that outlive a render.
     let active: Rc<Cell<Source>> = use_memo((), |_| Cell::new(Source::Live));
     let link = use_state(Link::default);
-    let redraw = use_frame_redraw();
+    let (redraw, render_started) = use_frame_redraw();
+    // Each render that a frame asked for ends that frame's measure.
+    use_effect(move || {
+        frame_clock::mark_interactive();
+        if let Some(started) = render_started.take() {
+            frame_clock::add(frame_clock::now() - started);
+            frame_clock::frame_done();
+        }
+    });
 
     let source = chosen.unwrap_or_else(|| automatic_source(&status));
     {
@@ -80,10 +89,10 @@ pub fn App() -> Html {
                 if active.get() != Source::Live {
                     return;
                 }
-                match message {
+                frame_clock::time(|| match message {
                     Ok(message) => world.borrow_mut().apply_message(message),
                     Err(problem) => world.borrow_mut().note(problem),
-                }
+                });
                 redraw.emit(());
             });
             let on_status = Callback::from(move |new_status| status.set(new_status));
@@ -104,11 +113,17 @@ pub fn App() -> Html {
                 if active.get() != Source::Sim {
                     return;
                 }
-                let events = sim.borrow_mut().advance(elapsed);
-                if !events.is_empty() {
-                    world
-                        .borrow_mut()
-                        .apply_message(ServerMessage::Events { events });
+                let changed = frame_clock::time(|| {
+                    let events = sim.borrow_mut().advance(elapsed);
+                    let changed = !events.is_empty();
+                    if changed {
+                        world
+                            .borrow_mut()
+                            .apply_message(ServerMessage::Events { events });
+                    }
+                    changed
+                });
+                if changed {
                     redraw.emit(());
                 }
             });
@@ -191,7 +206,6 @@ pub fn App() -> Html {
         frame: *frame.borrow(),
     };
     let world = world.borrow();
-    let lines = Rc::new(world.log.iter().rev().cloned().collect::<Vec<_>>());
     let live = *status == LinkStatus::Live;
     let sim = sim.borrow();
     let model = match source {
@@ -237,15 +251,15 @@ pub fn App() -> Html {
                               latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
                 <LoopCycle model={model} phase={world.phase} parked={world.parked}
                            iterations={world.counters.iterations} />
-                <SelectorTable rows={world.sockets.values().cloned().collect::<Vec<_>>()}
+                <SelectorTable world={shared.clone()}
                                uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
-                <TaskLanes world={shared} />
+                <TaskLanes world={shared.clone()} />
                 if source == Source::Sim {
                     <CodeListing model={sim.settings().model} line={world.code_line} />
                 } else if let Some(model) = world.model {
                     <CodeListing {model} line={None::<u32>} />
                 }
-                <EventLog {lines} />
+                <EventLog world={shared.clone()} />
             </main>
         </div>
     }
@@ -281,23 +295,28 @@ fn page_lab_url() -> String {
 }
 
 /// A callback that asks for one re-render on the next animation frame, however
-/// often it is called before then.
+/// often it is called before then; and when that frame's render began.
 #[hook]
-fn use_frame_redraw() -> Callback<()> {
+fn use_frame_redraw() -> (Callback<()>, Rc<Cell<Option<f64>>>) {
     let force_update = use_force_update();
     let pending: Rc<RefCell<bool>> = use_mut_ref(|| false);
-    Callback::from(move |()| {
+    let render_started: Rc<Cell<Option<f64>>> = use_memo((), |_| Cell::new(None));
+    let started = Rc::clone(&render_started);
+    let redraw = Callback::from(move |()| {
         if pending.replace(true) {
             return;
         }
         let pending = Rc::clone(&pending);
         let force_update = force_update.clone();
+        let started = Rc::clone(&started);
         let on_frame = Closure::once_into_js(move || {
             pending.replace(false);
+            started.set(Some(frame_clock::now()));
             force_update.force_update();
         });
         if let Some(window) = web_sys::window() {
             let _ = window.request_animation_frame(on_frame.unchecked_ref());
         }
-    })
+    });
+    (redraw, render_started)
 }

@@ -10,6 +10,7 @@
 
 mod app;
 mod components;
+mod frame_clock;
 mod latency;
 mod lesson;
 mod live;

@@ -113,14 +113,18 @@ impl ScenarioLink {
                         link.speed = *speed;
                     }
                 }
+                // `polite,slow` or, for many alike, `polite*500`.
                 "clients" => {
                     link.clients = value
                         .split(',')
-                        .filter_map(|key| {
-                            BEHAVIOURS
+                        .flat_map(|entry| {
+                            let (key, times) = entry.split_once('*').unwrap_or((entry, "1"));
+                            let known = BEHAVIOURS
                                 .iter()
                                 .find(|(known, _)| *known == key)
-                                .map(|(known, _)| *known)
+                                .map(|(known, _)| *known);
+                            let times = times.parse().unwrap_or(0).min(MAX_LINK_CLIENTS);
+                            std::iter::repeat_n(known, times).flatten()
                         })
                         .take(MAX_LINK_CLIENTS)
                         .collect();
@@ -142,13 +146,31 @@ impl ScenarioLink {
             model_key(self.settings.model),
             self.settings.seed,
             self.speed,
-            self.clients.join(",")
+            clients_query(&self.clients)
         )
     }
 }
 
 /// Most clients a link may ask for.
-const MAX_LINK_CLIENTS: usize = 200;
+const MAX_LINK_CLIENTS: usize = 1_000;
+
+/// Clients as a link lists them: runs of the same behaviour as `key*n`.
+fn clients_query(clients: &[&str]) -> String {
+    clients
+        .chunk_by(|a, b| a == b)
+        .map(|run| match run.len() {
+            1 => run[0].to_owned(),
+            n => format!("{}*{n}", run[0]),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Time between two starting clients: 150 ms, or less when there are many,
+/// so that all have connected within 3 s.
+fn arrival_gap(clients: usize) -> Micros {
+    (3_000_000 / clients.max(1) as Micros).min(150_000)
+}
 
 /// What a simulation starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,15 +204,17 @@ pub struct SimSource {
     pub speed: f64,
 }
 
-/// The scenario a simulation starts with: its clients arriving 150 ms
-/// apart, so that there is something to watch at once.
+/// The scenario a simulation starts with: its clients arriving one after
+/// the other ([`arrival_gap`] apart), so that there is something to watch
+/// at once.
 pub fn starting_scenario(settings: SimSettings, clients: &[&str]) -> Scenario {
     let mut scenario = Scenario::new(settings.model)
         .style(settings.style)
         .seed(settings.seed);
+    let gap = arrival_gap(clients.len());
     for (index, key) in clients.iter().enumerate() {
         if let Some(behaviour) = behaviour(key) {
-            scenario = scenario.client(behaviour, index as Micros * 150_000);
+            scenario = scenario.client(behaviour, index as Micros * gap);
         }
     }
     scenario
@@ -304,6 +328,29 @@ mod tests {
             "?model=selector&errors=unhandled&seed=7&speed=5&clients=polite,crasher,flood"
         );
         assert_eq!(ScenarioLink::parse(&query), link);
+    }
+
+    #[test]
+    fn many_alike_clients_make_a_short_link() {
+        let link = ScenarioLink::parse("?clients=polite*3,flood,silent*2");
+        assert_eq!(
+            link.clients,
+            ["polite", "polite", "polite", "flood", "silent", "silent"]
+        );
+        assert!(
+            link.to_query()
+                .ends_with("&clients=polite*3,flood,silent*2")
+        );
+        let many = ScenarioLink::parse("?clients=polite*999,slow*5,crasher*x");
+        assert_eq!(many.clients.len(), MAX_LINK_CLIENTS, "capped");
+        assert_eq!(many.clients.last(), Some(&"slow"));
+    }
+
+    #[test]
+    fn a_thousand_clients_all_arrive_within_three_seconds() {
+        assert_eq!(arrival_gap(3), 150_000);
+        assert_eq!(arrival_gap(1_000), 3_000);
+        assert_eq!(arrival_gap(0), 150_000);
     }
 
     #[test]

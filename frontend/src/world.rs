@@ -15,7 +15,7 @@ use protocol::{
 };
 
 /// Log lines kept; older ones scroll away.
-pub const LOG_CAPACITY: usize = 500;
+pub const LOG_CAPACITY: usize = 100_000;
 /// Closed connections kept in the table; older ones are forgotten.
 pub const CLOSED_CONNECTIONS_KEPT: usize = 200;
 /// State changes kept per lane; older ones scroll out of the history.
@@ -189,6 +189,56 @@ pub struct LogLine {
     pub text: String,
     /// A class for colouring: the event's type name.
     pub kind: &'static str,
+    /// The socket it is about, if one (a task's events: the socket its
+    /// task serves).
+    pub sock: Option<Sock>,
+    /// The task it is about, if one.
+    pub task: Option<TaskId>,
+}
+
+/// Which log lines to show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Only events of this type name.
+    pub kind: Option<&'static str>,
+    /// Only events about this socket.
+    pub sock: Option<Sock>,
+    /// Only events about this task.
+    pub task: Option<TaskId>,
+}
+
+impl LogFilter {
+    /// Reads what a person types to pick a socket or a task: `conn#3`,
+    /// `conn 3`, `task#2`, `listener`. `None` if it names neither.
+    pub fn subject(text: &str) -> Option<(Option<Sock>, Option<TaskId>)> {
+        let text = text.trim().to_ascii_lowercase();
+        if text == "listener" {
+            return Some((Some(Sock::Listener), None));
+        }
+        let number = |prefix: &str| {
+            text.strip_prefix(prefix)?
+                .trim_start_matches(['#', ' '])
+                .parse::<u64>()
+                .ok()
+        };
+        if let Some(conn) = number("conn") {
+            Some((Some(Sock::Conn(ConnId(conn))), None))
+        } else {
+            number("task").map(|task| (None, Some(TaskId(task))))
+        }
+    }
+
+    /// Whether `line` passes.
+    pub fn matches(&self, line: &LogLine) -> bool {
+        self.kind.is_none_or(|kind| kind == line.kind)
+            && self.sock.is_none_or(|sock| line.sock == Some(sock))
+            && self.task.is_none_or(|task| line.task == Some(task))
+    }
+
+    /// Whether it lets every line through.
+    pub fn is_open(&self) -> bool {
+        *self == LogFilter::default()
+    }
 }
 
 /// Everything the views show.
@@ -259,7 +309,19 @@ impl World {
         self.track_connection(&event.kind);
         self.track_server(&event.kind);
         if !is_frequent(&event.kind) {
-            self.log_line(event.at, kind_name(&event.kind), describe(&event.kind));
+            let (sock, task) = subjects(&event.kind);
+            let sock = sock.or_else(|| {
+                let conn = self.task_conns.get(&task?)?;
+                Some(Sock::Conn(*conn))
+            });
+            self.log.push_back(LogLine {
+                at: event.at,
+                text: describe(&event.kind),
+                kind: kind_name(&event.kind),
+                sock,
+                task,
+            });
+            self.trim_log();
         }
     }
 
@@ -576,12 +638,84 @@ impl World {
     }
 
     fn log_line(&mut self, at: Micros, kind: &'static str, text: String) {
-        if self.log.len() == LOG_CAPACITY {
+        self.log.push_back(LogLine {
+            at,
+            text,
+            kind,
+            sock: None,
+            task: None,
+        });
+        self.trim_log();
+    }
+
+    fn trim_log(&mut self) {
+        if self.log.len() > LOG_CAPACITY {
             self.log.pop_front();
         }
-        self.log.push_back(LogLine { at, text, kind });
     }
 }
+
+/// The socket and the task an event is about, when it names them.
+fn subjects(kind: &EventKind) -> (Option<Sock>, Option<TaskId>) {
+    match kind {
+        EventKind::Accepted { conn, .. }
+        | EventKind::Received { conn, .. }
+        | EventKind::Sent { conn, .. }
+        | EventKind::Traffic { conn, .. }
+        | EventKind::ErrorHandled { conn, .. }
+        | EventKind::Closed { conn } => (Some(Sock::Conn(*conn)), None),
+        EventKind::TaskSpawned { task, conn } | EventKind::TaskFinished { task, conn, .. } => {
+            (conn.map(Sock::Conn), Some(*task))
+        }
+        EventKind::TaskWaiting { task, sock, .. } => (Some(*sock), Some(*task)),
+        EventKind::TaskWoken { task }
+        | EventKind::TaskResumed { task }
+        | EventKind::TaskPolled { task, .. }
+        | EventKind::TaskActivity { task, .. }
+        | EventKind::ExceptionNeverRetrieved { task, .. } => (None, Some(*task)),
+        EventKind::CallBlocked { sock, .. }
+        | EventKind::CallReturned { sock, .. }
+        | EventKind::WouldBlock { sock, .. }
+        | EventKind::Registered { sock, .. }
+        | EventKind::Unregistered { sock } => (Some(*sock), None),
+        _ => (None, None),
+    }
+}
+
+/// The event type names the log keeps (not the frequent ones), as its
+/// filter offers them.
+pub const KIND_NAMES: [&str; 30] = [
+    "hello",
+    "listening",
+    "accepted",
+    "task_spawned",
+    "task_waiting",
+    "task_woken",
+    "task_resumed",
+    "task_polled",
+    "received",
+    "sent",
+    "task_finished",
+    "exception_never_retrieved",
+    "error_handled",
+    "server_crashed",
+    "closed",
+    "call_blocked",
+    "call_returned",
+    "backlog",
+    "traffic",
+    "task_activity",
+    "stepping",
+    "registered",
+    "unregistered",
+    "select_called",
+    "select_returned",
+    "shutdown",
+    "client_started",
+    "client_finished",
+    "dropped",
+    "error",
+];
 
 /// Events that come too often to log one by one; they show as counters
 /// and highlights instead.

@@ -35,6 +35,21 @@ fn require_built_app() {
     );
 }
 
+/// Serves the built app from a plain static server in this process (no
+/// relay, as `trunk serve` or any web host would): the page runs the
+/// simulation. Returns its address; the server stops with the handle.
+pub async fn serve_static_app() -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+    require_built_app();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let files =
+        axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist_dir()));
+    Ok((
+        addr,
+        tokio::spawn(async move { axum::serve(listener, files).await }),
+    ))
+}
+
 /// A relay running in this process.
 pub struct Relay {
     /// Where it serves.

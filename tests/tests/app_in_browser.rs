@@ -2,8 +2,7 @@
 
 use std::cell::RefCell;
 
-use loopscope_e2e::{Browser, Relay, dist_dir, wait_until};
-use tokio::net::TcpListener;
+use loopscope_e2e::{Browser, Relay, serve_static_app, wait_until};
 
 /// Bytes one default (polite) client gets echoed: 5 messages of 32 bytes.
 const DEFAULT_CLIENT_BYTES: u64 = 5 * 32;
@@ -100,11 +99,7 @@ async fn five_spawned_clients_get_five_lanes_their_tasks_suspend_and_the_echoed_
 #[tokio::test]
 async fn without_a_relay_the_page_says_so_and_offers_the_simulation() -> anyhow::Result<()> {
     // A plain static file server, as `trunk serve` or any web host would be.
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let files =
-        axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist_dir()));
-    let server = tokio::spawn(async move { axum::serve(listener, files).await });
+    let (addr, server) = serve_static_app().await?;
 
     let browser = Browser::start().await?;
     browser.client.goto(&format!("http://{addr}/")).await?;
@@ -246,25 +241,9 @@ async fn the_live_lab_switches_to_a_real_blocking_server_and_the_second_client_w
     Ok(())
 }
 
-/// Serves the built app from a plain static server (no relay): the page runs
-/// the simulation.
-async fn static_app() -> anyhow::Result<(
-    std::net::SocketAddr,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let files =
-        axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist_dir()));
-    Ok((
-        addr,
-        tokio::spawn(async move { axum::serve(listener, files).await }),
-    ))
-}
-
 #[tokio::test]
 async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Result<()> {
-    let (addr, server) = static_app().await?;
+    let (addr, server) = serve_static_app().await?;
     let browser = Browser::start().await?;
     let link = "?model=selector&errors=unhandled&seed=4&speed=5&clients=polite,slow";
     browser
@@ -288,7 +267,7 @@ async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Re
     // The selector table: the listener registered for reading, then the
     // clients' sockets; the loop ring lights its phase.
     wait_until("two client sockets in the selector table", || async {
-        let rows = browser.texts("#selector-table tbody tr").await;
+        let rows = browser.texts("#selector-table tbody tr[data-sock]").await;
         (rows.len() >= 3 && rows[0].contains("listener")).then_some(())
     })
     .await?;
@@ -340,7 +319,7 @@ async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Re
 async fn open_simulation(
     link: &str,
 ) -> anyhow::Result<(Browser, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let (addr, server) = static_app().await?;
+    let (addr, server) = serve_static_app().await?;
     let browser = Browser::start().await?;
     browser
         .client
@@ -499,6 +478,63 @@ async fn async_tasks_suspend_on_recv_and_a_shutdown_counts_down_and_cancels_the_
         (browser.text("#shutdown-countdown").await? == "Server stopped").then_some(())
     })
     .await?;
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_event_log_renders_only_what_is_in_view_and_filters_by_socket_and_type()
+-> anyhow::Result<()> {
+    let (browser, server) =
+        open_simulation("?model=async_tasks&speed=50&clients=polite*200").await?;
+    wait_until("two hundred clients done", || async {
+        (browser.text("#counter-clients-finished").await? == "200 / 200").then_some(())
+    })
+    .await?;
+    let count = |text: String| -> Option<(usize, usize)> {
+        let (shown, rest) = text.split_once(" of ")?;
+        let total = rest.split_once(' ')?.0;
+        Some((shown.parse().ok()?, total.parse().ok()?))
+    };
+    let (shown, total) =
+        count(browser.text("#log-count").await.unwrap_or_default()).expect("the log's line count");
+    assert_eq!(shown, total, "no filter: every line");
+    assert!(total > 5_000, "{total} lines");
+    let rendered = browser.count("#event-log li.line").await;
+    assert!(
+        rendered <= 25,
+        "only the lines in view are in the page: {rendered}"
+    );
+
+    browser.select("#log-kind", "task_finished").await?;
+    wait_until("one task_finished line per client", || async {
+        (count(browser.text("#log-count").await?)? == (200, total)).then_some(())
+    })
+    .await?;
+
+    browser.select("#log-kind", "").await?;
+    browser.set_value("#log-subject", "conn#7").await?;
+    let (about_conn, _) = wait_until("the lines about conn#7", || async {
+        count(browser.text("#log-count").await?).filter(|(shown, _)| *shown < total)
+    })
+    .await?;
+    let lines = browser.texts("#event-log li.line").await;
+    assert!(
+        !lines.is_empty() && lines.len() <= about_conn,
+        "{about_conn}: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.contains("conn#7") || line.contains("task#8")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|line| line.contains("task#8")),
+        "its task's lines too: {lines:#?}"
+    );
 
     browser.close().await?;
     server.abort();

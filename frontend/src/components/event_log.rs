@@ -1,32 +1,114 @@
-//! The event log, newest first.
-
-use std::rc::Rc;
+//! The event log, newest first: up to [`LOG_CAPACITY`] lines, filtered by
+//! event type, socket or task, and windowed, so that only the lines in view
+//! are rendered however many there are.
 
 use yew::prelude::*;
 
-use crate::world::LogLine;
+use crate::components::SharedWorld;
+use crate::components::windowing::{in_view, use_scroll_top};
+use crate::world::{KIND_NAMES, LOG_CAPACITY, LogFilter, LogLine};
+
+/// Height of one line, in CSS pixels (fixed, for the windowing).
+const LINE_PX: f64 = 20.0;
+/// Height of the scroll box.
+const VIEW_PX: f64 = 320.0;
 
 /// Props of [`EventLog`].
 #[derive(Properties, PartialEq)]
 pub struct EventLogProps {
-    /// The lines, newest first.
-    pub lines: Rc<Vec<LogLine>>,
+    /// The world whose log is shown.
+    pub world: SharedWorld,
 }
 
-/// The last few hundred events in words, with their times.
+/// Every event in words, with its time.
 #[function_component]
 pub fn EventLog(props: &EventLogProps) -> Html {
+    let filter = use_state_eq(LogFilter::default);
+    let subject_text = use_state_eq(String::new);
+    let (scroll_top, onscroll) = use_scroll_top();
+
+    let on_kind = {
+        let filter = filter.clone();
+        Callback::from(move |event: Event| {
+            let value = event
+                .target_unchecked_into::<web_sys::HtmlSelectElement>()
+                .value();
+            let kind = KIND_NAMES.iter().find(|kind| **kind == value).copied();
+            filter.set(LogFilter { kind, ..*filter });
+        })
+    };
+    let on_subject = {
+        let filter = filter.clone();
+        let subject_text = subject_text.clone();
+        Callback::from(move |event: InputEvent| {
+            let text = event
+                .target_unchecked_into::<web_sys::HtmlInputElement>()
+                .value();
+            let (sock, task) = LogFilter::subject(&text).unwrap_or_default();
+            filter.set(LogFilter {
+                sock,
+                task,
+                ..*filter
+            });
+            subject_text.set(text);
+        })
+    };
+
+    let world = props.world.world.borrow();
+    let log = &world.log;
+    // Newest first: row i is the i-th newest line that passes.
+    let matching: Option<Vec<u32>> = (!filter.is_open()).then(|| {
+        (0..log.len() as u32)
+            .rev()
+            .filter(|index| filter.matches(&log[*index as usize]))
+            .collect()
+    });
+    let total = matching.as_ref().map_or(log.len(), Vec::len);
+    let view = in_view(total, LINE_PX, VIEW_PX, scroll_top);
+    let line_at = |row: usize| -> &LogLine {
+        match &matching {
+            Some(indices) => &log[indices[row] as usize],
+            None => &log[log.len() - 1 - row],
+        }
+    };
+    let unknown_subject =
+        !subject_text.trim().is_empty() && LogFilter::subject(&subject_text).is_none();
     html! {
         <section class="panel log" aria-labelledby="log-title">
-            <h2 id="log-title">{ "Event log" }</h2>
-            <ol id="event-log" aria-live="off">
-                { for props.lines.iter().map(|line| html! {
-                    <li class={line.kind}>
-                        <time>{ format!("{:>9.3} ms", line.at as f64 / 1000.0) }</time>
-                        { " " }{ &line.text }
-                    </li>
-                }) }
-            </ol>
+            <div class="log-head">
+                <h2 id="log-title">{ "Event log" }</h2>
+                <label>{ "type " }
+                    <select id="log-kind" onchange={on_kind}>
+                        <option value="" selected={filter.kind.is_none()}>{ "all" }</option>
+                        { for KIND_NAMES.iter().map(|kind| html! {
+                            <option value={*kind} selected={filter.kind == Some(*kind)}>{ *kind }</option>
+                        }) }
+                    </select>
+                </label>
+                <label>{ "socket or task " }
+                    <input id="log-subject" type="text" placeholder="conn#3, task#2, listener"
+                           value={(*subject_text).clone()} oninput={on_subject}
+                           aria-invalid={unknown_subject.to_string()} />
+                </label>
+                <span id="log-count" class="hint">
+                    { format!("{total} of {} lines (the newest {LOG_CAPACITY} are kept)", log.len()) }
+                </span>
+            </div>
+            <div class="log-scroll" style={format!("height:{VIEW_PX}px")} {onscroll}>
+                <ol id="event-log" aria-live="off">
+                    <li class="spacer" aria-hidden="true" style={format!("height:{}px", view.before_px)} />
+                    { for (view.first..view.end).map(|row| {
+                        let line = line_at(row);
+                        html! {
+                            <li class={classes!("line", line.kind)}>
+                                <time>{ format!("{:>9.3} ms", line.at as f64 / 1000.0) }</time>
+                                { " " }{ &line.text }
+                            </li>
+                        }
+                    }) }
+                    <li class="spacer" aria-hidden="true" style={format!("height:{}px", view.after_px)} />
+                </ol>
+            </div>
         </section>
     }
 }

@@ -16,6 +16,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 use yew::prelude::*;
 
+use crate::components::windowing::{in_view, use_scroll_top};
 use crate::latency::human;
 use crate::world::{Connection, TaskState, World};
 
@@ -29,8 +30,6 @@ const MAX_HEIGHT: f64 = 396.0;
 const DEFAULT_WINDOW: Micros = 4_000_000;
 const MIN_WINDOW: Micros = 1_000;
 const MAX_WINDOW: Micros = 120_000_000;
-/// Lanes drawn beyond the view's edges, so that scrolling shows no gap.
-const OVERSCAN: usize = 2;
 /// The state classes, each drawn in the colour of its CSS variable
 /// `--lane-<class>`.
 const CLASSES: [&str; 12] = [
@@ -70,30 +69,48 @@ pub struct LanesProps {
     pub world: SharedWorld,
 }
 
-/// A state as a CSS class (for its colour) and in words.
-pub fn state_words(state: &TaskState) -> (&'static str, String) {
+/// A state's CSS class, which gives its colour.
+fn state_class(state: &TaskState) -> &'static str {
+    match state {
+        TaskState::Backlog => "backlog",
+        TaskState::Accepted => "accepted",
+        TaskState::Ready => "ready",
+        TaskState::Running => "running",
+        TaskState::Waiting(_) => "waiting",
+        TaskState::Registered(_) => "registered",
+        TaskState::Polling => "polling",
+        TaskState::Blocked(_) => "blocked",
+        TaskState::Finished(TaskOutcome::Ok) => "done",
+        TaskState::Finished(TaskOutcome::Failed { .. }) => "failed",
+        TaskState::Finished(TaskOutcome::Cancelled) => "cancelled",
+        TaskState::Closed => "closed",
+    }
+}
+
+/// A state in words.
+fn state_text(state: &TaskState) -> String {
     let call = |call: &Call| match call {
         Call::Accept => "accept",
         Call::Recv => "recv",
         Call::Send => "sendall",
     };
     match state {
-        TaskState::Backlog => ("backlog", "waiting in the backlog".to_owned()),
-        TaskState::Accepted => ("accepted", "accepted".to_owned()),
-        TaskState::Ready => ("ready", "ready to run".to_owned()),
-        TaskState::Running => ("running", "running".to_owned()),
-        TaskState::Waiting(IoOp::Read) => ("waiting", "suspended on recv".to_owned()),
-        TaskState::Waiting(IoOp::Write) => ("waiting", "suspended on sendall".to_owned()),
-        TaskState::Registered(IoOp::Read) => ("registered", "registered for read".to_owned()),
-        TaskState::Registered(IoOp::Write) => ("registered", "registered for write".to_owned()),
-        TaskState::Polling => ("polling", "polled, nothing there".to_owned()),
-        TaskState::Blocked(blocked) => ("blocked", format!("thread blocked in {}", call(blocked))),
-        TaskState::Finished(TaskOutcome::Ok) => ("done", "done".to_owned()),
+        TaskState::Backlog => "waiting in the backlog".to_owned(),
+        TaskState::Accepted => "accepted".to_owned(),
+        TaskState::Ready => "ready to run".to_owned(),
+        TaskState::Running => "running".to_owned(),
+        TaskState::Waiting(IoOp::Read) => "suspended on recv".to_owned(),
+        TaskState::Waiting(IoOp::Write) => "suspended on sendall".to_owned(),
+        TaskState::Registered(IoOp::Read) => "registered for read".to_owned(),
+        TaskState::Registered(IoOp::Write) => "registered for write".to_owned(),
+        TaskState::Polling => "polled, nothing there".to_owned(),
+        TaskState::Blocked(blocked) => format!("thread blocked in {}", call(blocked)),
+        TaskState::Finished(TaskOutcome::Ok) => "done".to_owned(),
         TaskState::Finished(TaskOutcome::Failed { error }) => {
-            ("failed", format!("failed: {error}"))
+            format!("failed: {error}")
         }
-        TaskState::Finished(TaskOutcome::Cancelled) => ("cancelled", "cancelled".to_owned()),
-        TaskState::Closed => ("closed", "closed".to_owned()),
+        TaskState::Finished(TaskOutcome::Cancelled) => "cancelled".to_owned(),
+        TaskState::Closed => "closed".to_owned(),
     }
 }
 
@@ -116,7 +133,7 @@ struct View {
 /// One lane per connection on a time axis.
 #[function_component]
 pub fn TaskLanes(props: &LanesProps) -> Html {
-    let scroll_top = use_state_eq(|| 0.0_f64);
+    let (scroll_top, onscroll) = use_scroll_top();
     let window = use_state_eq(|| DEFAULT_WINDOW);
     // `None` follows the newest event; `Some(end)` holds the view still.
     let pinned_end = use_state_eq(|| None::<Micros>);
@@ -126,12 +143,12 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     let lanes = world.connections.len();
     let full_height = AXIS + lanes as f64 * ROW;
     let height = full_height.clamp(AXIS + 3.0 * ROW, MAX_HEIGHT);
-    let first = ((*scroll_top / ROW) as usize).saturating_sub(OVERSCAN);
+    let rows = in_view(lanes, ROW, height - AXIS, scroll_top);
     let end = pinned_end.unwrap_or(world.now).min(world.now).max(*window);
     let view = View {
-        first,
-        count: ((height - AXIS) / ROW).ceil() as usize + 2 * OVERSCAN,
-        scroll_top: *scroll_top,
+        first: rows.first,
+        count: rows.end - rows.first,
+        scroll_top,
         height,
         start: end - *window,
         end,
@@ -164,14 +181,6 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     let follow = {
         let pinned_end = pinned_end.clone();
         Callback::from(move |_: MouseEvent| pinned_end.set(None))
-    };
-    let onscroll = {
-        let scroll_top = scroll_top.clone();
-        Callback::from(move |event: Event| {
-            if let Some(target) = event.target_dyn_into::<web_sys::Element>() {
-                scroll_top.set(f64::from(target.scroll_top()));
-            }
-        })
     };
 
     let labels = world
@@ -218,7 +227,10 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
 }
 
 fn lane_label(index: usize, connection: &Connection) -> Html {
-    let (class, text) = state_words(&connection.state);
+    let (class, text) = (
+        state_class(&connection.state),
+        state_text(&connection.state),
+    );
     let name = match connection.task {
         Some(task) => format!("{} · {task}", connection.conn),
         None => connection.conn.to_string(),
@@ -261,7 +273,7 @@ fn countdown(world: &World) -> Html {
 fn summary(world: &World, view: View) -> String {
     let mut counts = [0_usize; CLASSES.len()];
     for connection in world.connections.values() {
-        let (class, _) = state_words(&connection.state);
+        let class = state_class(&connection.state);
         if let Some(index) = CLASSES.iter().position(|known| *known == class) {
             counts[index] += 1;
         }
@@ -316,7 +328,7 @@ fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
         .map(|class| colour(&format!("--lane-{class}")))
         .collect();
     let fill_for = |state: &TaskState| {
-        let (class, _) = state_words(state);
+        let class = state_class(state);
         let index = CLASSES
             .iter()
             .position(|known| *known == class)

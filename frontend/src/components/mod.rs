@@ -13,6 +13,7 @@ mod no_relay;
 mod selector_table;
 pub mod sim_controls;
 mod status;
+pub mod windowing;
 
 pub use code_listing::CodeListing;
 pub use counters::CountersView;

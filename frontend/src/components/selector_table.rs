@@ -1,16 +1,23 @@
 //! The selector table: each socket the server has, what it is registered
-//! for, and whether the last `select()` reported it ready.
+//! for, and whether the last `select()` reported it ready. Windowed: only
+//! the rows in view are rendered, however many sockets there are.
 
 use protocol::{IoOp, Sock};
 use yew::prelude::*;
 
-use crate::world::SocketRow;
+use crate::components::SharedWorld;
+use crate::components::windowing::{in_view, use_scroll_top};
+
+/// Height of one row, in CSS pixels (fixed, for the windowing).
+const ROW_PX: f64 = 24.0;
+/// Height of the scroll box.
+const VIEW_PX: f64 = 264.0;
 
 /// Props of [`SelectorTable`].
 #[derive(Properties, PartialEq)]
 pub struct SelectorTableProps {
-    /// The rows, listener first.
-    pub rows: Vec<SocketRow>,
+    /// The world whose sockets are shown, listener first.
+    pub world: SharedWorld,
     /// Whether the model uses a selector at all.
     pub uses_selector: bool,
 }
@@ -18,6 +25,14 @@ pub struct SelectorTableProps {
 /// The table.
 #[function_component]
 pub fn SelectorTable(props: &SelectorTableProps) -> Html {
+    let (scroll_top, onscroll) = use_scroll_top();
+    let world = props.world.world.borrow();
+    let view = in_view(world.sockets.len(), ROW_PX, VIEW_PX, scroll_top);
+    let rows = world
+        .sockets
+        .values()
+        .skip(view.first)
+        .take(view.end - view.first);
     html! {
         <section class="panel sockets" aria-labelledby="sockets-title">
             <h2 id="sockets-title">{ "The selector" }</h2>
@@ -25,6 +40,7 @@ pub fn SelectorTable(props: &SelectorTableProps) -> Html {
                 <p class="hint">{ "This server has no selector: nothing is registered, nothing is \
                                    reported ready. It finds out by trying (or by blocking)." }</p>
             }
+            <div class="table-scroll" style={format!("max-height:{VIEW_PX}px")} {onscroll}>
             <table id="selector-table">
                 <thead>
                     <tr>
@@ -35,7 +51,8 @@ pub fn SelectorTable(props: &SelectorTableProps) -> Html {
                     </tr>
                 </thead>
                 <tbody>
-                    { for props.rows.iter().map(|row| {
+                    <tr class="spacer" aria-hidden="true" style={format!("height:{}px", view.before_px)} />
+                    { for rows.map(|row| {
                         let name = match row.sock {
                             Sock::Listener => "listener".to_owned(),
                             Sock::Conn(conn) => conn.to_string(),
@@ -55,8 +72,10 @@ pub fn SelectorTable(props: &SelectorTableProps) -> Html {
                             </tr>
                         }
                     }) }
+                    <tr class="spacer" aria-hidden="true" style={format!("height:{}px", view.after_px)} />
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

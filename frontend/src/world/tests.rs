@@ -211,7 +211,7 @@ fn a_new_hello_forgets_the_previous_lab() {
 }
 
 #[test]
-fn the_log_and_the_closed_rows_stay_bounded() {
+fn the_closed_rows_stay_bounded() {
     let mut world = World::default();
     let mut kinds = Vec::new();
     for id in 1..=(CLOSED_CONNECTIONS_KEPT as u64 + 50) {
@@ -222,7 +222,6 @@ fn the_log_and_the_closed_rows_stay_bounded() {
         kinds.push(EventKind::Closed { conn: ConnId(id) });
     }
     world.apply_message(batch(kinds));
-    assert_eq!(world.log.len(), LOG_CAPACITY);
     assert_eq!(world.connections.len(), CLOSED_CONNECTIONS_KEPT);
     // The oldest went first.
     assert_eq!(world.connections.keys().next(), Some(&ConnId(51)));
@@ -527,4 +526,80 @@ fn a_lane_keeps_only_its_newest_history() {
     assert_eq!(lane.history.len(), SPANS_KEPT);
     assert_eq!(lane.history.back().map(|span| span.to), Some(lane.since));
     assert!(lane.history.iter().all(|span| span.from < span.to));
+}
+
+#[test]
+fn the_log_keeps_the_newest_lines() {
+    let mut world = World::default();
+    let kinds = (1..=LOG_CAPACITY as u64 + 10)
+        .map(|id| EventKind::Closed { conn: ConnId(id) })
+        .collect();
+    world.apply_message(batch(kinds));
+    assert_eq!(world.log.len(), LOG_CAPACITY);
+    assert_eq!(world.log[0].text, "conn#11 closed");
+}
+
+#[test]
+fn the_log_filter_reads_sockets_and_tasks_as_people_type_them() {
+    let conn = |id| Some((Some(Sock::Conn(ConnId(id))), None));
+    assert_eq!(LogFilter::subject("conn#3"), conn(3));
+    assert_eq!(LogFilter::subject(" Conn 12 "), conn(12));
+    assert_eq!(LogFilter::subject("task#2"), Some((None, Some(TaskId(2)))));
+    assert_eq!(
+        LogFilter::subject("listener"),
+        Some((Some(Sock::Listener), None))
+    );
+    assert_eq!(LogFilter::subject("conn#x"), None);
+    assert_eq!(LogFilter::subject("teapot"), None);
+}
+
+#[test]
+fn filtering_by_a_socket_finds_its_tasks_events_too() {
+    let mut world = World::default();
+    world.apply_message(hello(1));
+    world.apply_message(batch(one_served_client()));
+    let lines = |filter: LogFilter| -> Vec<&'static str> {
+        world
+            .log
+            .iter()
+            .filter(|line| filter.matches(line))
+            .map(|line| line.kind)
+            .collect()
+    };
+    let (sock, task) = LogFilter::subject("conn#1").unwrap();
+    assert_eq!(
+        lines(LogFilter {
+            sock,
+            task,
+            ..LogFilter::default()
+        }),
+        [
+            "accepted",
+            "task_spawned",
+            "task_waiting",
+            "received",
+            "sent",
+            "received",
+            "sent",
+            "task_finished",
+            "closed"
+        ]
+    );
+    assert_eq!(
+        lines(LogFilter {
+            kind: Some("received"),
+            ..LogFilter::default()
+        }),
+        ["received", "received"]
+    );
+    let (sock, task) = LogFilter::subject("conn#2").unwrap();
+    assert!(
+        lines(LogFilter {
+            sock,
+            task,
+            ..LogFilter::default()
+        })
+        .is_empty()
+    );
+    assert!(LogFilter::default().is_open());
 }

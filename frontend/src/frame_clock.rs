@@ -1,0 +1,76 @@
+//! How long the app works per animation frame: the events it applied since
+//! the last frame plus the render. Each frame's total goes to the browser's
+//! performance timeline as a `loopscope frame` measure, which DevTools shows
+//! and the frame benchmark (`tests/benches/frames.rs`) reads; the page also
+//! marks `loopscope interactive` once, when it first answers to clicks.
+//!
+//! Measures are removed from the timeline as soon as they are made, so a
+//! page left open for hours keeps none; a `PerformanceObserver` still sees
+//! each one.
+
+use std::cell::Cell;
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The name of each frame's measure.
+pub const FRAME: &str = "loopscope frame";
+/// The name of the mark made when the page first answers.
+pub const INTERACTIVE: &str = "loopscope interactive";
+
+thread_local! {
+    /// Milliseconds of work since the last frame's measure.
+    static BUSY_MS: Cell<f64> = const { Cell::new(0.0) };
+    static INTERACTIVE_MARKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn performance() -> Option<web_sys::Performance> {
+    web_sys::window()?.performance()
+}
+
+/// Milliseconds since the page started.
+pub fn now() -> f64 {
+    performance().map_or(0.0, |performance| performance.now())
+}
+
+/// Runs `work`, counting its time towards the next frame's.
+pub fn time<T>(work: impl FnOnce() -> T) -> T {
+    let started = now();
+    let result = work();
+    add(now() - started);
+    result
+}
+
+/// Counts `ms` of work towards the next frame's.
+pub fn add(ms: f64) {
+    BUSY_MS.with(|busy| busy.set(busy.get() + ms));
+}
+
+/// Marks the moment the page first answers (once; later calls do nothing).
+pub fn mark_interactive() {
+    if INTERACTIVE_MARKED.with(|marked| !marked.replace(true))
+        && let Some(performance) = performance()
+    {
+        let _ = performance.mark(INTERACTIVE);
+    }
+}
+
+/// Ends a frame: its work so far becomes one measure, ending now.
+pub fn frame_done() {
+    let busy = BUSY_MS.with(|busy| busy.replace(0.0));
+    let Some(performance) = performance() else {
+        return;
+    };
+    let end = performance.now();
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"start".into(), &(end - busy).into());
+    let _ = Reflect::set(&options, &"end".into(), &end.into());
+    // `measure(name, {start, end})`, which web-sys offers only behind its
+    // unstable flag.
+    if let Ok(measure) = Reflect::get(&performance, &"measure".into())
+        && let Ok(measure) = measure.dyn_into::<Function>()
+    {
+        let _ = measure.call2(&performance, &JsValue::from_str(FRAME), &options);
+        performance.clear_measures_with_measure_name(FRAME);
+    }
+}
