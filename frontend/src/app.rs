@@ -9,18 +9,19 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
-use protocol::{ServerMessage, ServerModel};
+use protocol::{Command, ServerMessage, ServerModel};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
+use crate::components::sim_controls::{MODELS, model_key};
 use crate::components::{
-    CodeListing, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle, NoRelayNotice,
-    SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
+    CodeListing, Comparison, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle,
+    NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
 };
 use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
-use crate::simulated::{ScenarioLink, SimSource};
+use crate::simulated::{ScenarioLink, SimSettings, SimSource, model_named};
 use crate::world::World;
 
 /// How often the simulation advances while playing.
@@ -56,6 +57,12 @@ pub fn App() -> Html {
     // The source in force, for the callbacks that outlive a render.
     let active: Rc<Cell<Source>> = use_memo((), |_| Cell::new(Source::Live));
     let link = use_state(Link::default);
+    // The same scenario under a second model, side by side: its world, and
+    // its simulation or its own live lab.
+    let compare = use_state_eq(|| ScenarioLink::parse(&page_query()).compare);
+    let second_world = use_mut_ref(World::default);
+    let second_sim: Rc<RefCell<Option<SimSource>>> = use_mut_ref(|| None);
+    let second_link: Rc<RefCell<Option<Link>>> = use_mut_ref(|| None);
     let (redraw, render_started) = use_frame_redraw();
     // Each render that a frame asked for ends that frame's measure.
     use_effect(move || {
@@ -75,6 +82,58 @@ pub fn App() -> Html {
         use_effect_with(source, move |source| {
             active.set(*source);
             *world.borrow_mut() = World::default();
+            redraw.emit(());
+        });
+    }
+    {
+        // Comparing (again, or no more): both runs start afresh together.
+        let world = Rc::clone(&world);
+        let sim = Rc::clone(&sim);
+        let second_world = Rc::clone(&second_world);
+        let second_sim = Rc::clone(&second_sim);
+        let second_link = Rc::clone(&second_link);
+        let redraw = redraw.clone();
+        use_effect_with((source, *compare), move |(source, compare)| {
+            *second_world.borrow_mut() = World::default();
+            *second_sim.borrow_mut() = None;
+            if let Some(old) = second_link.borrow_mut().take() {
+                old.close();
+            }
+            match (source, compare) {
+                (Source::Sim, compare) => {
+                    let mut sim = sim.borrow_mut();
+                    if let Some(model) = *compare {
+                        let settings = sim.settings();
+                        sim.reset(settings);
+                        *world.borrow_mut() = World::default();
+                        let mut second = SimSource::new(ScenarioLink {
+                            settings: SimSettings { model, ..settings },
+                            ..sim.link()
+                        });
+                        second.playing = sim.playing;
+                        *second_sim.borrow_mut() = Some(second);
+                    }
+                    // A link that compares says so; one that no longer
+                    // does, no more. (A plain page keeps its plain address.)
+                    if compare.is_some() || page_query().contains("compare=") {
+                        keep_in_address(
+                            &ScenarioLink {
+                                compare: *compare,
+                                ..sim.link()
+                            }
+                            .to_query(),
+                        );
+                    }
+                }
+                (Source::Live, Some(model)) => {
+                    *second_link.borrow_mut() = Some(open_second_lab(
+                        *model,
+                        Rc::clone(&second_world),
+                        redraw.clone(),
+                    ));
+                }
+                (Source::Live, None) => {}
+            }
             redraw.emit(());
         });
     }
@@ -102,6 +161,8 @@ pub fn App() -> Html {
     {
         let world = Rc::clone(&world);
         let sim = Rc::clone(&sim);
+        let second_world = Rc::clone(&second_world);
+        let second_sim = Rc::clone(&second_sim);
         let active = Rc::clone(&active);
         let redraw = redraw.clone();
         use_effect_with((), move |_| {
@@ -114,12 +175,9 @@ pub fn App() -> Html {
                     return;
                 }
                 let changed = frame_clock::time(|| {
-                    let events = sim.borrow_mut().advance(elapsed);
-                    let changed = !events.is_empty();
-                    if changed {
-                        world
-                            .borrow_mut()
-                            .apply_message(ServerMessage::Events { events });
+                    let mut changed = advance(&mut sim.borrow_mut(), &world, elapsed);
+                    if let Some(second) = second_sim.borrow_mut().as_mut() {
+                        changed |= advance(second, &second_world, elapsed);
                     }
                     changed
                 });
@@ -133,10 +191,16 @@ pub fn App() -> Html {
     let on_sim_action = {
         let world = Rc::clone(&world);
         let sim = Rc::clone(&sim);
+        let second_world = Rc::clone(&second_world);
+        let second_sim = Rc::clone(&second_sim);
         let redraw = redraw.clone();
         Callback::from(move |action: SimAction| {
             let mut sim = sim.borrow_mut();
             let mut world = world.borrow_mut();
+            let mut second_sim = second_sim.borrow_mut();
+            if let Some(second) = second_sim.as_mut() {
+                mirror(&action, second, &mut second_world.borrow_mut());
+            }
             match action {
                 SimAction::TogglePlay => sim.playing = !sim.playing,
                 SimAction::Step => {
@@ -151,8 +215,19 @@ pub fn App() -> Html {
                 SimAction::AddClient(key) => sim.add_client(key),
                 SimAction::Shutdown(grace) => sim.shutdown(grace),
             }
+            if let Some(second) = second_sim.as_mut() {
+                // The compared run plays, or not, with the page's own.
+                second.playing = sim.playing;
+            }
             // The page's address always reproduces the scenario.
-            keep_in_address(&sim.link().to_query());
+            let compare = second_sim.as_ref().map(|second| second.settings().model);
+            keep_in_address(
+                &ScenarioLink {
+                    compare,
+                    ..sim.link()
+                }
+                .to_query(),
+            );
             redraw.emit(());
         })
     };
@@ -199,12 +274,25 @@ pub fn App() -> Html {
         Callback::from(move |_: MouseEvent| chosen.set(Some(pick)))
     };
 
+    let on_compare = {
+        let compare = compare.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            compare.set(model_named(&select.value()));
+        })
+    };
+
     let frame = use_mut_ref(|| 0_u64);
     *frame.borrow_mut() += 1;
     let shared = SharedWorld {
         world: Rc::clone(&world),
         frame: *frame.borrow(),
     };
+    let second_shared = SharedWorld {
+        world: Rc::clone(&second_world),
+        frame: *frame.borrow(),
+    };
+    let mirror_link = second_link.borrow().clone();
     let world = world.borrow();
     let live = *status == LinkStatus::Live;
     let sim = sim.borrow();
@@ -227,6 +315,14 @@ pub fn App() -> Html {
                         { "Live relay" }
                     </button>
                 </div>
+                <label class="compare">{ "Compare with" }
+                    <select id="compare-model" onchange={on_compare}>
+                        <option value="" selected={compare.is_none()}>{ "nothing" }</option>
+                        { for MODELS.iter().map(|(option, label)| html! {
+                            <option value={model_key(*option)} selected={*compare == Some(*option)}>{ *label }</option>
+                        }) }
+                    </select>
+                </label>
                 <button id="help-button" class="secondary" aria-label="Keyboard shortcuts"
                         onclick={let help = help.clone(); Callback::from(move |_: MouseEvent| help.set(true))}>
                     { "?" }
@@ -245,7 +341,7 @@ pub fn App() -> Html {
                                  now={sim.now()} on_action={on_sim_action} />
                 } else {
                     <LabPanel lab={world.lab.clone()} model={world.model} paused={world.paused}
-                              link={(*link).clone()} enabled={live} />
+                              link={(*link).clone()} mirror={mirror_link} enabled={live} />
                 }
                 <CountersView counters={world.counters}
                               latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
@@ -253,7 +349,11 @@ pub fn App() -> Html {
                            iterations={world.counters.iterations} />
                 <SelectorTable world={shared.clone()}
                                uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
-                <TaskLanes world={shared.clone()} />
+                if let Some(second_model) = *compare {
+                    <Comparison first={(model, shared.clone())} second={(second_model, second_shared)} />
+                } else {
+                    <TaskLanes world={shared.clone()} />
+                }
                 if source == Source::Sim {
                     <CodeListing model={sim.settings().model} line={world.code_line} />
                 } else if let Some(model) = world.model {
@@ -263,6 +363,62 @@ pub fn App() -> Html {
             </main>
         </div>
     }
+}
+
+/// Lets `real_ms` pass in a simulation and applies what happened to its
+/// world; says whether anything did.
+fn advance(sim: &mut SimSource, world: &RefCell<World>, real_ms: f64) -> bool {
+    let events = sim.advance(real_ms);
+    let changed = !events.is_empty();
+    if changed {
+        world
+            .borrow_mut()
+            .apply_message(ServerMessage::Events { events });
+    }
+    changed
+}
+
+/// Does to the compared simulation what `action` does to the page's own
+/// (it keeps its own model when the page's is reset).
+fn mirror(action: &SimAction, second: &mut SimSource, world: &mut World) {
+    match action {
+        SimAction::TogglePlay => {}
+        SimAction::Step => {
+            let events = second.step();
+            world.apply_message(ServerMessage::Events { events });
+        }
+        SimAction::Reset(settings) => {
+            let model = second.settings().model;
+            second.reset(SimSettings { model, ..*settings });
+            *world = World::default();
+        }
+        SimAction::Speed(speed) => second.speed = *speed,
+        SimAction::AddClient(key) => second.add_client(key),
+        SimAction::Shutdown(grace) => second.shutdown(*grace),
+    }
+}
+
+/// Opens a second lab on the relay for the comparison and switches it to
+/// `model` as soon as it greets; its events go to `world`.
+fn open_second_lab(model: ServerModel, world: Rc<RefCell<World>>, redraw: Callback<()>) -> Link {
+    let opened: Rc<RefCell<Option<Link>>> = Rc::default();
+    let on_message = {
+        let opened = Rc::clone(&opened);
+        Callback::from(move |message: Result<ServerMessage, String>| {
+            let greeted = matches!(message, Ok(ServerMessage::Hello(_)));
+            frame_clock::time(|| match message {
+                Ok(message) => world.borrow_mut().apply_message(message),
+                Err(problem) => world.borrow_mut().note(problem),
+            });
+            if greeted && let Some(link) = opened.borrow().as_ref() {
+                link.send(&Command::SetModel { model });
+            }
+            redraw.emit(());
+        })
+    };
+    let link = connect(page_lab_url(), on_message, Callback::noop());
+    *opened.borrow_mut() = Some(link.clone());
+    link
 }
 
 /// The page's query string (`?model=…`).

@@ -29,6 +29,11 @@ impl Latencies {
         }
     }
 
+    /// The mean latency; `None` before the first.
+    pub fn mean(&self) -> Option<Micros> {
+        (!self.histogram.is_empty()).then(|| self.histogram.mean().round() as Micros)
+    }
+
     /// The latency `fraction` (0.5 for the median) of the round trips did
     /// not exceed, to within 1%; `None` before the first.
     pub fn percentile(&self, fraction: f64) -> Option<Micros> {
@@ -59,6 +64,8 @@ mod tests {
         let p99 = latencies.percentile(0.99).unwrap() as f64;
         assert!((p50 / 50_000.0 - 1.0).abs() < 0.01, "{p50}");
         assert!((p99 / 99_000.0 - 1.0).abs() < 0.01, "{p99}");
+        let mean = latencies.mean().unwrap() as f64;
+        assert!((mean / 50_050.0 - 1.0).abs() < 0.01, "{mean}");
     }
 
     #[test]
@@ -71,6 +78,7 @@ mod tests {
         assert!(latencies.percentile(0.5).unwrap() <= 1_010);
         assert!(latencies.percentile(0.995).unwrap() >= 1_980_000);
         assert_eq!(Latencies::default().percentile(0.5), None);
+        assert_eq!(Latencies::default().mean(), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::mpsc;
+use futures::future::{AbortHandle, Abortable};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::Message;
 use gloo_net::websocket::futures::WebSocket;
@@ -77,6 +78,7 @@ pub fn lab_url(protocol: &str, host: &str) -> String {
 #[derive(Clone, Default)]
 pub struct Link {
     commands: Rc<RefCell<Option<mpsc::UnboundedSender<String>>>>,
+    stop: Rc<RefCell<Option<AbortHandle>>>,
 }
 
 impl PartialEq for Link {
@@ -94,6 +96,16 @@ impl Link {
             None => false,
         }
     }
+
+    /// Closes the WebSocket for good (the relay then tears its lab down)
+    /// and stops reconnecting.
+    pub fn close(&self) {
+        if let Some(stop) = self.stop.borrow_mut().take() {
+            stop.abort();
+        }
+        // Dropping the sender ends the writer, which holds the other half.
+        self.commands.borrow_mut().take();
+    }
 }
 
 /// Keeps a WebSocket to `url` open for the life of the page, reconnecting
@@ -105,7 +117,9 @@ pub fn connect(
 ) -> Link {
     let link = Link::default();
     let commands = Rc::clone(&link.commands);
-    wasm_bindgen_futures::spawn_local(async move {
+    let (stop, stopped) = AbortHandle::new_pair();
+    *link.stop.borrow_mut() = Some(stop);
+    let keep_open = async move {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
         let mut ever_connected = false;
         // Later attempts keep saying "lost" or "no relay" with their
@@ -149,6 +163,9 @@ pub fn connect(
             });
             gloo_timers::future::sleep(delay).await;
         }
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = Abortable::new(keep_open, stopped).await;
     });
     link
 }

@@ -55,8 +55,10 @@ pub struct ScenarioLink {
     pub settings: SimSettings,
     /// Virtual time per real time.
     pub speed: f64,
-    /// The clients, by behaviour key, started 150 ms apart.
+    /// The clients, by behaviour key, started one after the other.
     pub clients: Vec<&'static str>,
+    /// A second model to run the same scenario under, side by side.
+    pub compare: Option<ServerModel>,
 }
 
 impl Default for ScenarioLink {
@@ -65,11 +67,25 @@ impl Default for ScenarioLink {
             settings: SimSettings::default(),
             speed: 1.0,
             clients: vec!["polite"; 3],
+            compare: None,
         }
     }
 }
 
-fn model_key(model: ServerModel) -> &'static str {
+/// The model a link names, if it names one.
+pub fn model_named(key: &str) -> Option<ServerModel> {
+    [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ]
+    .into_iter()
+    .find(|model| model_key(*model) == key)
+}
+
+/// The name a link (and a model picker) uses for `model`.
+pub fn model_key(model: ServerModel) -> &'static str {
     match model {
         ServerModel::Blocking => "blocking",
         ServerModel::BusyPoll => "busy_poll",
@@ -89,17 +105,11 @@ impl ScenarioLink {
             };
             match key {
                 "model" => {
-                    let models = [
-                        ServerModel::Blocking,
-                        ServerModel::BusyPoll,
-                        ServerModel::Selector,
-                        ServerModel::AsyncTasks,
-                    ];
-                    if let Some(model) = models.into_iter().find(|model| model_key(*model) == value)
-                    {
+                    if let Some(model) = model_named(value) {
                         link.settings.model = model;
                     }
                 }
+                "compare" => link.compare = model_named(value),
                 "errors" => {
                     link.settings.style = if value == "unhandled" {
                         HandlerStyle::Unhandled
@@ -141,8 +151,12 @@ impl ScenarioLink {
             HandlerStyle::Handled => "handled",
             HandlerStyle::Unhandled => "unhandled",
         };
+        let compare = self
+            .compare
+            .map(|model| format!("&compare={}", model_key(model)))
+            .unwrap_or_default();
         format!(
-            "?model={}&errors={errors}&seed={}&speed={}&clients={}",
+            "?model={}&errors={errors}&seed={}&speed={}&clients={}{compare}",
             model_key(self.settings.model),
             self.settings.seed,
             self.speed,
@@ -238,6 +252,7 @@ impl SimSource {
             settings: self.settings,
             speed: self.speed,
             clients: self.clients.clone(),
+            compare: None,
         }
     }
 
@@ -321,11 +336,13 @@ mod tests {
             },
             speed: 5.0,
             clients: vec!["polite", "crasher", "flood"],
+            compare: Some(ServerModel::Blocking),
         };
         let query = link.to_query();
         assert_eq!(
             query,
-            "?model=selector&errors=unhandled&seed=7&speed=5&clients=polite,crasher,flood"
+            "?model=selector&errors=unhandled&seed=7&speed=5&clients=polite,crasher,flood\
+             &compare=blocking"
         );
         assert_eq!(ScenarioLink::parse(&query), link);
     }

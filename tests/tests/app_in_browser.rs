@@ -458,7 +458,7 @@ async fn async_tasks_suspend_on_recv_and_a_shutdown_counts_down_and_cancels_the_
     browser.click("#sim-shutdown").await?;
     let countdown = wait_until("the countdown", || async {
         browser
-            .text("#shutdown-countdown")
+            .text("#lanes-countdown")
             .await
             .filter(|text| text.contains("cancelled in"))
     })
@@ -475,7 +475,7 @@ async fn async_tasks_suspend_on_recv_and_a_shutdown_counts_down_and_cancels_the_
     })
     .await?;
     wait_until("the server stopped", || async {
-        (browser.text("#shutdown-countdown").await? == "Server stopped").then_some(())
+        (browser.text("#lanes-countdown").await? == "Server stopped").then_some(())
     })
     .await?;
 
@@ -538,5 +538,107 @@ async fn the_event_log_renders_only_what_is_in_view_and_filters_by_socket_and_ty
 
     browser.close().await?;
     server.abort();
+    Ok(())
+}
+
+/// A latency as the page writes it (`850 µs`, `12.3 ms`, `1.20 s`), in µs.
+fn micros(text: &str) -> Option<f64> {
+    let (number, unit) = text.trim().split_once(' ')?;
+    let number: f64 = number.parse().ok()?;
+    Some(match unit {
+        "µs" => number,
+        "ms" => number * 1e3,
+        "s" => number * 1e6,
+        _ => return None,
+    })
+}
+
+/// The two cells of a row of the comparison table.
+async fn metric(browser: &Browser, key: &str) -> Option<(String, String)> {
+    let row = format!("#comparison-metrics tr[data-metric='{key}']");
+    Some((
+        browser.text(&format!("{row} td.first")).await?,
+        browser.text(&format!("{row} td.second")).await?,
+    ))
+}
+
+#[tokio::test]
+async fn side_by_side_the_blocking_server_makes_clients_wait_longer_than_asyncio()
+-> anyhow::Result<()> {
+    let (browser, server) =
+        open_simulation("?model=blocking&speed=5&clients=polite*3&compare=async_tasks").await?;
+    wait_until("both runs served their three clients", || async {
+        let (first, second) = metric(&browser, "served").await?;
+        (first == "3 / 3" && second == "3 / 3").then_some(())
+    })
+    .await?;
+    assert_eq!(browser.count("#lanes .lane").await, 3);
+    assert_eq!(browser.count("#lanes-b .lane").await, 3);
+    let (blocking, asyncio) = metric(&browser, "latency-p99").await.unwrap_or_default();
+    let (blocking, asyncio) = (micros(&blocking), micros(&asyncio));
+    assert!(
+        blocking
+            .zip(asyncio)
+            .is_some_and(|(blocking, asyncio)| blocking > 10.0 * asyncio),
+        "the third client waited for the two before it: {blocking:?} vs {asyncio:?}"
+    );
+    browser.screenshot_if_asked("side-by-side").await?;
+
+    // Nothing to compare with: one run again, and the address says so.
+    browser.select("#compare-model", "").await?;
+    wait_until("one run", || async {
+        (browser.count("#comparison-metrics").await == 0).then_some(())
+    })
+    .await?;
+    let url = browser.client.current_url().await?;
+    assert!(!url.as_str().contains("compare="), "{url}");
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn live_side_by_side_runs_two_labs_and_spawns_the_same_clients_in_both() -> anyhow::Result<()>
+{
+    let relay = Relay::start().await;
+    let browser = Browser::start().await?;
+    browser.client.goto(&relay.url()).await?;
+    browser.wait_for_status("live").await?;
+    browser.select("#compare-model", "blocking").await?;
+    wait_until("the second lab on the blocking server", || async {
+        (browser
+            .text("#comparison-metrics thead th:nth-child(3)")
+            .await?
+            == "blocking sockets")
+            .then_some(())
+    })
+    .await?;
+    browser.set_value("#spawn-count", "2").await?;
+    browser.click("#spawn").await?;
+    wait_until("both labs served both clients", || async {
+        let (first, second) = metric(&browser, "served").await?;
+        (first == "2 / 2" && second == "2 / 2").then_some(())
+    })
+    .await?;
+    assert_eq!(browser.count("#lanes .lane").await, 2);
+    assert_eq!(browser.count("#lanes-b .lane").await, 2);
+    let (tokio, blocking) = metric(&browser, "latency-p99").await.unwrap_or_default();
+    let (tokio, blocking) = (micros(&tokio), micros(&blocking));
+    assert!(
+        blocking
+            .zip(tokio)
+            .is_some_and(|(blocking, tokio)| blocking > 100_000.0 && tokio < 100_000.0),
+        "on the real blocking server the second client waited for the first: {blocking:?} vs {tokio:?}"
+    );
+
+    browser.select("#compare-model", "").await?;
+    wait_until("one lab again", || async {
+        (browser.count("#lanes-b").await == 0).then_some(())
+    })
+    .await?;
+
+    browser.close().await?;
+    relay.stop().await;
     Ok(())
 }

@@ -21,6 +21,10 @@ pub struct LabPanelProps {
     pub paused: bool,
     /// Where commands go.
     pub link: Link,
+    /// A second lab (under another model, for a comparison) that gets the
+    /// same clients, steps and shutdowns, but keeps its own model.
+    #[prop_or_default]
+    pub mirror: Option<Link>,
     /// Whether the relay is connected.
     pub enabled: bool,
 }
@@ -36,8 +40,12 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         .map_or(1, |lab| lab.limits.max_clients.max(1));
     let send = |command: Command| {
         let link = props.link.clone();
+        let mirror = props.mirror.clone();
         Callback::from(move |_: MouseEvent| {
             link.send(&command);
+            if let Some(mirror) = &mirror {
+                mirror.send(&command);
+            }
         })
     };
     let on_count = {

@@ -67,6 +67,12 @@ impl PartialEq for SharedWorld {
 pub struct LanesProps {
     /// The world whose connections are drawn.
     pub world: SharedWorld,
+    /// The id of the list of lanes, and the prefix of the view's other ids.
+    #[prop_or(AttrValue::Static("lanes"))]
+    pub id: AttrValue,
+    /// The heading.
+    #[prop_or(AttrValue::Static("Connections and tasks over time"))]
+    pub title: AttrValue,
 }
 
 /// A state's CSS class, which gives its colour.
@@ -139,6 +145,7 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     let pinned_end = use_state_eq(|| None::<Micros>);
     let canvas = use_node_ref();
 
+    let id = props.id.clone();
     let world = props.world.world.borrow();
     let lanes = world.connections.len();
     let full_height = AXIS + lanes as f64 * ROW;
@@ -191,28 +198,28 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
         .take(view.count)
         .map(|(index, connection)| lane_label(index, connection));
     html! {
-        <section class="panel lanes-panel" aria-labelledby="lanes-title">
+        <section class="panel lanes-panel" aria-labelledby={format!("{id}-title")}>
             <div class="lanes-head">
-                <h2 id="lanes-title">{ "Connections and tasks over time" }</h2>
-                { countdown(&world) }
+                <h2 id={format!("{id}-title")}>{ props.title.clone() }</h2>
+                { countdown(&world, &format!("{id}-countdown")) }
                 <div class="controls" role="group" aria-label="Time axis">
-                    <button class="secondary" id="lanes-zoom-out" aria-label="Zoom out" onclick={zoom(2.0)}>{ "−" }</button>
-                    <span id="lanes-window" class="hint">{ human(*window) }</span>
-                    <button class="secondary" id="lanes-zoom-in" aria-label="Zoom in" onclick={zoom(0.5)}>{ "+" }</button>
-                    <button class="secondary" id="lanes-earlier" aria-label="Earlier" onclick={pan(-1)}>{ "◀" }</button>
-                    <button class="secondary" id="lanes-later" aria-label="Later" onclick={pan(1)}>{ "▶" }</button>
-                    <button class="secondary" id="lanes-follow" aria-pressed={pinned_end.is_none().to_string()}
+                    <button class="secondary" id={format!("{id}-zoom-out")} aria-label="Zoom out" onclick={zoom(2.0)}>{ "−" }</button>
+                    <span id={format!("{id}-window")} class="hint">{ human(*window) }</span>
+                    <button class="secondary" id={format!("{id}-zoom-in")} aria-label="Zoom in" onclick={zoom(0.5)}>{ "+" }</button>
+                    <button class="secondary" id={format!("{id}-earlier")} aria-label="Earlier" onclick={pan(-1)}>{ "◀" }</button>
+                    <button class="secondary" id={format!("{id}-later")} aria-label="Later" onclick={pan(1)}>{ "▶" }</button>
+                    <button class="secondary" id={format!("{id}-follow")} aria-pressed={pinned_end.is_none().to_string()}
                             onclick={follow}>{ "Now" }</button>
                 </div>
             </div>
             if lanes == 0 {
                 <p class="empty">{ "No connections yet: spawn a client, or connect with nc." }</p>
             } else {
-                <div class="lanes-scroll" style={format!("height:{height}px")} {onscroll}>
+                <div class="lanes-scroll" style={format!("height:{}px", height + 2.0)} {onscroll}>
                     <div class="lanes-inner" style={format!("height:{full_height}px")}>
                         <canvas ref={canvas} class="lanes-canvas" style={format!("height:{height}px")}
                                 role="img" aria-label={summary(&world, view)} />
-                        <ol id="lanes" aria-label="Connections">{ for labels }</ol>
+                        <ol id={id.clone()} aria-label="Connections">{ for labels }</ol>
                     </div>
                 </div>
                 <p class="lanes-legend hint" aria-hidden="true">
@@ -255,7 +262,7 @@ fn lane_label(index: usize, connection: &Connection) -> Html {
 }
 
 /// During a shutdown: how long the running tasks have left.
-fn countdown(world: &World) -> Html {
+fn countdown(world: &World, id: &str) -> Html {
     let text = match world.shutdown {
         Some(ShutdownPhase::StopAccepting) => "Shutting down: no new connections".to_owned(),
         Some(ShutdownPhase::Draining { deadline }) => format!(
@@ -266,7 +273,7 @@ fn countdown(world: &World) -> Html {
         Some(ShutdownPhase::Stopped) => "Server stopped".to_owned(),
         None => return html! {},
     };
-    html! { <p id="shutdown-countdown" class="countdown" role="status">{ text }</p> }
+    html! { <p id={id.to_owned()} class="countdown" role="status">{ text }</p> }
 }
 
 /// The canvas in words, for screen readers.

@@ -3,6 +3,7 @@
 //! state.
 
 mod code_listing;
+mod comparison;
 mod counters;
 mod event_log;
 mod help;
@@ -16,6 +17,7 @@ mod status;
 pub mod windowing;
 
 pub use code_listing::CodeListing;
+pub use comparison::Comparison;
 pub use counters::CountersView;
 pub use event_log::EventLog;
 pub use help::HelpOverlay;

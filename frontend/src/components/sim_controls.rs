@@ -6,6 +6,7 @@ use protocol::Micros;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
+pub use crate::simulated::model_key;
 use crate::simulated::{BEHAVIOURS, SPEEDS, SimSettings};
 
 /// What a control asks the simulation to do.
@@ -47,16 +48,6 @@ pub const MODELS: [(ServerModel, &str); 4] = [
     (ServerModel::Selector, "selector loop"),
     (ServerModel::AsyncTasks, "asyncio tasks"),
 ];
-
-/// The value a picker uses for `model`.
-pub fn model_key(model: ServerModel) -> &'static str {
-    match model {
-        ServerModel::Blocking => "blocking",
-        ServerModel::BusyPoll => "busy_poll",
-        ServerModel::Selector => "selector",
-        ServerModel::AsyncTasks => "async_tasks",
-    }
-}
 
 /// The control bar of the simulation.
 #[function_component]
