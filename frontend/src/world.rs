@@ -178,6 +178,10 @@ pub struct SocketRow {
     pub ready: bool,
     /// Whether it is closed.
     pub closed: bool,
+    /// Bytes received and not yet read by the server.
+    pub recv_queue: u64,
+    /// Bytes written by the server and not yet taken by the peer.
+    pub send_queue: u64,
 }
 
 /// One line of the event log.
@@ -358,6 +362,8 @@ impl World {
             interest: None,
             ready: false,
             closed: false,
+            recv_queue: 0,
+            send_queue: 0,
         };
         match kind {
             EventKind::Listening { .. } => {
@@ -390,6 +396,18 @@ impl World {
                     row.interest = None;
                 }
             }
+            EventKind::Buffered {
+                conn,
+                recv_queue,
+                send_queue,
+            } => {
+                if let Some(row) = self.sockets.get_mut(&Sock::Conn(*conn))
+                    && !row.closed
+                {
+                    row.recv_queue = *recv_queue;
+                    row.send_queue = *send_queue;
+                }
+            }
             EventKind::Unregistered { sock } => {
                 if let Some(row) = self.sockets.get_mut(sock) {
                     row.interest = None;
@@ -403,10 +421,11 @@ impl World {
             }
             EventKind::Closed { conn } => {
                 let closed = Sock::Conn(*conn);
-                if let Some(row) = self.sockets.get_mut(&closed) {
-                    row.closed = true;
-                    row.interest = None;
-                    row.ready = false;
+                if let Some(existing) = self.sockets.get_mut(&closed) {
+                    *existing = SocketRow {
+                        closed: true,
+                        ..row(closed)
+                    };
                 }
                 // Keep the table to the open sockets and the newest closed.
                 let closed_rows: Vec<Sock> = self
@@ -727,6 +746,7 @@ pub fn is_frequent(kind: &EventKind) -> bool {
             | EventKind::Cpu { .. }
             | EventKind::Spins { .. }
             | EventKind::RoundTrip { .. }
+            | EventKind::Buffered { .. }
             | EventKind::Phase { .. }
             | EventKind::LoopIteration { .. }
     )
@@ -769,6 +789,7 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::ClientStarted { .. } => "client_started",
         EventKind::ClientFinished { .. } => "client_finished",
         EventKind::RoundTrip { .. } => "round_trip",
+        EventKind::Buffered { .. } => "buffered",
         EventKind::Dropped { .. } => "dropped",
         EventKind::Error { .. } => "error",
     }
@@ -886,6 +907,11 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::CodeLine { line } => format!("line {line}"),
         EventKind::Cpu { busy_us, window_us } => format!("cpu {busy_us}/{window_us} µs"),
         EventKind::ClientStarted { client, .. } => format!("{client} started"),
+        EventKind::Buffered {
+            conn,
+            recv_queue,
+            send_queue,
+        } => format!("{conn}: {recv_queue} B unread, {send_queue} B on the way back"),
         EventKind::RoundTrip { client, latency_us } => {
             format!(
                 "{client} got its echo after {}",

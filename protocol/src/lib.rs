@@ -452,6 +452,18 @@ pub enum EventKind {
         /// Calls that would have blocked.
         would_block: u64,
     },
+    /// Bytes waiting in a connection's kernel buffers, as `ss` shows them:
+    /// received but not yet read by the server (`recv_queue`), and written
+    /// by the server but not yet taken by the peer (`send_queue`). Sent
+    /// when they change (live: sampled every 100 ms).
+    Buffered {
+        /// The connection.
+        conn: ConnId,
+        /// Bytes the server has not read yet.
+        recv_queue: u64,
+        /// Bytes on their way to the peer.
+        send_queue: u64,
+    },
     /// A busy connection's reads and writes over one batch, folded into one
     /// event when events come too fast to send one by one.
     Traffic {

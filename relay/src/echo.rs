@@ -176,12 +176,12 @@ impl EchoServer {
 
     fn admit(&self, stream: TcpStream, peer: String) {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
-        self.probe.emit(EventKind::Accepted { conn, peer });
+        self.probe.accepted(conn, peer, &stream);
         let Ok(slot) = Arc::clone(&self.connection_slots).try_acquire_owned() else {
             self.probe.emit(EventKind::Error {
                 message: format!("{conn} refused: the lab serves too many connections already"),
             });
-            self.probe.emit(EventKind::Closed { conn });
+            self.probe.closed(conn);
             return;
         };
         let task = TaskId(self.next_task.fetch_add(1, Ordering::Relaxed));
@@ -210,7 +210,7 @@ impl EchoServer {
                 conn: Some(conn),
                 outcome,
             });
-            probe.emit(EventKind::Closed { conn });
+            probe.closed(conn);
             drop(slot);
         }));
     }

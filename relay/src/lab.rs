@@ -107,6 +107,12 @@ impl Lab {
         let model = ServerModel::AsyncTasks;
         let max_connections = max_connections(&limits);
         let server = Server::start(model, listener, probe.clone(), &stop, max_connections).await?;
+        tokio::spawn(
+            probe
+                .buffers()
+                .clone()
+                .sample_until(probe.clone(), stop.clone()),
+        );
         let lab = Lab {
             id,
             echo_addr,

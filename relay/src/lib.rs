@@ -21,6 +21,7 @@
 //! * [`coalesce`]: folds high-rate happenings into counters when a batch is
 //!   large.
 
+pub mod buffers;
 pub mod clients;
 pub mod coalesce;
 pub mod echo;

@@ -13,8 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use protocol::{Event, EventKind, Micros};
+use std::os::fd::AsFd;
 
+use protocol::{ConnId, Event, EventKind, Micros};
+
+use crate::buffers::OpenSockets;
 use crate::coalesce::coalesce;
 use tokio::sync::mpsc;
 
@@ -26,6 +29,8 @@ pub struct Probe {
     events: Option<mpsc::Sender<Event>>,
     dropped: Arc<AtomicU64>,
     started: Instant,
+    /// The connections whose buffers are sampled.
+    buffers: OpenSockets,
 }
 
 /// The reading end, owned by the session that forwards events to the browser.
@@ -48,6 +53,7 @@ pub fn channel(capacity: usize) -> (Probe, EventStream) {
         events: Some(sender),
         dropped: Arc::clone(&dropped),
         started,
+        buffers: OpenSockets::default(),
     };
     let stream = EventStream {
         events: receiver,
@@ -73,7 +79,27 @@ impl Probe {
             events: None,
             dropped: Arc::new(AtomicU64::new(0)),
             started: Instant::now(),
+            buffers: OpenSockets::default(),
         }
+    }
+
+    /// The server accepted `conn`: reports it and watches its buffers.
+    pub fn accepted(&self, conn: ConnId, peer: String, socket: &impl AsFd) {
+        self.emit(EventKind::Accepted { conn, peer });
+        if self.events.is_some() {
+            self.buffers.watch(conn, socket);
+        }
+    }
+
+    /// The server closes `conn`: stops watching it and reports it.
+    pub fn closed(&self, conn: ConnId) {
+        self.buffers.forget(conn);
+        self.emit(EventKind::Closed { conn });
+    }
+
+    /// The connections whose buffers are sampled.
+    pub fn buffers(&self) -> &OpenSockets {
+        &self.buffers
     }
 
     /// Microseconds since the lab started.
@@ -141,7 +167,6 @@ impl EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::ConnId;
 
     fn closed(conn: u64) -> EventKind {
         EventKind::Closed { conn: ConnId(conn) }

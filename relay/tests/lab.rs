@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use loopscope_relay::Config;
 use protocol::{
-    ClientBehaviour, ClientId, Command, Event, EventKind, ServerMessage, ShutdownPhase, TaskOutcome,
+    ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, ServerMessage, ShutdownPhase,
+    TaskOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -238,6 +239,16 @@ async fn slow_and_flood_clients_behave_on_real_sockets() {
                     ..
                 }
             )
+        }) > 0
+    })
+    .await;
+    // The sampler sees the echo pile up in the kernel: bytes the flood does
+    // not take, and (once the server stops reading) bytes it has not read.
+    let flood = ConnId(2);
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::Buffered { conn, recv_queue, send_queue }
+                if *conn == flood && *recv_queue > 0 && *send_queue > 0)
         }) > 0
     })
     .await;

@@ -403,7 +403,15 @@ impl Simulation {
     }
 
     fn wake_touched_clients(&mut self) {
-        for conn in self.net.take_touched() {
+        let touched = self.net.take_touched();
+        for (conn, recv_queue, send_queue) in self.net.changed_buffers(&touched) {
+            self.emit(EventKind::Buffered {
+                conn,
+                recv_queue,
+                send_queue,
+            });
+        }
+        for conn in touched {
             // Clients connect under their 1-based id.
             let index = self.net.client_of_index(conn) - 1;
             if self.client_ready(index) {

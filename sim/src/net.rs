@@ -85,6 +85,8 @@ struct Connection {
     down: Pipe,
     reset: bool,
     server_closed: bool,
+    /// Buffered bytes (up, down) as last reported.
+    reported_levels: (u64, u64),
 }
 
 /// The network between the clients and the server.
@@ -138,6 +140,7 @@ impl Net {
             down: Pipe::new(self.buffer),
             reset: false,
             server_closed: false,
+            reported_levels: (0, 0),
         });
         self.backlog.push_back(index);
         self.refresh(Sock::Listener);
@@ -392,6 +395,28 @@ impl Net {
     }
 
     /// Connections whose client side may have changed since the last call.
+    /// The accepted connections among `touched` whose buffered bytes
+    /// changed since this was last asked: (connection, bytes the server has
+    /// not read, bytes the client has not read).
+    pub fn changed_buffers(&mut self, touched: &[ConnIndex]) -> Vec<(ConnId, u64, u64)> {
+        let mut changed = Vec::new();
+        for &index in touched {
+            let connection = &mut self.connections[index];
+            let Some(conn) = connection.server_id else {
+                continue;
+            };
+            let levels = (
+                connection.up.data.len() as u64,
+                connection.down.data.len() as u64,
+            );
+            if connection.reported_levels != levels {
+                connection.reported_levels = levels;
+                changed.push((conn, levels.0, levels.1));
+            }
+        }
+        changed
+    }
+
     pub fn take_touched(&mut self) -> Vec<ConnIndex> {
         std::mem::take(&mut self.touched)
     }

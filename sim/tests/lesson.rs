@@ -563,3 +563,56 @@ fn latency_tells_who_waited_for_whom() {
         .unwrap();
     assert!(worst < MS, "{worst} µs");
 }
+
+#[test]
+fn the_buffers_fill_when_a_client_stops_reading_and_empty_when_echoed() {
+    // A flood client never reads: the echo backs up in the server's send
+    // buffer until it is full; then the server stops reading, and the flood
+    // backs up in the receive buffer too.
+    let scenario = Scenario::new(ServerModel::AsyncTasks)
+        .buffer(1024)
+        .client(ClientBehaviour::Flood { bytes: 64 * 1024 }, 0);
+    let mut simulation = Simulation::new(scenario);
+    simulation.run_until(SECOND);
+    let levels: Vec<(u64, u64)> = simulation
+        .drain_events()
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Buffered {
+                recv_queue,
+                send_queue,
+                ..
+            } => Some((recv_queue, send_queue)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        levels
+            .iter()
+            .all(|&(recv, send)| recv <= 1024 && send <= 1024)
+    );
+    assert_eq!(levels.last(), Some(&(1024, 1024)), "both full: {levels:?}");
+    assert!(
+        levels.windows(2).all(|pair| pair[0] != pair[1]),
+        "only changes are reported"
+    );
+
+    // Polite clients read each echo: everything buffered is taken again.
+    let (_, events) = run_to_completion(
+        Scenario::new(ServerModel::Selector).clients(3, polite(2, 100, 50), 0, MS),
+        10 * SECOND,
+    );
+    let mut last = std::collections::BTreeMap::new();
+    for event in &events {
+        if let EventKind::Buffered {
+            conn,
+            recv_queue,
+            send_queue,
+        } = event.kind
+        {
+            last.insert(conn, (recv_queue, send_queue));
+        }
+    }
+    assert_eq!(last.len(), 3);
+    assert!(last.values().all(|levels| *levels == (0, 0)), "{last:?}");
+}

@@ -401,14 +401,21 @@ async fn selector_stepping_shows_the_socket_that_sent_in_the_ready_set() -> anyh
     })
     .await?;
     browser.press(" ").await?;
+    wait_until("paused", || async {
+        (browser.text("#sim-play").await? == "Play").then_some(())
+    })
+    .await?;
+    let (echoed_before, _) = lane_bytes(&browser, 1).await.unwrap_or_default();
     // Step, one iteration at a time, until select() returns the client's
-    // socket: it sends its first message 150 ms in.
+    // socket with its next message (they come 400 ms apart).
     let mut stepped = 0;
     let ready = loop {
         let ready = browser
             .texts("#selector-table tr.ready td:first-child")
             .await;
-        if ready.iter().any(|sock| sock == "conn#1") || stepped == 40 {
+        let (bytes_in, _) = lane_bytes(&browser, 1).await.unwrap_or_default();
+        if (ready.iter().any(|sock| sock == "conn#1") && bytes_in > echoed_before) || stepped == 60
+        {
             break ready;
         }
         let before: u64 = wait_until("the iteration counter", || async {
@@ -424,22 +431,61 @@ async fn selector_stepping_shows_the_socket_that_sent_in_the_ready_set() -> anyh
         stepped += 1;
     };
     assert_eq!(ready, ["conn#1"], "after {stepped} steps");
-    // The same iteration ran its callback (the echo of its first message)
-    // and went back to select(), where the socket waits again.
+    // Its callback read that one message, and registered the socket for
+    // writing: the echo waits for the next select() to say there is room.
+    let interest = || async {
+        browser
+            .text("#selector-table tr[data-sock='conn#1'] td.interest")
+            .await
+    };
     assert_eq!(
-        lane_state(&browser, 1).await.as_deref(),
-        Some("registered for read")
+        lane_bytes(&browser, 1).await,
+        Some((echoed_before + 32, echoed_before)),
+        "one 32-byte message read, not echoed yet"
     );
-    let title = browser
-        .attr("#lanes .lane[data-conn='1']", "title")
+    assert_eq!(interest().await.as_deref(), Some("write"));
+    let before: u64 = browser
+        .text("#counter-iterations")
         .await
-        .unwrap_or_default();
-    assert!(title.ends_with("32 B in, 32 B out"), "{title}");
+        .unwrap_or_default()
+        .parse()?;
+    browser.press("\u{E014}").await?;
+    wait_until("the next iteration", || async {
+        let now: u64 = browser.text("#counter-iterations").await?.parse().ok()?;
+        (now == before + 1).then_some(())
+    })
+    .await?;
+    assert_eq!(
+        browser
+            .texts("#selector-table tr.ready td:first-child")
+            .await,
+        ["conn#1"],
+        "ready for writing"
+    );
+    assert_eq!(
+        lane_bytes(&browser, 1).await,
+        Some((echoed_before + 32, echoed_before + 32)),
+        "the echo went out"
+    );
+    assert_eq!(interest().await.as_deref(), Some("read"));
     browser.screenshot_if_asked("lanes-selector").await?;
 
     browser.close().await?;
     server.abort();
     Ok(())
+}
+
+/// Bytes in and out of connection `conn`, as its lane's tooltip says.
+async fn lane_bytes(browser: &Browser, conn: u64) -> Option<(u64, u64)> {
+    let title = browser
+        .attr(&format!("#lanes .lane[data-conn='{conn}']"), "title")
+        .await?;
+    let (_, counts) = title.rsplit_once("; ")?;
+    let (bytes_in, bytes_out) = counts.split_once(" B in, ")?;
+    Some((
+        bytes_in.parse().ok()?,
+        bytes_out.strip_suffix(" B out")?.parse().ok()?,
+    ))
 }
 
 #[tokio::test]
@@ -640,5 +686,32 @@ async fn live_side_by_side_runs_two_labs_and_spawns_the_same_clients_in_both() -
 
     browser.close().await?;
     relay.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_fills_both_buffers_of_its_socket_in_the_selector_table() -> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=selector&speed=5&clients=flood").await?;
+    // The flood never reads its echo: the server's send buffer fills, the
+    // server stops reading, and the receive buffer fills behind it (8 KiB
+    // each in the simulation).
+    wait_until("both buffers full", || async {
+        let levels = browser
+            .text("#selector-table tr[data-sock='conn#1'] td.buffered")
+            .await?;
+        (levels == "8192 / 8192").then_some(())
+    })
+    .await?;
+    assert_eq!(
+        browser
+            .text("#selector-table tr[data-sock='conn#1'] td.interest")
+            .await
+            .as_deref(),
+        Some("write"),
+        "the selector waits for room to write"
+    );
+
+    browser.close().await?;
+    server.abort();
     Ok(())
 }

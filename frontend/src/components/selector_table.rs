@@ -47,6 +47,9 @@ pub fn SelectorTable(props: &SelectorTableProps) -> Html {
                         <th scope="col">{ "socket" }</th>
                         <th scope="col">{ "registered for" }</th>
                         <th scope="col">{ "ready in last select()" }</th>
+                        <th scope="col" class="num" title="Bytes in its kernel buffers: received, not read by the server / written, not yet taken by the client">
+                            { "buffered in / out" }
+                        </th>
                         <th scope="col">{ "state" }</th>
                     </tr>
                 </thead>
@@ -68,6 +71,9 @@ pub fn SelectorTable(props: &SelectorTableProps) -> Html {
                                 <td>{ name }</td>
                                 <td class="interest">{ interest }</td>
                                 <td class="ready">{ if row.ready { "ready" } else { "" } }</td>
+                                <td class="num buffered">
+                                    { if row.sock == Sock::Listener { String::new() } else { format!("{} / {}", row.recv_queue, row.send_queue) } }
+                                </td>
                                 <td>{ if row.closed { "closed" } else { "open" } }</td>
                             </tr>
                         }

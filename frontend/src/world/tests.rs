@@ -262,6 +262,11 @@ fn the_selector_table_follows_registrations_and_the_last_ready_set() {
                 op: IoOp::Write,
             }],
         },
+        EventKind::Buffered {
+            conn,
+            recv_queue: 5,
+            send_queue: 2_000,
+        },
     ]));
     let rows: Vec<SocketRow> = world.sockets.values().cloned().collect();
     assert_eq!(
@@ -271,19 +276,35 @@ fn the_selector_table_follows_registrations_and_the_last_ready_set() {
                 sock: Sock::Listener,
                 interest: Some(IoOp::Read),
                 ready: false,
-                closed: false
+                closed: false,
+                recv_queue: 0,
+                send_queue: 0,
             },
             SocketRow {
                 sock: Sock::Conn(conn),
                 interest: Some(IoOp::Write),
                 ready: true,
-                closed: false
+                closed: false,
+                recv_queue: 5,
+                send_queue: 2_000,
             },
         ]
     );
-    world.apply_message(batch(vec![EventKind::Closed { conn }]));
+    world.apply_message(batch(vec![
+        EventKind::Closed { conn },
+        EventKind::Buffered {
+            conn,
+            recv_queue: 1,
+            send_queue: 1,
+        },
+    ]));
     let row = &world.sockets[&Sock::Conn(conn)];
     assert!(row.closed && row.interest.is_none() && !row.ready);
+    assert_eq!(
+        (row.recv_queue, row.send_queue),
+        (0, 0),
+        "a closed socket holds nothing"
+    );
 }
 
 #[test]

@@ -50,14 +50,11 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
         });
         let conn = ConnId(next_conn);
         next_conn += 1;
-        probe.emit(EventKind::Accepted {
-            conn,
-            peer: peer.to_string(),
-        });
+        probe.accepted(conn, peer.to_string(), &stream);
         control.watch_conn(conn, &stream);
         serve_one(stream, conn, probe, control, &mut buffer, &mut iteration);
         control.forget_conn(conn);
-        probe.emit(EventKind::Closed { conn });
+        probe.closed(conn);
     }
     watching.store(false, Ordering::Relaxed);
 }

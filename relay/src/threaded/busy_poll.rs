@@ -85,10 +85,7 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
                 Ok((stream, peer)) => {
                     let conn = ConnId(next_conn);
                     next_conn += 1;
-                    probe.emit(EventKind::Accepted {
-                        conn,
-                        peer: peer.to_string(),
-                    });
+                    probe.accepted(conn, peer.to_string(), &stream);
                     if stream.set_nonblocking(true).is_ok() {
                         control.watch_conn(conn, &stream);
                         clients.push(Client {
@@ -97,6 +94,8 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
                             pending: Vec::new(),
                             received: 0,
                         });
+                    } else {
+                        probe.closed(conn);
                     }
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => tally.would_block += 1,
@@ -108,7 +107,7 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
     }
     for client in clients {
         control.forget_conn(client.conn);
-        probe.emit(EventKind::Closed { conn: client.conn });
+        probe.closed(client.conn);
     }
 }
 
@@ -163,7 +162,7 @@ fn try_client(
                 caught(probe, conn, &error);
             }
             control.forget_conn(conn);
-            probe.emit(EventKind::Closed { conn });
+            probe.closed(conn);
             false
         }
     }

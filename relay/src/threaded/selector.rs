@@ -143,7 +143,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
                             sock: Sock::Conn(conn),
                         });
                         control.forget_conn(conn);
-                        probe.emit(EventKind::Closed { conn });
+                        probe.closed(conn);
                     }
                 }
             }
@@ -154,7 +154,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
     }
     for (conn, _) in clients {
         control.forget_conn(conn);
-        probe.emit(EventKind::Closed { conn });
+        probe.closed(conn);
     }
     Ok(())
 }
@@ -176,12 +176,14 @@ fn accept_all(
         };
         let conn = ConnId(*next_conn);
         *next_conn += 1;
-        probe.emit(EventKind::Accepted {
-            conn,
-            peer: peer.to_string(),
-        });
-        poll.registry()
-            .register(&mut stream, token(conn), Interest::READABLE)?;
+        probe.accepted(conn, peer.to_string(), &stream);
+        if let Err(error) = poll
+            .registry()
+            .register(&mut stream, token(conn), Interest::READABLE)
+        {
+            probe.closed(conn);
+            return Err(error);
+        }
         probe.emit(EventKind::Registered {
             sock: Sock::Conn(conn),
             op: IoOp::Read,
