@@ -608,18 +608,26 @@ async fn metric(browser: &Browser, key: &str) -> Option<(String, String)> {
     ))
 }
 
+/// Waits until both runs of a comparison served all their `clients`, and
+/// checks that each run has a lane per client.
+async fn wait_until_both_served(browser: &Browser, clients: usize) -> anyhow::Result<()> {
+    let served = format!("{clients} / {clients}");
+    wait_until("both runs served every client", || async {
+        let (first, second) = metric(browser, "served").await?;
+        (first == served && second == served).then_some(())
+    })
+    .await?;
+    assert_eq!(browser.count("#lanes .lane").await, clients);
+    assert_eq!(browser.count("#lanes-b .lane").await, clients);
+    Ok(())
+}
+
 #[tokio::test]
 async fn side_by_side_the_blocking_server_makes_clients_wait_longer_than_asyncio()
 -> anyhow::Result<()> {
     let (browser, server) =
         open_simulation("?model=blocking&speed=5&clients=polite*3&compare=async_tasks").await?;
-    wait_until("both runs served their three clients", || async {
-        let (first, second) = metric(&browser, "served").await?;
-        (first == "3 / 3" && second == "3 / 3").then_some(())
-    })
-    .await?;
-    assert_eq!(browser.count("#lanes .lane").await, 3);
-    assert_eq!(browser.count("#lanes-b .lane").await, 3);
+    wait_until_both_served(&browser, 3).await?;
     let (blocking, asyncio) = metric(&browser, "latency-p99").await.unwrap_or_default();
     let (blocking, asyncio) = (micros(&blocking), micros(&asyncio));
     assert!(
@@ -662,13 +670,7 @@ async fn live_side_by_side_runs_two_labs_and_spawns_the_same_clients_in_both() -
     .await?;
     browser.set_value("#spawn-count", "2").await?;
     browser.click("#spawn").await?;
-    wait_until("both labs served both clients", || async {
-        let (first, second) = metric(&browser, "served").await?;
-        (first == "2 / 2" && second == "2 / 2").then_some(())
-    })
-    .await?;
-    assert_eq!(browser.count("#lanes .lane").await, 2);
-    assert_eq!(browser.count("#lanes-b .lane").await, 2);
+    wait_until_both_served(&browser, 2).await?;
     let (tokio, blocking) = metric(&browser, "latency-p99").await.unwrap_or_default();
     let (tokio, blocking) = (micros(&tokio), micros(&blocking));
     assert!(
