@@ -1,6 +1,6 @@
 //! What watching costs: echo throughput of the tokio model with probes on
-//! (events gathered, batched and serialised as a session does) against
-//! probes off, under the same load.
+//! (events gathered, batched and serialised as a session does, buffers
+//! sampled as a lab does) against probes off, under the same load.
 //!
 //! `cargo bench -p loopscope-relay --bench probe_overhead`: five rounds of
 //! off then on, 4 s each (`LOOPSCOPE_BENCH_SECONDS` changes it), medians
@@ -49,12 +49,21 @@ async fn throughput(probes: bool, run_for: Duration) -> f64 {
     let _server = Server::start(
         ServerModel::AsyncTasks,
         listener,
-        probe,
+        probe.clone(),
         &stop,
         CONNECTIONS + 8,
     )
     .await
     .unwrap();
+    if probes {
+        // As in a lab: the connections' buffers sampled every 100 ms.
+        tokio::spawn(
+            probe
+                .buffers()
+                .clone()
+                .sample_until(probe.clone(), stop.clone()),
+        );
+    }
 
     let deadline = Instant::now() + run_for;
     let mut clients = Vec::new();

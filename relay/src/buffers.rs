@@ -62,6 +62,11 @@ impl OpenSockets {
         self.watched().remove(&conn);
     }
 
+    /// Stops watching every connection (their server is gone).
+    pub fn forget_all(&self) {
+        self.watched().clear();
+    }
+
     /// Reads every watched connection's levels and reports those that
     /// changed since the last report.
     pub fn sample(&self, probe: &Probe) {

@@ -53,8 +53,7 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
         probe.accepted(conn, peer.to_string(), &stream);
         control.watch_conn(conn, &stream);
         serve_one(stream, conn, probe, control, &mut buffer, &mut iteration);
-        control.forget_conn(conn);
-        probe.closed(conn);
+        control.closed(conn, probe);
     }
     watching.store(false, Ordering::Relaxed);
 }

@@ -106,8 +106,7 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
         tally.report_if_due(probe);
     }
     for client in clients {
-        control.forget_conn(client.conn);
-        probe.closed(client.conn);
+        control.closed(client.conn, probe);
     }
 }
 
@@ -161,8 +160,7 @@ fn try_client(
             {
                 caught(probe, conn, &error);
             }
-            control.forget_conn(conn);
-            probe.closed(conn);
+            control.closed(conn, probe);
             false
         }
     }

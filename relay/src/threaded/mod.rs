@@ -21,6 +21,7 @@ use std::time::Duration;
 use protocol::{ConnId, EventKind, ServerModel, ShutdownPhase};
 use tokio::sync::watch;
 
+use crate::buffers::OpenSockets;
 use crate::probe::Probe;
 
 /// Where a paused loop stands.
@@ -150,10 +151,12 @@ impl Control {
         }
     }
 
-    /// Forgets a connection the server closed.
-    pub fn forget_conn(&self, conn: ConnId) {
+    /// The server closes `conn`: forgets the clone kept of it and reports
+    /// it (which also stops the sampling of its buffers).
+    pub fn closed(&self, conn: ConnId, probe: &Probe) {
         self.sockets()
             .retain(|socket| !matches!(socket, SocketClone::Conn(c, _) if *c == conn));
+        probe.closed(conn);
     }
 
     /// Sets the waker of a selector thread.
@@ -238,14 +241,26 @@ pub fn start(
     let thread_control = Arc::clone(&control);
     let name = format!("{model:?} server");
     std::thread::Builder::new().name(name).spawn(move || {
-        // Tells the async side the thread is gone, however it ends.
-        struct Finished(watch::Sender<bool>);
+        // However the thread ends (even by an error or a panic that skipped
+        // a connection's close): lets go of every copy kept of its sockets,
+        // so no connection outlives it, then tells the async side.
+        struct Finished {
+            done: watch::Sender<bool>,
+            control: Arc<Control>,
+            buffers: OpenSockets,
+        }
         impl Drop for Finished {
             fn drop(&mut self) {
-                let _ = self.0.send(true);
+                self.control.sockets().clear();
+                self.buffers.forget_all();
+                let _ = self.done.send(true);
             }
         }
-        let _finished = Finished(done);
+        let _finished = Finished {
+            done,
+            control: Arc::clone(&thread_control),
+            buffers: probe.buffers().clone(),
+        };
         if let Ok(addr) = listener.local_addr() {
             probe.emit(EventKind::Listening {
                 addr: addr.to_string(),
@@ -293,7 +308,6 @@ impl ThreadServer {
             self.control.begin_cancel();
             self.finished().await;
         }
-        self.control.sockets().clear();
         probe.emit(EventKind::Shutdown {
             phase: ShutdownPhase::Stopped,
         });
@@ -305,7 +319,6 @@ impl ThreadServer {
         self.control.begin_stop_accepting();
         self.control.begin_cancel();
         self.finished().await;
-        self.control.sockets().clear();
     }
 }
 

@@ -142,8 +142,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
                         probe.emit(EventKind::Unregistered {
                             sock: Sock::Conn(conn),
                         });
-                        control.forget_conn(conn);
-                        probe.closed(conn);
+                        control.closed(conn, probe);
                     }
                 }
             }
@@ -153,8 +152,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
         });
     }
     for (conn, _) in clients {
-        control.forget_conn(conn);
-        probe.closed(conn);
+        control.closed(conn, probe);
     }
     Ok(())
 }
