@@ -220,6 +220,9 @@ impl Net {
         self.accepted.push(index);
         let conn = ConnId(self.accepted.len() as u64);
         self.connections[index].server_id = Some(conn);
+        // What the client sent while it waited in the backlog is in the
+        // connection's buffer now: it is reported with the next changes.
+        self.touched.push(index);
         self.refresh(Sock::Listener);
         Ok((conn, self.connections[index].client))
     }
@@ -394,7 +397,6 @@ impl Net {
             .collect()
     }
 
-    /// Connections whose client side may have changed since the last call.
     /// The accepted connections among `touched` whose buffered bytes
     /// changed since this was last asked: (connection, bytes the server has
     /// not read, bytes the client has not read).
@@ -417,6 +419,7 @@ impl Net {
         changed
     }
 
+    /// Connections whose client side may have changed since the last call.
     pub fn take_touched(&mut self) -> Vec<ConnIndex> {
         std::mem::take(&mut self.touched)
     }

@@ -616,3 +616,28 @@ fn the_buffers_fill_when_a_client_stops_reading_and_empty_when_echoed() {
     assert_eq!(last.len(), 3);
     assert!(last.values().all(|levels| *levels == (0, 0)), "{last:?}");
 }
+
+#[test]
+fn what_a_client_sent_from_the_backlog_is_buffered_when_it_is_accepted() {
+    let (_, events) = run_to_completion(
+        Scenario::new(ServerModel::Blocking).clients(2, polite(2, 100, 50), 0, MS),
+        10 * SECOND,
+    );
+    let second = ConnId(2);
+    let accepted = events
+        .iter()
+        .position(|event| matches!(event.kind, EventKind::Accepted { conn, .. } if conn == second))
+        .expect("the second client is accepted");
+    // Its first message waited in the backlog: the first report of its
+    // buffers, before the server reads from it, shows those bytes.
+    let first_report = events[accepted..]
+        .iter()
+        .find_map(|event| match event.kind {
+            EventKind::Buffered {
+                conn, recv_queue, ..
+            } if conn == second => Some(recv_queue),
+            EventKind::Received { conn, .. } if conn == second => Some(0),
+            _ => None,
+        });
+    assert_eq!(first_report, Some(100));
+}
