@@ -92,6 +92,7 @@ pub fn App() -> Html {
         let second_world = Rc::clone(&second_world);
         let second_sim = Rc::clone(&second_sim);
         let second_link = Rc::clone(&second_link);
+        let link = link.clone();
         let redraw = redraw.clone();
         use_effect_with((source, *compare), move |(source, compare)| {
             *second_world.borrow_mut() = World::default();
@@ -126,6 +127,14 @@ pub fn App() -> Html {
                     }
                 }
                 (Source::Live, Some(model)) => {
+                    // This page's lab restarts its server too (same model),
+                    // so that both runs start with no one connected.
+                    let current = world.borrow().model;
+                    if let Some(current) = current
+                        && link.send(&Command::SetModel { model: current })
+                    {
+                        world.borrow_mut().begin_fresh_run();
+                    }
                     *second_link.borrow_mut() = Some(open_second_lab(
                         *model,
                         Rc::clone(&second_world),
@@ -148,10 +157,7 @@ pub fn App() -> Html {
                 if active.get() != Source::Live {
                     return;
                 }
-                frame_clock::time(|| match message {
-                    Ok(message) => world.borrow_mut().apply_message(message),
-                    Err(problem) => world.borrow_mut().note(problem),
-                });
+                apply_frame(&world, message);
                 redraw.emit(());
             });
             let on_status = Callback::from(move |new_status| status.set(new_status));
@@ -398,6 +404,15 @@ fn mirror(action: &SimAction, second: &mut SimSource, world: &mut World) {
     }
 }
 
+/// Applies one frame from a lab (or what was wrong with it) to `world`,
+/// timed as the frame's work.
+fn apply_frame(world: &RefCell<World>, message: Result<ServerMessage, String>) {
+    frame_clock::time(|| match message {
+        Ok(message) => world.borrow_mut().apply_message(message),
+        Err(problem) => world.borrow_mut().note(problem),
+    });
+}
+
 /// Opens a second lab on the relay for the comparison and switches it to
 /// `model` as soon as it greets; its events go to `world`.
 fn open_second_lab(model: ServerModel, world: Rc<RefCell<World>>, redraw: Callback<()>) -> Link {
@@ -406,10 +421,7 @@ fn open_second_lab(model: ServerModel, world: Rc<RefCell<World>>, redraw: Callba
         let opened = Rc::clone(&opened);
         Callback::from(move |message: Result<ServerMessage, String>| {
             let greeted = matches!(message, Ok(ServerMessage::Hello(_)));
-            frame_clock::time(|| match message {
-                Ok(message) => world.borrow_mut().apply_message(message),
-                Err(problem) => world.borrow_mut().note(problem),
-            });
+            apply_frame(&world, message);
             if greeted && let Some(link) = opened.borrow().as_ref() {
                 link.send(&Command::SetModel { model });
             }

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use crate::latency::Latencies;
 
 use protocol::{
-    Call, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage, ServerModel,
-    ShutdownPhase, Sock, TaskId, TaskOutcome,
+    Call, ClientId, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage,
+    ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
 };
 
 /// Log lines kept; older ones scroll away.
@@ -278,6 +278,13 @@ pub struct World {
     pub parked: Option<(Call, Sock)>,
     /// The clients' echo round trips.
     pub latencies: Latencies,
+    /// The number of the newest client seen so far (0: none).
+    newest_client: u64,
+    /// The number of this run's first client: the finish and round trips
+    /// of an earlier one (a run before a restart) are not counted.
+    first_client: u64,
+    /// Whether the next `listening` begins a fresh run.
+    fresh_run_pending: bool,
     task_conns: HashMap<TaskId, ConnId>,
     last_accepted: u64,
     task_waits: HashMap<TaskId, Sock>,
@@ -306,8 +313,32 @@ impl World {
         }
     }
 
+    /// Makes the server's next start (its `listening`, say after a
+    /// `set_model`) begin a fresh run: connections, sockets, lanes, counters
+    /// and latencies start from nothing; the lab, the model and the log
+    /// stay. What the old run's clients report afterwards is not counted.
+    pub fn begin_fresh_run(&mut self) {
+        self.fresh_run_pending = true;
+    }
+
     /// Applies one event.
     pub fn apply(&mut self, event: &Event) {
+        if self.fresh_run_pending && matches!(event.kind, EventKind::Listening { .. }) {
+            *self = World {
+                lab: self.lab.take(),
+                model: self.model,
+                log: std::mem::take(&mut self.log),
+                newest_client: self.newest_client,
+                first_client: self.newest_client + 1,
+                ..World::default()
+            };
+        }
+        if let EventKind::ClientStarted { client, .. }
+        | EventKind::ClientFinished { client, .. }
+        | EventKind::RoundTrip { client, .. } = event.kind
+        {
+            self.newest_client = self.newest_client.max(client.0);
+        }
         self.now = self.now.max(event.at);
         self.count(&event.kind);
         self.track_connection(&event.kind);
@@ -318,14 +349,13 @@ impl World {
                 let conn = self.task_conns.get(&task?)?;
                 Some(Sock::Conn(*conn))
             });
-            self.log.push_back(LogLine {
+            self.push_log(LogLine {
                 at: event.at,
                 text: describe(&event.kind),
                 kind: kind_name(&event.kind),
                 sock,
                 task,
             });
-            self.trim_log();
         }
     }
 
@@ -351,7 +381,9 @@ impl World {
                 self.paused = false;
             }
             EventKind::Stepping { paused } => self.paused = *paused,
-            EventKind::RoundTrip { latency_us, .. } => self.latencies.record(*latency_us),
+            EventKind::RoundTrip { client, latency_us } if self.counts_client(*client) => {
+                self.latencies.record(*latency_us);
+            }
             _ => {}
         }
     }
@@ -459,7 +491,16 @@ impl World {
         self.log_line(self.now, "error", text);
     }
 
+    /// Whether `client` started in this run (rather than in one before).
+    fn counts_client(&self, client: ClientId) -> bool {
+        client.0 >= self.first_client
+    }
+
     fn count(&mut self, kind: &EventKind) {
+        let this_run = match kind {
+            EventKind::ClientFinished { client, .. } => self.counts_client(*client),
+            _ => true,
+        };
         let counters = &mut self.counters;
         match kind {
             EventKind::Accepted { .. } => {
@@ -470,7 +511,7 @@ impl World {
             EventKind::Sent { bytes, .. } => counters.bytes_echoed += bytes,
             EventKind::Traffic { sent, .. } => counters.bytes_echoed += sent,
             EventKind::ClientStarted { .. } => counters.clients_started += 1,
-            EventKind::ClientFinished { .. } => counters.clients_finished += 1,
+            EventKind::ClientFinished { .. } if this_run => counters.clients_finished += 1,
             EventKind::TaskFinished {
                 outcome: TaskOutcome::Failed { .. },
                 ..
@@ -599,24 +640,27 @@ impl World {
                     connection.bytes_out += sent;
                 }
             }
+            // The task stays mapped to its connection for as long as the
+            // connection is kept: asyncio reports a task's unretrieved error
+            // later, and the log files that under the connection too.
             EventKind::TaskFinished {
-                task,
-                conn,
+                conn: Some(conn),
                 outcome,
-            } => {
-                self.task_conns.remove(task);
-                if let Some(conn) = conn {
-                    self.set_state(*conn, TaskState::Finished(outcome.clone()));
-                }
-            }
+                ..
+            } => self.set_state(*conn, TaskState::Finished(outcome.clone())),
             EventKind::Closed { conn } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
                     connection.enter(TaskState::Closed, now);
                     self.closed_order.push_back(*conn);
                 }
                 while self.closed_order.len() > CLOSED_CONNECTIONS_KEPT {
-                    if let Some(oldest) = self.closed_order.pop_front() {
-                        self.connections.remove(&oldest);
+                    if let Some(oldest) = self.closed_order.pop_front()
+                        && let Some(task) = self
+                            .connections
+                            .remove(&oldest)
+                            .and_then(|connection| connection.task)
+                    {
+                        self.task_conns.remove(&task);
                     }
                 }
             }
@@ -657,17 +701,18 @@ impl World {
     }
 
     fn log_line(&mut self, at: Micros, kind: &'static str, text: String) {
-        self.log.push_back(LogLine {
+        self.push_log(LogLine {
             at,
             text,
             kind,
             sock: None,
             task: None,
         });
-        self.trim_log();
     }
 
-    fn trim_log(&mut self) {
+    /// Appends `line`, letting the oldest go beyond [`LOG_CAPACITY`].
+    fn push_log(&mut self, line: LogLine) {
+        self.log.push_back(line);
         if self.log.len() > LOG_CAPACITY {
             self.log.pop_front();
         }

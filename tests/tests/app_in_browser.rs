@@ -659,6 +659,12 @@ async fn live_side_by_side_runs_two_labs_and_spawns_the_same_clients_in_both() -
     let browser = Browser::start().await?;
     browser.client.goto(&relay.url()).await?;
     browser.wait_for_status("live").await?;
+    // A client served before the comparison is not part of it.
+    browser.click("#spawn").await?;
+    wait_until("the first client done", || async {
+        (browser.text("#counter-clients-finished").await? == "1 / 1").then_some(())
+    })
+    .await?;
     browser.select("#compare-model", "blocking").await?;
     wait_until("the second lab on the blocking server", || async {
         (browser

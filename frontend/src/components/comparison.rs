@@ -5,9 +5,9 @@ use yew::prelude::*;
 
 use protocol::ServerModel;
 
+use crate::components::counters::{clients_text, cpu_text, latency_text};
 use crate::components::sim_controls::MODELS;
 use crate::components::{SharedWorld, TaskLanes};
-use crate::latency::human;
 use crate::world::World;
 
 /// Props of [`Comparison`].
@@ -32,26 +32,15 @@ type Metric = (&'static str, &'static str, fn(&World) -> String);
 
 const METRICS: [Metric; 7] = [
     ("served", "clients served", |world| {
-        format!(
-            "{} / {}",
-            world.counters.clients_finished, world.counters.clients_started
-        )
+        clients_text(&world.counters)
     }),
     ("latency-mean", "echo latency, mean", |world| {
-        world.latencies.mean().map_or_else(|| "–".into(), human)
+        latency_text(world.latencies.mean())
     }),
     ("latency-p99", "echo latency, p99", |world| {
-        world
-            .latencies
-            .percentile(0.99)
-            .map_or_else(|| "–".into(), human)
+        latency_text(world.latencies.percentile(0.99))
     }),
-    ("cpu", "server CPU busy", |world| {
-        world
-            .counters
-            .cpu_permille
-            .map_or_else(|| "–".into(), |permille| format!("{}%", permille / 10))
-    }),
+    ("cpu", "server CPU busy", |world| cpu_text(&world.counters)),
     ("would-block", "would-block tries", |world| {
         world.counters.would_block.to_string()
     }),

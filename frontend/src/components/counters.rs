@@ -17,13 +17,30 @@ pub struct CountersProps {
     pub latency: Option<(Micros, Micros)>,
 }
 
+/// The server thread's busy share, `–` before the first measure.
+pub fn cpu_text(counters: &Counters) -> String {
+    counters
+        .cpu_permille
+        .map_or_else(|| "–".to_owned(), |permille| format!("{}%", permille / 10))
+}
+
+/// Clients done out of those started: `3 / 5`.
+pub fn clients_text(counters: &Counters) -> String {
+    format!(
+        "{} / {}",
+        counters.clients_finished, counters.clients_started
+    )
+}
+
+/// A latency, `–` before the first round trip.
+pub fn latency_text(latency: Option<Micros>) -> String {
+    latency.map_or_else(|| "–".to_owned(), human)
+}
+
 /// One labelled number per counter.
 #[function_component]
 pub fn CountersView(props: &CountersProps) -> Html {
     let counters = props.counters;
-    let cpu = counters
-        .cpu_permille
-        .map_or_else(|| "–".to_owned(), |permille| format!("{}%", permille / 10));
     let items = [
         ("open", "open connections", counters.open.to_string()),
         ("backlog", "in the backlog", counters.backlog.to_string()),
@@ -35,12 +52,9 @@ pub fn CountersView(props: &CountersProps) -> Html {
         (
             "clients-finished",
             "clients done / started",
-            format!(
-                "{} / {}",
-                counters.clients_finished, counters.clients_started
-            ),
+            clients_text(&counters),
         ),
-        ("cpu", "server CPU", cpu),
+        ("cpu", "server CPU", cpu_text(&counters)),
         (
             "iterations",
             "loop iterations",

@@ -6,7 +6,7 @@ use protocol::{Command, Hello, ServerModel};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::components::sim_controls::{MODELS, model_key};
+use crate::components::sim_controls::{MODELS, model_key, model_named};
 use crate::live::Link;
 use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for};
 
@@ -68,11 +68,8 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         let link = props.link.clone();
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
-            if let Some((model, _)) = MODELS
-                .iter()
-                .find(|(model, _)| model_key(*model) == select.value())
-            {
-                link.send(&Command::SetModel { model: *model });
+            if let Some(model) = model_named(&select.value()) {
+                link.send(&Command::SetModel { model });
             }
         })
     };

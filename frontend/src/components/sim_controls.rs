@@ -6,8 +6,8 @@ use protocol::Micros;
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-pub use crate::simulated::model_key;
 use crate::simulated::{BEHAVIOURS, SPEEDS, SimSettings};
+pub use crate::simulated::{model_key, model_named};
 
 /// What a control asks the simulation to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,14 +61,8 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
         let on_action = props.on_action.clone();
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
-            if let Some((model, _)) = MODELS
-                .iter()
-                .find(|(model, _)| model_key(*model) == select.value())
-            {
-                on_action.emit(SimAction::Reset(SimSettings {
-                    model: *model,
-                    ..settings
-                }));
+            if let Some(model) = model_named(&select.value()) {
+                on_action.emit(SimAction::Reset(SimSettings { model, ..settings }));
             }
         })
     };

@@ -624,3 +624,134 @@ fn filtering_by_a_socket_finds_its_tasks_events_too() {
     );
     assert!(LogFilter::default().is_open());
 }
+
+#[test]
+fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() {
+    let listening = |model| EventKind::Listening {
+        addr: "127.0.0.1:4000".into(),
+        model,
+    };
+    let started = |client| EventKind::ClientStarted {
+        client: ClientId(client),
+        behaviour: ClientBehaviour::default(),
+    };
+    let mut world = World::default();
+    world.apply_message(hello(1));
+    world.apply_message(batch(vec![
+        listening(ServerModel::AsyncTasks),
+        started(1),
+        EventKind::Accepted {
+            conn: ConnId(1),
+            peer: "127.0.0.1:5000".into(),
+        },
+        EventKind::RoundTrip {
+            client: ClientId(1),
+            latency_us: 300,
+        },
+    ]));
+    world.begin_fresh_run();
+    // Until the server starts again, the old run goes on.
+    world.apply_message(batch_from(100, vec![EventKind::Closed { conn: ConnId(1) }]));
+    assert_eq!(world.connections.len(), 1);
+    assert_eq!(world.counters.accepted, 1);
+
+    world.apply_message(batch_from(
+        200,
+        vec![
+            listening(ServerModel::Blocking),
+            // The old client learns late that its server went.
+            EventKind::ClientFinished {
+                client: ClientId(1),
+                echoed: 32,
+                error: Some("connection reset by peer".into()),
+            },
+            EventKind::RoundTrip {
+                client: ClientId(1),
+                latency_us: 900_000,
+            },
+            started(2),
+            EventKind::RoundTrip {
+                client: ClientId(2),
+                latency_us: 100,
+            },
+        ],
+    ));
+    assert!(world.connections.is_empty());
+    assert_eq!(world.counters.accepted, 0);
+    assert_eq!(
+        (
+            world.counters.clients_started,
+            world.counters.clients_finished
+        ),
+        (1, 0)
+    );
+    assert_eq!(world.latencies.percentile(1.0), Some(100));
+    assert_eq!(world.lab.as_ref().map(|lab| lab.lab), Some(1));
+    assert_eq!(world.model, Some(ServerModel::Blocking));
+    assert!(
+        world.log.iter().any(|line| line.text == "client#1 started"),
+        "the log keeps the old run"
+    );
+
+    // A run that was not restarted counts every client.
+    world.apply_message(batch_from(
+        300,
+        vec![
+            listening(ServerModel::Selector),
+            EventKind::ClientFinished {
+                client: ClientId(2),
+                echoed: 32,
+                error: None,
+            },
+        ],
+    ));
+    assert_eq!(world.counters.clients_finished, 1);
+}
+
+#[test]
+fn an_error_reported_after_its_task_ended_is_filed_under_the_connection() {
+    let (conn, task) = (ConnId(1), TaskId(2));
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        EventKind::Accepted {
+            conn,
+            peer: "127.0.0.1:5000".into(),
+        },
+        EventKind::TaskSpawned {
+            task,
+            conn: Some(conn),
+        },
+        EventKind::TaskFinished {
+            task,
+            conn: Some(conn),
+            outcome: TaskOutcome::Failed {
+                error: "connection reset by peer".into(),
+            },
+        },
+        EventKind::Closed { conn },
+        EventKind::ExceptionNeverRetrieved {
+            task,
+            error: "connection reset by peer".into(),
+        },
+    ]));
+    let filter = LogFilter {
+        sock: Some(Sock::Conn(conn)),
+        ..LogFilter::default()
+    };
+    let shown: Vec<&str> = world
+        .log
+        .iter()
+        .filter(|line| filter.matches(line))
+        .map(|line| line.kind)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "accepted",
+            "task_spawned",
+            "task_finished",
+            "closed",
+            "exception_never_retrieved"
+        ]
+    );
+}
