@@ -755,3 +755,52 @@ fn an_error_reported_after_its_task_ended_is_filed_under_the_connection() {
         ]
     );
 }
+
+#[test]
+fn the_type_filter_offers_every_type_the_log_keeps() {
+    use loopscope_sim::{HandlerStyle, Scenario, Simulation};
+    let second: Micros = 1_000_000;
+    let behaviours = [
+        ClientBehaviour::default(),
+        ClientBehaviour::Slow {
+            messages: 1,
+            size: 4,
+            byte_interval_ms: 10,
+        },
+        ClientBehaviour::Silent,
+        ClientBehaviour::Crasher { size: 32 },
+        ClientBehaviour::Flood { bytes: 1 << 16 },
+    ];
+    let mut kinds = std::collections::BTreeSet::new();
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        for style in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
+            let scenario = behaviours
+                .iter()
+                .fold(Scenario::new(model).style(style), |scenario, behaviour| {
+                    scenario.client(behaviour.clone(), 0)
+                });
+            let mut simulation = Simulation::new(scenario);
+            simulation.run_until(second);
+            simulation.shutdown(second / 2);
+            simulation.run_until(3 * second);
+            let mut world = World::default();
+            world.apply_message(hello(1));
+            world.apply_message(ServerMessage::Events {
+                events: simulation.drain_events(),
+            });
+            kinds.extend(world.log.iter().map(|line| line.kind));
+        }
+    }
+    let missing: Vec<_> = kinds
+        .iter()
+        .filter(|kind| !KIND_NAMES.contains(kind))
+        .collect();
+    assert!(missing.is_empty(), "not offered: {missing:?}");
+    // The run was broad enough to mean something.
+    assert!(kinds.len() >= 20, "{kinds:?}");
+}
