@@ -15,6 +15,7 @@ mod latency;
 mod lesson;
 mod live;
 mod simulated;
+mod trace;
 mod world;
 
 fn main() {

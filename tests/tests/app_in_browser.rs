@@ -723,3 +723,59 @@ async fn a_flood_fills_both_buffers_of_its_socket_in_the_selector_table() -> any
     server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn the_lanes_save_as_a_trace_file_for_perfetto() -> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=async_tasks&speed=5&clients=polite*2").await?;
+    wait_until("both clients done", || async {
+        (browser.text("#counter-clients-finished").await? == "2 / 2").then_some(())
+    })
+    .await?;
+    // Keep the file the page offers, rather than let it download.
+    browser
+        .client
+        .execute(
+            "const create = URL.createObjectURL;
+             URL.createObjectURL = (blob) => { window.savedTrace = blob; return create(blob); };
+             HTMLAnchorElement.prototype.click = function () { window.savedName = this.download; };",
+            vec![],
+        )
+        .await?;
+    browser.click("#lanes-save-trace").await?;
+    let text = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.savedTrace.text().then(done);",
+            vec![],
+        )
+        .await?;
+    let name = browser
+        .client
+        .execute("return window.savedName;", vec![])
+        .await?;
+    assert_eq!(name, "loopscope-async_tasks.trace.json");
+    let trace: serde_json::Value = serde_json::from_str(text.as_str().unwrap_or_default())?;
+    let events = trace["traceEvents"].as_array().cloned().unwrap_or_default();
+    let named = |phase: &str, name: &str| -> Vec<u64> {
+        events
+            .iter()
+            .filter(|event| event["ph"] == phase && event["name"] == name)
+            .filter_map(|event| event["tid"].as_u64())
+            .collect()
+    };
+    let threads: Vec<&str> = events
+        .iter()
+        .filter(|event| event["name"] == "thread_name")
+        .filter_map(|event| event["args"]["name"].as_str())
+        .collect();
+    assert_eq!(threads, ["conn#1 · task#2", "conn#2 · task#3"]);
+    let mut suspended = named("X", "suspended on recv");
+    suspended.dedup();
+    assert_eq!(suspended, [1, 2], "each task awaited sock_recv");
+    assert_eq!(named("i", "done"), [1, 2]);
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}

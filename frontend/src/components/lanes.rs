@@ -18,6 +18,7 @@ use yew::prelude::*;
 
 use crate::components::windowing::{in_view, use_scroll_top};
 use crate::latency::human;
+use crate::trace;
 use crate::world::{Connection, TaskState, World};
 
 /// Height of one lane, in CSS pixels.
@@ -76,7 +77,7 @@ pub struct LanesProps {
 }
 
 /// A state's CSS class, which gives its colour.
-fn state_class(state: &TaskState) -> &'static str {
+pub fn state_class(state: &TaskState) -> &'static str {
     match state {
         TaskState::Backlog => "backlog",
         TaskState::Accepted => "accepted",
@@ -94,7 +95,7 @@ fn state_class(state: &TaskState) -> &'static str {
 }
 
 /// A state in words.
-fn state_text(state: &TaskState) -> String {
+pub fn state_text(state: &TaskState) -> String {
     let call = |call: &Call| match call {
         Call::Accept => "accept",
         Call::Recv => "recv",
@@ -189,6 +190,17 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
         let pinned_end = pinned_end.clone();
         Callback::from(move |_: MouseEvent| pinned_end.set(None))
     };
+    let save_trace = {
+        let world = Rc::clone(&props.world.world);
+        Callback::from(move |_: MouseEvent| {
+            let saved = trace::save(&world.borrow());
+            if let Err(problem) = saved {
+                world
+                    .borrow_mut()
+                    .note(format!("the trace could not be saved: {problem}"));
+            }
+        })
+    };
 
     let labels = world
         .connections
@@ -210,6 +222,9 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
                     <button class="secondary" id={format!("{id}-later")} aria-label="Later" onclick={pan(1)}>{ "▶" }</button>
                     <button class="secondary" id={format!("{id}-follow")} aria-pressed={pinned_end.is_none().to_string()}
                             onclick={follow}>{ "Now" }</button>
+                    <button class="secondary" id={format!("{id}-save-trace")} disabled={lanes == 0}
+                            title="Save these lanes as a trace file for Perfetto (ui.perfetto.dev) or chrome://tracing"
+                            onclick={save_trace}>{ "Save trace" }</button>
                 </div>
             </div>
             if lanes == 0 {

@@ -22,7 +22,7 @@ pub use counters::CountersView;
 pub use event_log::EventLog;
 pub use help::HelpOverlay;
 pub use lab_panel::LabPanel;
-pub use lanes::{SharedWorld, TaskLanes};
+pub use lanes::{SharedWorld, TaskLanes, state_class, state_text};
 pub use loop_cycle::LoopCycle;
 pub use no_relay::NoRelayNotice;
 pub use selector_table::SelectorTable;
