@@ -218,7 +218,7 @@ pub fn App() -> Html {
                     *world = World::default();
                 }
                 SimAction::Speed(speed) => sim.speed = speed,
-                SimAction::AddClient(key) => sim.add_client(key),
+                SimAction::AddClients(key, count) => sim.add_clients(key, count),
                 SimAction::Shutdown(grace) => sim.shutdown(grace),
             }
             if let Some(second) = second_sim.as_mut() {
@@ -399,7 +399,7 @@ fn mirror(action: &SimAction, second: &mut SimSource, world: &mut World) {
             *world = World::default();
         }
         SimAction::Speed(speed) => second.speed = *speed,
-        SimAction::AddClient(key) => second.add_client(key),
+        SimAction::AddClients(key, count) => second.add_clients(key, *count),
         SimAction::Shutdown(grace) => second.shutdown(*grace),
     }
 }

@@ -290,18 +290,25 @@ impl SimSource {
         self.simulation.drain_events()
     }
 
-    /// A new client of behaviour `key` connects now (and is part of the
-    /// scenario's link from now on).
-    pub fn add_client(&mut self, key: &str) {
+    /// `count` new clients of behaviour `key` connect, the first now, the
+    /// others [`arrival_gap`] apart (and are part of the scenario's link
+    /// from now on, up to the most a link holds).
+    pub fn add_clients(&mut self, key: &str, count: usize) {
         let Some((key, _)) = BEHAVIOURS.iter().find(|(known, _)| *known == key) else {
             return;
         };
         let Some(behaviour) = behaviour(key) else {
             return;
         };
-        let start = self.simulation.now();
-        self.simulation.add_client(ClientSpec { behaviour, start });
-        self.clients.push(key);
+        let count = count.min(MAX_LINK_CLIENTS.saturating_sub(self.clients.len()));
+        let (now, gap) = (self.simulation.now(), arrival_gap(count));
+        for index in 0..count {
+            self.simulation.add_client(ClientSpec {
+                behaviour: behaviour.clone(),
+                start: now + index as Micros * gap,
+            });
+            self.clients.push(key);
+        }
     }
 
     /// Begins a graceful shutdown now.
@@ -379,13 +386,30 @@ mod tests {
     }
 
     #[test]
-    fn an_added_client_joins_the_link() {
+    fn added_clients_join_the_link_and_arrive_one_after_the_other() {
         let mut source = SimSource::new(ScenarioLink::default());
-        source.add_client("crasher");
+        source.add_clients("crasher", 2);
+        source.add_clients("teapot", 5);
         assert_eq!(
             source.link().clients,
-            vec!["polite", "polite", "polite", "crasher"]
+            vec!["polite", "polite", "polite", "crasher", "crasher"]
         );
+        source.speed = 50.0;
+        let added: Vec<Micros> = (0..40)
+            .flat_map(|_| source.advance(1.0))
+            .filter(|event| {
+                matches!(event.kind, EventKind::ClientStarted { client, .. } if client.0 > 3)
+            })
+            .map(|event| event.at)
+            .collect();
+        assert_eq!(added, [0, arrival_gap(2)]);
+    }
+
+    #[test]
+    fn a_link_holds_at_most_its_share_of_clients() {
+        let mut source = SimSource::new(ScenarioLink::default());
+        source.add_clients("silent", 5_000);
+        assert_eq!(source.link().clients.len(), MAX_LINK_CLIENTS);
     }
 
     #[test]

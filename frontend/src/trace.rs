@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, Url};
 
-use crate::components::{state_class, state_text};
+use crate::components::{lane_name, state_class, state_text};
 use crate::simulated::model_key;
 use crate::world::World;
 
@@ -28,13 +28,9 @@ pub fn chrome_trace(world: &World) -> Value {
     })];
     for (index, connection) in world.connections.values().enumerate() {
         let tid = connection.conn.0;
-        let name = match connection.task {
-            Some(task) => format!("{} · {task}", connection.conn),
-            None => connection.conn.to_string(),
-        };
         events.push(json!({
             "name": "thread_name", "ph": "M", "pid": PID, "tid": tid,
-            "args": { "name": name },
+            "args": { "name": lane_name(connection) },
         }));
         events.push(json!({
             "name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid,

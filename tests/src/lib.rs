@@ -162,11 +162,18 @@ impl Browser {
         texts
     }
 
-    /// Replaces the value of the input matching `css`, as typing would.
+    /// Replaces the value of the input matching `css` as a person does:
+    /// select all, delete, type; each step fires the input events the page
+    /// listens to (WebDriver's own clear fires none, and a page that
+    /// re-renders meanwhile would put the old value back).
     pub async fn set_value(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        const CONTROL: char = '\u{E009}';
+        const RELEASE_MODIFIERS: char = '\u{E000}';
+        const BACKSPACE: char = '\u{E003}';
         let input = self.client.find(Locator::Css(css)).await?;
-        input.clear().await?;
-        input.send_keys(value).await?;
+        input
+            .send_keys(&format!("{CONTROL}a{RELEASE_MODIFIERS}{BACKSPACE}{value}"))
+            .await?;
         Ok(())
     }
 

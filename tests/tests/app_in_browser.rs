@@ -779,3 +779,72 @@ async fn the_lanes_save_as_a_trace_file_for_perfetto() -> anyhow::Result<()> {
     server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn clients_come_by_the_count_the_grace_is_chosen_and_the_seed_goes_in_the_link()
+-> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=async_tasks&speed=5&clients=").await?;
+    browser.set_value("#sim-count", "4").await?;
+    browser.click("#add-silent").await?;
+    wait_until("four lanes", || async {
+        (browser.count("#lanes .lane").await == 4).then_some(())
+    })
+    .await?;
+    let url = browser.client.current_url().await?;
+    assert!(url.as_str().contains("clients=silent*4"), "{url}");
+
+    // A one-second grace: the deadline the server announces is 1 s after
+    // the shutdown began.
+    browser
+        .client
+        .execute(
+            "const grace = document.querySelector('#sim-grace');
+             grace.value = '1000';
+             grace.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![],
+        )
+        .await?;
+    wait_until("the button says the grace", || async {
+        (browser.text("#sim-shutdown").await? == "Shut down (1 s grace)").then_some(())
+    })
+    .await?;
+    browser.click("#sim-shutdown").await?;
+    browser.select("#log-kind", "shutdown").await?;
+    let draining = wait_until("the deadline in the log", || async {
+        browser
+            .texts("#event-log li.line")
+            .await
+            .into_iter()
+            .find(|line| line.contains("may finish until"))
+    })
+    .await?;
+    let (began_ms, rest) = draining.trim().split_once(" ms ").unwrap_or_default();
+    let deadline_s = rest.rsplit(' ').nth(1).unwrap_or_default();
+    let grace_ms = deadline_s.parse::<f64>()? * 1000.0 - began_ms.trim().parse::<f64>()?;
+    assert!((grace_ms - 1000.0).abs() < 1.0, "{draining}");
+    wait_until("the silent clients' tasks cancelled", || async {
+        (browser.count("#lanes .lane.cancelled").await == 4).then_some(())
+    })
+    .await?;
+
+    // Another seed starts the run again, and the link keeps it.
+    browser.set_value("#sim-seed", "7\u{E007}").await?;
+    wait_until("the seed in the address", || async {
+        let url = browser.client.current_url().await.ok()?;
+        url.as_str().contains("seed=7").then_some(())
+    })
+    .await?;
+    wait_until(
+        "the same four clients again, before any shutdown",
+        || async {
+            (browser.count("#lanes .lane").await == 4
+                && browser.count("#lanes-countdown").await == 0)
+                .then_some(())
+        },
+    )
+    .await?;
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}

@@ -3,10 +3,13 @@
 //! graceful shutdown.
 
 use protocol::{Command, Hello, ServerModel};
-use web_sys::{HtmlInputElement, HtmlSelectElement};
+use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use crate::components::sim_controls::{MODELS, model_key, model_named};
+use crate::components::number_field::use_number_field;
+use crate::components::sim_controls::{
+    DEFAULT_GRACE_MS, MAX_GRACE_MS, MODELS, grace_text, model_key, model_named,
+};
 use crate::live::Link;
 use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for};
 
@@ -32,12 +35,13 @@ pub struct LabPanelProps {
 /// The live lab's controls.
 #[function_component]
 pub fn LabPanel(props: &LabPanelProps) -> Html {
-    let count = use_state(|| 1_u32);
     let behaviour = use_state(|| 0_usize);
     let max = props
         .lab
         .as_ref()
         .map_or(1, |lab| lab.limits.max_clients.max(1));
+    let count = use_number_field(1, 1, max);
+    let grace_ms = use_number_field(DEFAULT_GRACE_MS, 0, MAX_GRACE_MS);
     let send = |command: Command| {
         let link = props.link.clone();
         let mirror = props.mirror.clone();
@@ -45,15 +49,6 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
             link.send(&command);
             if let Some(mirror) = &mirror {
                 mirror.send(&command);
-            }
-        })
-    };
-    let on_count = {
-        let count = count.clone();
-        Callback::from(move |event: InputEvent| {
-            let input: HtmlInputElement = event.target_unchecked_into();
-            if let Ok(value) = input.value().parse::<u32>() {
-                count.set(value.clamp(1, max));
             }
         })
     };
@@ -75,7 +70,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
     };
     let chosen = behaviour_for(BEHAVIOURS[*behaviour].0).unwrap_or_default();
     let spawn = send(Command::SpawnClients {
-        count: *count,
+        count: count.value,
         behaviour: chosen,
     });
     let model = props.model.unwrap_or_default();
@@ -120,17 +115,23 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
             <div class="controls wrap">
                 <label for="spawn-count">{ "Clients" }</label>
                 <input id="spawn-count" type="number" min="1" max={max.to_string()}
-                       value={count.to_string()} oninput={on_count} />
+                       value={count.text} oninput={count.oninput} />
                 <select id="spawn-behaviour" aria-label="Behaviour" onchange={on_behaviour}>
                     { for BEHAVIOURS.iter().enumerate().map(|(index, (key, label))| html! {
                         <option value={*key} selected={index == *behaviour}>{ *label }</option>
                     }) }
                 </select>
                 <button id="spawn" onclick={spawn} disabled={!props.enabled}>{ "Spawn client" }</button>
+            </div>
+            <div class="controls wrap">
+                <label for="live-grace">{ "Grace" }</label>
+                <input id="live-grace" type="range" min="0" max={MAX_GRACE_MS.to_string()} step="500"
+                       value={grace_ms.text} oninput={grace_ms.oninput}
+                       aria-valuetext={grace_text(grace_ms.value)} />
                 <button id="live-shutdown" class="danger" disabled={!props.enabled}
-                        onclick={send(Command::Shutdown { grace_ms: 2000 })}
-                        title="Stop accepting, give connections 2 s, cancel the rest">
-                    { "Shut down (2 s grace)" }
+                        onclick={send(Command::Shutdown { grace_ms: grace_ms.value })}
+                        title="Stop accepting, let connections finish for the grace period, cancel the rest">
+                    { format!("Shut down ({} grace)", grace_text(grace_ms.value)) }
                 </button>
             </div>
             <p class="hint">{ "A polite client sends 5 messages of 32 bytes, 400 ms apart, and checks every echo." }</p>

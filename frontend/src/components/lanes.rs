@@ -248,15 +248,20 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     }
 }
 
+/// A lane's name: its connection, and the task serving it.
+pub fn lane_name(connection: &Connection) -> String {
+    match connection.task {
+        Some(task) => format!("{} · {task}", connection.conn),
+        None => connection.conn.to_string(),
+    }
+}
+
 fn lane_label(index: usize, connection: &Connection) -> Html {
     let (class, text) = (
         state_class(&connection.state),
         state_text(&connection.state),
     );
-    let name = match connection.task {
-        Some(task) => format!("{} · {task}", connection.conn),
-        None => connection.conn.to_string(),
-    };
+    let name = lane_name(connection);
     let title = format!(
         "{name}: {text}; peer {}; {} B in, {} B out",
         if connection.peer.is_empty() {

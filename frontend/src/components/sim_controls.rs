@@ -1,11 +1,13 @@
 //! The simulation's controls: model, error handling, play/pause, step one
-//! loop iteration, speed, reset, clients of each behaviour, shutdown.
+//! loop iteration, speed, reset with a seed, clients of each behaviour (so
+//! many at a time), shutdown with a grace period.
 
 use loopscope_sim::{HandlerStyle, ServerModel};
 use protocol::Micros;
-use web_sys::HtmlSelectElement;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use crate::components::number_field::{parse_within, use_number_field};
 use crate::simulated::{BEHAVIOURS, SPEEDS, SimSettings};
 pub use crate::simulated::{model_key, model_named};
 
@@ -20,8 +22,8 @@ pub enum SimAction {
     Reset(SimSettings),
     /// Change the speed.
     Speed(f64),
-    /// Connect a client of this behaviour now.
-    AddClient(&'static str),
+    /// Connect this many clients of this behaviour, from now on.
+    AddClients(&'static str, usize),
     /// Begin a graceful shutdown with this grace period.
     Shutdown(Micros),
 }
@@ -49,10 +51,38 @@ pub const MODELS: [(ServerModel, &str); 4] = [
     (ServerModel::AsyncTasks, "asyncio tasks"),
 ];
 
+/// Most clients one click adds.
+pub const MAX_ADDED_CLIENTS: usize = 1_000;
+
+/// The grace period a shutdown starts with, and the slider's range, in
+/// milliseconds.
+pub const DEFAULT_GRACE_MS: u32 = 2_000;
+pub const MAX_GRACE_MS: u32 = 10_000;
+
+/// A grace period as the shutdown button and its slider say it: `2.5 s`.
+pub fn grace_text(grace_ms: u32) -> String {
+    format!("{} s", f64::from(grace_ms) / 1000.0)
+}
+
 /// The control bar of the simulation.
 #[function_component]
 pub fn SimControls(props: &SimControlsProps) -> Html {
     let settings = props.settings;
+    let count = use_number_field(1, 1, MAX_ADDED_CLIENTS);
+    let grace_ms = use_number_field(DEFAULT_GRACE_MS, 0, MAX_GRACE_MS);
+    let seed = use_number_field(settings.seed, 0, u64::MAX);
+    // A new seed takes effect once given (Enter, or leaving the field).
+    let on_seed = {
+        let on_action = props.on_action.clone();
+        Callback::from(move |event: Event| {
+            let input: HtmlInputElement = event.target_unchecked_into();
+            if let Some(seed) = parse_within(&input.value(), 0, u64::MAX)
+                && seed != settings.seed
+            {
+                on_action.emit(SimAction::Reset(SimSettings { seed, ..settings }));
+            }
+        })
+    };
     let act = |action: SimAction| {
         let on_action = props.on_action.clone();
         Callback::from(move |_: MouseEvent| on_action.emit(action.clone()))
@@ -111,7 +141,11 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                 <button id="sim-step" onclick={act(SimAction::Step)} title="Run one iteration of the server's loop">
                     { "Step" }
                 </button>
-                <button id="sim-reset" class="secondary" onclick={act(SimAction::Reset(settings))}>{ "Reset" }</button>
+                <button id="sim-reset" class="secondary" onclick={act(SimAction::Reset(settings))}
+                        title="Start again from the beginning with this seed">{ "Reset" }</button>
+                <label for="sim-seed">{ "seed" }</label>
+                <input id="sim-seed" type="number" min="0" value={seed.text}
+                       oninput={seed.oninput} onchange={on_seed} />
                 <label for="sim-speed">{ "Speed" }</label>
                 <select id="sim-speed" onchange={on_speed}>
                     { for SPEEDS.iter().map(|speed| html! {
@@ -121,15 +155,25 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                 <span id="sim-clock" class="clock">{ format!("t = {:.3} s", props.now as f64 / 1e6) }</span>
             </div>
             <div class="controls wrap">
-                <span>{ "Add a client:" }</span>
+                <label for="sim-count">{ "Add" }</label>
+                <input id="sim-count" type="number" min="1" max={MAX_ADDED_CLIENTS.to_string()}
+                       value={count.text} oninput={count.oninput} />
+                <span>{ if count.value == 1 { "client:" } else { "clients:" } }</span>
                 { for BEHAVIOURS.iter().map(|(key, label)| html! {
-                    <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClient(key))}>
+                    <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClients(key, count.value))}>
                         { *label }
                     </button>
                 }) }
-                <button id="sim-shutdown" class="danger" onclick={act(SimAction::Shutdown(2_000_000))}
-                        title="Stop accepting, give connections 2 s, cancel the rest">
-                    { "Shut down (2 s grace)" }
+            </div>
+            <div class="controls wrap">
+                <label for="sim-grace">{ "Grace" }</label>
+                <input id="sim-grace" type="range" min="0" max={MAX_GRACE_MS.to_string()} step="500"
+                       value={grace_ms.text} oninput={grace_ms.oninput}
+                       aria-valuetext={grace_text(grace_ms.value)} />
+                <button id="sim-shutdown" class="danger"
+                        onclick={act(SimAction::Shutdown(Micros::from(grace_ms.value) * 1000))}
+                        title="Stop accepting, let connections finish for the grace period, cancel the rest">
+                    { format!("Shut down ({} grace)", grace_text(grace_ms.value)) }
                 </button>
             </div>
         </section>
