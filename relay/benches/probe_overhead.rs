@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use loopscope_relay::probe;
 use loopscope_relay::server::{self, Server};
+use loopscope_relay::session::{BATCH_WINDOW, MAX_BATCH};
 use protocol::{ServerMessage, ServerModel};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,7 +35,7 @@ async fn throughput(probes: bool, run_for: Duration) -> f64 {
         let (probe, mut events) = probe::channel(16384);
         // Forward as a session would, minus the socket.
         tokio::spawn(async move {
-            while let Some(events) = events.next_batch(Duration::from_millis(20), 2048).await {
+            while let Some(events) = events.next_batch(BATCH_WINDOW, MAX_BATCH).await {
                 let frame = serde_json::to_string(&ServerMessage::Events { events }).unwrap();
                 std::hint::black_box(frame);
             }

@@ -19,9 +19,10 @@ use crate::lab::Lab;
 use crate::probe::EventStream;
 
 /// How long events gather before they go out in one frame.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
-/// Most events in one frame.
-const MAX_BATCH: usize = 2048;
+pub const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// Most events in one frame (before folding: a busy lab's batch folds into
+/// a few events per connection, so the larger the batch, the less to send).
+pub const MAX_BATCH: usize = 8192;
 /// How long a leaving session waits to say goodbye to a browser that does not
 /// read.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
