@@ -1,33 +1,65 @@
 //! The probe: how a lab reports what happens without ever waiting for the
 //! browser.
 //!
-//! A [`Probe`] stamps each event with the lab's clock and puts it in a bounded
-//! buffer with `try_send`: when the buffer is full (the browser reads too
-//! slowly) the event is dropped and counted, and the echo path goes on at
-//! once. The [`EventStream`] on the other side hands the session batches, and
-//! adds a [`EventKind::Dropped`] event with the count when something was lost.
+//! A [`Probe`] stamps each event with the lab's clock and appends it to a
+//! bounded buffer: when the buffer is full (the browser reads too slowly)
+//! the event is dropped and counted, and the echo path goes on at once. The
+//! [`EventStream`] on the other side hands the session batches, and adds a
+//! [`EventKind::Dropped`] event with the count when something was lost.
 //! Batches too large to send event by event are folded into counters
 //! ([`crate::coalesce`]).
+//!
+//! The buffer is a vector behind a mutex rather than a channel, so that
+//! each event is stamped and appended in one step: the events of a lab's
+//! threads (its server's, its clients') come out in the order of their
+//! timestamps, which a channel cannot promise (a thread may stamp, be
+//! preempted, and send after another thread stamped later). The echo path
+//! pays one short, mostly uncontended lock per event and wakes the stream
+//! only when the buffer stops being empty; the stream takes the buffer
+//! whole, with a swap. It costs what the channel cost (the
+//! `probe_overhead` benchmark measured the two alike).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use std::os::fd::AsFd;
 
 use protocol::{ConnId, Event, EventKind, Micros};
+use tokio::sync::Notify;
 
 use crate::buffers::OpenSockets;
 use crate::coalesce::coalesce;
-use tokio::sync::mpsc;
+
+/// What the probes of a lab and its stream share.
+#[derive(Debug)]
+struct Shared {
+    /// Events not yet taken by the stream, at most `capacity`.
+    waiting: Mutex<Vec<Event>>,
+    capacity: usize,
+    /// Events lost since the stream last said so.
+    dropped: AtomicU64,
+    /// Told when the buffer stops being empty, and when the last probe goes.
+    arrived: Notify,
+    /// Probes alive.
+    probes: AtomicUsize,
+}
+
+impl Shared {
+    fn waiting(&self) -> MutexGuard<'_, Vec<Event>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// The reporting end, cloned into every task of a lab.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Probe {
     /// `None` for a probe that reports nothing (to measure what probing
     /// costs).
-    events: Option<mpsc::Sender<Event>>,
-    dropped: Arc<AtomicU64>,
+    shared: Option<Arc<Shared>>,
     started: Instant,
     /// The connections whose buffers are sampled.
     buffers: OpenSockets,
@@ -36,9 +68,12 @@ pub struct Probe {
 /// The reading end, owned by the session that forwards events to the browser.
 #[derive(Debug)]
 pub struct EventStream {
-    events: mpsc::Receiver<Event>,
-    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     started: Instant,
+    /// Events taken from the buffer for the next batches: the buffer is
+    /// taken whole (a swap, so the probes never wait on a long copy), and
+    /// handed out a batch at a time.
+    taken: VecDeque<Event>,
     /// The batch being gathered; kept here so that a cancelled
     /// [`EventStream::next_batch`] loses nothing.
     gathering: Vec<Event>,
@@ -46,19 +81,23 @@ pub struct EventStream {
 
 /// A probe and its stream, sharing a buffer of `capacity` events.
 pub fn channel(capacity: usize) -> (Probe, EventStream) {
-    let (sender, receiver) = mpsc::channel(capacity);
-    let dropped = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(Shared {
+        waiting: Mutex::new(Vec::new()),
+        capacity,
+        dropped: AtomicU64::new(0),
+        arrived: Notify::new(),
+        probes: AtomicUsize::new(1),
+    });
     let started = Instant::now();
     let probe = Probe {
-        events: Some(sender),
-        dropped: Arc::clone(&dropped),
+        shared: Some(Arc::clone(&shared)),
         started,
         buffers: OpenSockets::default(),
     };
     let stream = EventStream {
-        events: receiver,
-        dropped,
+        shared,
         started,
+        taken: VecDeque::new(),
         gathering: Vec::new(),
     };
     (probe, stream)
@@ -72,12 +111,35 @@ fn micros_since(started: Instant) -> Micros {
         .unwrap_or(Micros::MAX)
 }
 
+impl Clone for Probe {
+    fn clone(&self) -> Self {
+        if let Some(shared) = &self.shared {
+            shared.probes.fetch_add(1, Ordering::Relaxed);
+        }
+        Probe {
+            shared: self.shared.clone(),
+            started: self.started,
+            buffers: self.buffers.clone(),
+        }
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared
+            && shared.probes.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            // The stream ends once it has taken what is left.
+            shared.arrived.notify_one();
+        }
+    }
+}
+
 impl Probe {
     /// A probe that reports nothing: the baseline of the probe benchmark.
     pub fn disabled() -> Probe {
         Probe {
-            events: None,
-            dropped: Arc::new(AtomicU64::new(0)),
+            shared: None,
             started: Instant::now(),
             buffers: OpenSockets::default(),
         }
@@ -86,7 +148,7 @@ impl Probe {
     /// The server accepted `conn`: reports it and watches its buffers.
     pub fn accepted(&self, conn: ConnId, peer: String, socket: &impl AsFd) {
         self.emit(EventKind::Accepted { conn, peer });
-        if self.events.is_some() {
+        if self.shared.is_some() {
             self.buffers.watch(conn, socket);
         }
     }
@@ -109,27 +171,40 @@ impl Probe {
 
     /// Reports `kind` as happening now. Never waits.
     pub fn emit(&self, kind: EventKind) {
-        let Some(events) = &self.events else {
+        let Some(shared) = &self.shared else {
             return;
         };
-        let event = Event {
+        let mut waiting = shared.waiting();
+        if waiting.len() >= shared.capacity {
+            drop(waiting);
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let was_empty = waiting.is_empty();
+        // Stamped under the lock: events from every thread of the lab come
+        // out in the order of their timestamps.
+        waiting.push(Event {
             at: self.now(),
             kind,
-        };
-        if events.try_send(event).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        });
+        drop(waiting);
+        if was_empty {
+            shared.arrived.notify_one();
         }
     }
 }
 
 impl EventStream {
+    /// Moves waiting events into the batch being gathered, up to `max`.
     fn take_waiting(&mut self, max: usize) {
-        while self.gathering.len() < max {
-            match self.events.try_recv() {
-                Ok(event) => self.gathering.push(event),
-                Err(_) => break,
-            }
+        let room = max.saturating_sub(self.gathering.len());
+        if self.taken.len() < room {
+            // At most `max` + the buffer's capacity are ever held here.
+            let waiting = std::mem::take(&mut *self.shared.waiting());
+            self.taken.extend(waiting);
         }
+        let count = self.taken.len().min(room);
+        self.gathering.extend(self.taken.drain(..count));
     }
 
     /// Waits for the next batch: the first event, then whatever else arrives
@@ -140,9 +215,22 @@ impl EventStream {
     /// Cancel-safe, for use in `select!`: events taken by a call that is
     /// dropped before it returns come first in the next batch.
     pub async fn next_batch(&mut self, window: Duration, max: usize) -> Option<Vec<Event>> {
-        if self.gathering.is_empty() {
-            let first = self.events.recv().await?;
-            self.gathering.push(first);
+        while self.gathering.is_empty() {
+            self.take_waiting(max);
+            if !self.gathering.is_empty() {
+                break;
+            }
+            if self.shared.probes.load(Ordering::Acquire) == 0 {
+                // The last probe's events were pushed before it went.
+                self.take_waiting(max);
+                if self.gathering.is_empty() {
+                    return None;
+                }
+                break;
+            }
+            // A probe that pushes into the empty buffer after the look
+            // above leaves a permit, so this does not miss it.
+            self.shared.arrived.notified().await;
         }
         // Take what is already there; when that is not a full batch, sleep
         // out the window and take what came meanwhile. Sleeping rather than
@@ -153,7 +241,7 @@ impl EventStream {
             self.take_waiting(max);
         }
         let mut batch = coalesce(std::mem::take(&mut self.gathering));
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             batch.push(Event {
                 at: micros_since(self.started),
@@ -230,6 +318,32 @@ mod tests {
         let batch = stream.next_batch(Duration::ZERO, 100).await.unwrap();
         let kinds: Vec<_> = batch.into_iter().map(|event| event.kind).collect();
         assert_eq!(kinds, vec![closed(1), closed(2)]);
+    }
+
+    #[tokio::test]
+    async fn events_from_many_threads_come_in_the_order_of_their_timestamps() {
+        let (probe, mut stream) = channel(1 << 20);
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let probe = probe.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        probe.emit(closed(thread));
+                    }
+                })
+            })
+            .collect();
+        drop(probe);
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let mut times = Vec::new();
+        // Small batches, so that none is folded.
+        while let Some(batch) = stream.next_batch(Duration::ZERO, 500).await {
+            times.extend(batch.iter().map(|event| event.at));
+        }
+        assert_eq!(times.len(), 80_000);
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]));
     }
 
     #[tokio::test]

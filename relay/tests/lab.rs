@@ -221,17 +221,23 @@ async fn slow_and_flood_clients_behave_on_real_sockets() {
     assert!(reads >= 8, "{reads} reads");
 
     // A flood that never reads fills the buffers: the server's task ends up
-    // waiting for room to write.
+    // waiting for room to write. (64 MiB, the most a flood may send, is more
+    // than loopback's buffers hold however the kernel tunes them, so the
+    // flood cannot finish and close before the buffers are sampled.)
     send_command(
         &mut socket,
         &Command::SpawnClients {
             count: 1,
-            behaviour: ClientBehaviour::Flood { bytes: 8 << 20 },
+            behaviour: ClientBehaviour::Flood { bytes: 64 << 20 },
         },
     )
     .await;
+    // The sampler sees the echo pile up in the kernel: bytes the flood does
+    // not take, and (once the server stops reading) bytes it has not read.
+    // (One wait for both: either may come first, in the same frame or not.)
+    let flood = ConnId(2);
     events_until(&mut socket, |seen| {
-        count(seen, |kind| {
+        let waits_to_write = count(seen, |kind| {
             matches!(
                 kind,
                 EventKind::TaskWaiting {
@@ -239,17 +245,12 @@ async fn slow_and_flood_clients_behave_on_real_sockets() {
                     ..
                 }
             )
-        }) > 0
-    })
-    .await;
-    // The sampler sees the echo pile up in the kernel: bytes the flood does
-    // not take, and (once the server stops reading) bytes it has not read.
-    let flood = ConnId(2);
-    events_until(&mut socket, |seen| {
-        count(seen, |kind| {
+        }) > 0;
+        let both_buffers_hold_bytes = count(seen, |kind| {
             matches!(kind, EventKind::Buffered { conn, recv_queue, send_queue }
                 if *conn == flood && *recv_queue > 0 && *send_queue > 0)
-        }) > 0
+        }) > 0;
+        waits_to_write && both_buffers_hold_bytes
     })
     .await;
 }
