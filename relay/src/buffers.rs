@@ -74,13 +74,15 @@ impl OpenSockets {
             let Some(levels) = levels(&watched.socket) else {
                 continue;
             };
-            if levels != watched.reported {
-                watched.reported = levels;
-                probe.emit(EventKind::Buffered {
+            // A report lost to a full buffer is tried again next time.
+            if levels != watched.reported
+                && probe.emit(EventKind::Buffered {
                     conn: *conn,
                     recv_queue: levels.0,
                     send_queue: levels.1,
-                });
+                })
+            {
+                watched.reported = levels;
             }
         }
     }
@@ -186,6 +188,41 @@ mod tests {
             send_queue,
         };
         assert_eq!(levels, vec![buffered(300, 0), buffered(0, 0)]);
+    }
+
+    #[tokio::test]
+    async fn a_report_lost_to_a_full_buffer_is_made_at_the_next_sample() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (served, _) = listener.accept().unwrap();
+        let (probe, mut events) = probe::channel(1);
+        let sockets = OpenSockets::default();
+        sockets.watch(ConnId(1), &served);
+        client.write_all(&[7; 100]).unwrap();
+        let mut peek = [0; 100];
+        while served.peek(&mut peek).unwrap() < 100 {}
+
+        probe.emit(EventKind::Closed { conn: ConnId(9) }); // the buffer is full
+        sockets.sample(&probe); // lost
+        let first = events.next_batch(Duration::ZERO, 10).await.unwrap();
+        sockets.sample(&probe); // made again: the levels were never reported
+        drop(probe);
+        let second = events.next_batch(Duration::ZERO, 10).await.unwrap();
+        assert_eq!(
+            first.last().map(|event| &event.kind),
+            Some(&EventKind::Dropped { count: 1 })
+        );
+        assert_eq!(
+            second
+                .into_iter()
+                .map(|event| event.kind)
+                .collect::<Vec<_>>(),
+            vec![EventKind::Buffered {
+                conn: ConnId(1),
+                recv_queue: 100,
+                send_queue: 0,
+            }]
+        );
     }
 
     #[test]

@@ -169,16 +169,18 @@ impl Probe {
         micros_since(self.started)
     }
 
-    /// Reports `kind` as happening now. Never waits.
-    pub fn emit(&self, kind: EventKind) {
+    /// Reports `kind` as happening now. Never waits. Says whether the event
+    /// is on its way (not dropped for a full buffer, nor by a probe that
+    /// reports nothing).
+    pub fn emit(&self, kind: EventKind) -> bool {
         let Some(shared) = &self.shared else {
-            return;
+            return false;
         };
         let mut waiting = shared.waiting();
         if waiting.len() >= shared.capacity {
             drop(waiting);
             shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         let was_empty = waiting.is_empty();
         // Stamped under the lock: events from every thread of the lab come
@@ -191,6 +193,7 @@ impl Probe {
         if was_empty {
             shared.arrived.notify_one();
         }
+        true
     }
 }
 
