@@ -6,10 +6,9 @@ use protocol::{Command, Hello, ServerModel};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
+use crate::components::ShutdownControl;
 use crate::components::number_field::use_number_field;
-use crate::components::sim_controls::{
-    DEFAULT_GRACE_MS, MAX_GRACE_MS, MODELS, grace_text, model_key, model_named,
-};
+use crate::components::sim_controls::{MODELS, model_key, model_named};
 use crate::live::Link;
 use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for};
 
@@ -41,16 +40,23 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         .as_ref()
         .map_or(1, |lab| lab.limits.max_clients.max(1));
     let count = use_number_field(1, 1, max);
-    let grace_ms = use_number_field(DEFAULT_GRACE_MS, 0, MAX_GRACE_MS);
-    let send = |command: Command| {
-        let link = props.link.clone();
-        let mirror = props.mirror.clone();
-        Callback::from(move |_: MouseEvent| {
-            link.send(&command);
+    // A command goes to this page's lab, and to the compared one if any.
+    let to_labs = {
+        let (link, mirror) = (props.link.clone(), props.mirror.clone());
+        move |command: &Command| {
+            link.send(command);
             if let Some(mirror) = &mirror {
-                mirror.send(&command);
+                mirror.send(command);
             }
-        })
+        }
+    };
+    let send = |command: Command| {
+        let to_labs = to_labs.clone();
+        Callback::from(move |_: MouseEvent| to_labs(&command))
+    };
+    let on_shutdown = {
+        let to_labs = to_labs.clone();
+        Callback::from(move |grace_ms: u32| to_labs(&Command::Shutdown { grace_ms }))
     };
     let on_behaviour = {
         let behaviour = behaviour.clone();
@@ -123,17 +129,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                 </select>
                 <button id="spawn" onclick={spawn} disabled={!props.enabled}>{ "Spawn client" }</button>
             </div>
-            <div class="controls wrap">
-                <label for="live-grace">{ "Grace" }</label>
-                <input id="live-grace" type="range" min="0" max={MAX_GRACE_MS.to_string()} step="500"
-                       value={grace_ms.text} oninput={grace_ms.oninput}
-                       aria-valuetext={grace_text(grace_ms.value)} />
-                <button id="live-shutdown" class="danger" disabled={!props.enabled}
-                        onclick={send(Command::Shutdown { grace_ms: grace_ms.value })}
-                        title="Stop accepting, let connections finish for the grace period, cancel the rest">
-                    { format!("Shut down ({} grace)", grace_text(grace_ms.value)) }
-                </button>
-            </div>
+            <ShutdownControl prefix="live" enabled={props.enabled} {on_shutdown} />
             <p class="hint">{ "A polite client sends 5 messages of 32 bytes, 400 ms apart, and checks every echo." }</p>
         </section>
     }

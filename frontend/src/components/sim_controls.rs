@@ -7,6 +7,7 @@ use protocol::Micros;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use crate::components::ShutdownControl;
 use crate::components::number_field::{parse_within, use_number_field};
 use crate::simulated::{BEHAVIOURS, SPEEDS, SimSettings};
 pub use crate::simulated::{model_key, model_named};
@@ -54,22 +55,17 @@ pub const MODELS: [(ServerModel, &str); 4] = [
 /// Most clients one click adds.
 pub const MAX_ADDED_CLIENTS: usize = 1_000;
 
-/// The grace period a shutdown starts with, and the slider's range, in
-/// milliseconds.
-pub const DEFAULT_GRACE_MS: u32 = 2_000;
-pub const MAX_GRACE_MS: u32 = 10_000;
-
-/// A grace period as the shutdown button and its slider say it: `2.5 s`.
-pub fn grace_text(grace_ms: u32) -> String {
-    format!("{} s", f64::from(grace_ms) / 1000.0)
-}
-
 /// The control bar of the simulation.
 #[function_component]
 pub fn SimControls(props: &SimControlsProps) -> Html {
     let settings = props.settings;
     let count = use_number_field(1, 1, MAX_ADDED_CLIENTS);
-    let grace_ms = use_number_field(DEFAULT_GRACE_MS, 0, MAX_GRACE_MS);
+    let on_shutdown = {
+        let on_action = props.on_action.clone();
+        Callback::from(move |grace_ms: u32| {
+            on_action.emit(SimAction::Shutdown(Micros::from(grace_ms) * 1000));
+        })
+    };
     let seed = use_number_field(settings.seed, 0, u64::MAX);
     // A new seed takes effect once given (Enter, or leaving the field).
     let on_seed = {
@@ -165,17 +161,7 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                     </button>
                 }) }
             </div>
-            <div class="controls wrap">
-                <label for="sim-grace">{ "Grace" }</label>
-                <input id="sim-grace" type="range" min="0" max={MAX_GRACE_MS.to_string()} step="500"
-                       value={grace_ms.text} oninput={grace_ms.oninput}
-                       aria-valuetext={grace_text(grace_ms.value)} />
-                <button id="sim-shutdown" class="danger"
-                        onclick={act(SimAction::Shutdown(Micros::from(grace_ms.value) * 1000))}
-                        title="Stop accepting, let connections finish for the grace period, cancel the rest">
-                    { format!("Shut down ({} grace)", grace_text(grace_ms.value)) }
-                </button>
-            </div>
+            <ShutdownControl prefix="sim" {on_shutdown} />
         </section>
     }
 }
