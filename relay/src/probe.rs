@@ -17,7 +17,9 @@
 //! pays one short, mostly uncontended lock per event and wakes the stream
 //! only when the buffer stops being empty; the stream takes the buffer
 //! whole, with a swap. It costs what the channel cost (the
-//! `probe_overhead` benchmark measured the two alike).
+//! `probe_overhead` benchmark measured the two alike). (A session's own
+//! replies to commands, such as an error for a malformed one, go out
+//! beside the stream, as soon as they are made.)
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -71,12 +73,17 @@ pub struct EventStream {
     shared: Arc<Shared>,
     started: Instant,
     /// Events taken from the buffer for the next batches: the buffer is
-    /// taken whole (a swap, so the probes never wait on a long copy), and
-    /// handed out a batch at a time.
+    /// taken whole, by swapping it with `spare` (so the probes never wait on
+    /// a copy, and neither vector has to grow again), and handed out a batch
+    /// at a time.
     taken: VecDeque<Event>,
+    spare: Vec<Event>,
     /// The batch being gathered; kept here so that a cancelled
     /// [`EventStream::next_batch`] loses nothing.
     gathering: Vec<Event>,
+    /// When the batch being gathered goes out, kept so that a cancelled
+    /// [`EventStream::next_batch`] does not start its window again.
+    window_ends: Option<tokio::time::Instant>,
 }
 
 /// A probe and its stream, sharing a buffer of `capacity` events.
@@ -98,7 +105,9 @@ pub fn channel(capacity: usize) -> (Probe, EventStream) {
         shared,
         started,
         taken: VecDeque::new(),
+        spare: Vec::new(),
         gathering: Vec::new(),
+        window_ends: None,
     };
     (probe, stream)
 }
@@ -203,8 +212,8 @@ impl EventStream {
         let room = max.saturating_sub(self.gathering.len());
         if self.taken.len() < room {
             // At most `max` + the buffer's capacity are ever held here.
-            let waiting = std::mem::take(&mut *self.shared.waiting());
-            self.taken.extend(waiting);
+            std::mem::swap(&mut *self.shared.waiting(), &mut self.spare);
+            self.taken.extend(self.spare.drain(..));
         }
         let count = self.taken.len().min(room);
         self.gathering.extend(self.taken.drain(..count));
@@ -240,14 +249,23 @@ impl EventStream {
         // awaiting each event spares the lab one task wake-up per event.
         self.take_waiting(max);
         if self.gathering.len() < max && !window.is_zero() {
-            tokio::time::sleep(window).await;
+            let ends = *self
+                .window_ends
+                .get_or_insert_with(|| tokio::time::Instant::now() + window);
+            tokio::time::sleep_until(ends).await;
             self.take_waiting(max);
         }
+        self.window_ends = None;
         let mut batch = coalesce(std::mem::take(&mut self.gathering));
         let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
+            // Stamped as the newest event it follows, so that times never go
+            // back (older events may still wait in `taken`).
+            let at = batch
+                .last()
+                .map_or_else(|| micros_since(self.started), |event| event.at);
             batch.push(Event {
-                at: micros_since(self.started),
+                at,
                 kind: EventKind::Dropped { count: dropped },
             });
         }
@@ -269,7 +287,9 @@ mod tests {
         for conn in 0..5 {
             probe.emit(closed(conn)); // would hang here if emit waited
         }
+        tokio::time::sleep(Duration::from_millis(2)).await;
         let batch = stream.next_batch(Duration::ZERO, 100).await.unwrap();
+        assert_eq!(batch[2].at, batch[1].at, "the count follows the last event");
         let kinds: Vec<_> = batch.into_iter().map(|event| event.kind).collect();
         assert_eq!(
             kinds,
@@ -347,6 +367,21 @@ mod tests {
         }
         assert_eq!(times.len(), 80_000);
         assert!(times.windows(2).all(|pair| pair[0] <= pair[1]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_cancelled_in_its_window_goes_out_when_that_window_ends() {
+        let (probe, mut stream) = channel(16);
+        let window = Duration::from_millis(100);
+        let start = tokio::time::Instant::now();
+        probe.emit(closed(1));
+        // A reply to the browser interrupts the batch, as in a session.
+        let interrupted =
+            tokio::time::timeout(Duration::from_millis(60), stream.next_batch(window, 100)).await;
+        assert!(interrupted.is_err());
+        let batch = stream.next_batch(window, 100).await.unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(start.elapsed(), window, "the window did not start again");
     }
 
     #[tokio::test]
