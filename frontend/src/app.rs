@@ -21,7 +21,7 @@ use crate::components::{
 };
 use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
-use crate::simulated::{ScenarioLink, SimSettings, SimSource, model_named};
+use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource, model_named};
 use crate::world::World;
 
 /// How often the simulation advances while playing.
@@ -218,7 +218,14 @@ pub fn App() -> Html {
                     *world = World::default();
                 }
                 SimAction::Speed(speed) => sim.speed = speed,
-                SimAction::AddClients(key, count) => sim.add_clients(key, count),
+                SimAction::AddClients(key, count) => {
+                    if sim.add_clients(key, count) < count {
+                        world.note(format!(
+                            "a simulation holds at most {MAX_LINK_CLIENTS} clients: \
+                             reset it to start again"
+                        ));
+                    }
+                }
                 SimAction::Shutdown(grace) => sim.shutdown(grace),
             }
             if let Some(second) = second_sim.as_mut() {
@@ -399,7 +406,9 @@ fn mirror(action: &SimAction, second: &mut SimSource, world: &mut World) {
             *world = World::default();
         }
         SimAction::Speed(speed) => second.speed = *speed,
-        SimAction::AddClients(key, count) => second.add_clients(key, *count),
+        SimAction::AddClients(key, count) => {
+            second.add_clients(key, *count);
+        }
         SimAction::Shutdown(grace) => second.shutdown(*grace),
     }
 }

@@ -165,8 +165,8 @@ impl ScenarioLink {
     }
 }
 
-/// Most clients a link may ask for.
-const MAX_LINK_CLIENTS: usize = 1_000;
+/// Most clients a link may ask for, and a scenario may hold.
+pub const MAX_LINK_CLIENTS: usize = 1_000;
 
 /// Clients as a link lists them: runs of the same behaviour as `key*n`.
 fn clients_query(clients: &[&str]) -> String {
@@ -291,14 +291,15 @@ impl SimSource {
     }
 
     /// `count` new clients of behaviour `key` connect, the first now, the
-    /// others [`arrival_gap`] apart (and are part of the scenario's link
-    /// from now on, up to the most a link holds).
-    pub fn add_clients(&mut self, key: &str, count: usize) {
+    /// others [`arrival_gap`] apart, and are part of the scenario's link
+    /// from now on. A scenario holds at most [`MAX_LINK_CLIENTS`] clients:
+    /// says how many were added.
+    pub fn add_clients(&mut self, key: &str, count: usize) -> usize {
         let Some((key, _)) = BEHAVIOURS.iter().find(|(known, _)| *known == key) else {
-            return;
+            return 0;
         };
         let Some(behaviour) = behaviour(key) else {
-            return;
+            return 0;
         };
         let count = count.min(MAX_LINK_CLIENTS.saturating_sub(self.clients.len()));
         let (now, gap) = (self.simulation.now(), arrival_gap(count));
@@ -309,6 +310,7 @@ impl SimSource {
             });
             self.clients.push(key);
         }
+        count
     }
 
     /// Begins a graceful shutdown now.
@@ -408,8 +410,9 @@ mod tests {
     #[test]
     fn a_link_holds_at_most_its_share_of_clients() {
         let mut source = SimSource::new(ScenarioLink::default());
-        source.add_clients("silent", 5_000);
+        assert_eq!(source.add_clients("silent", 5_000), MAX_LINK_CLIENTS - 3);
         assert_eq!(source.link().clients.len(), MAX_LINK_CLIENTS);
+        assert_eq!(source.add_clients("silent", 1), 0);
     }
 
     #[test]

@@ -25,13 +25,20 @@ pub fn parse_within<T: FromStr + Ord>(text: &str, min: T, max: T) -> Option<T> {
     Some(value.clamp(min, max))
 }
 
-/// A number field starting at `default`, read within `min..=max`.
+/// A number field starting at `default`, read within `min..=max`. When
+/// `default` changes (say, a seed set from elsewhere), the field shows it.
 #[hook]
 pub fn use_number_field<T>(default: T, min: T, max: T) -> NumberField<T>
 where
     T: FromStr + Ord + Copy + Display + 'static,
 {
     let text = use_state_eq(|| default.to_string());
+    {
+        let text = text.clone();
+        use_effect_with(default.to_string(), move |default| {
+            text.set(default.clone())
+        });
+    }
     let oninput = {
         let text = text.clone();
         Callback::from(move |event: InputEvent| {
