@@ -9,7 +9,7 @@ use yew::prelude::*;
 
 use crate::components::ShutdownControl;
 use crate::components::number_field::{parse_within, use_number_field};
-use crate::simulated::{BEHAVIOURS, SPEEDS, SimSettings};
+use crate::simulated::{BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings};
 pub use crate::simulated::{model_key, model_named};
 
 /// What a control asks the simulation to do.
@@ -52,14 +52,11 @@ pub const MODELS: [(ServerModel, &str); 4] = [
     (ServerModel::AsyncTasks, "asyncio tasks"),
 ];
 
-/// Most clients one click adds.
-pub const MAX_ADDED_CLIENTS: usize = 1_000;
-
 /// The control bar of the simulation.
 #[function_component]
 pub fn SimControls(props: &SimControlsProps) -> Html {
     let settings = props.settings;
-    let count = use_number_field(1, 1, MAX_ADDED_CLIENTS);
+    let count = use_number_field(1, 1, MAX_LINK_CLIENTS);
     let on_shutdown = {
         let on_action = props.on_action.clone();
         Callback::from(move |grace_ms: u32| {
@@ -152,7 +149,7 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
             </div>
             <div class="controls wrap">
                 <label for="sim-count">{ "Add" }</label>
-                <input id="sim-count" type="number" min="1" max={MAX_ADDED_CLIENTS.to_string()}
+                <input id="sim-count" type="number" min="1" max={MAX_LINK_CLIENTS.to_string()}
                        value={count.text} oninput={count.oninput} />
                 <span>{ if count.value == 1 { "client:" } else { "clients:" } }</span>
                 { for BEHAVIOURS.iter().map(|(key, label)| html! {
