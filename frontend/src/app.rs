@@ -41,7 +41,10 @@ pub enum Source {
 fn automatic_source(status: &LinkStatus) -> Source {
     match status {
         LinkStatus::NoRelay { .. } => Source::Sim,
-        LinkStatus::Connecting | LinkStatus::Live | LinkStatus::Lost { .. } => Source::Live,
+        LinkStatus::Connecting
+        | LinkStatus::Live
+        | LinkStatus::Lost { .. }
+        | LinkStatus::Closed { .. } => Source::Live,
     }
 }
 
@@ -347,6 +350,16 @@ pub fn App() -> Html {
             }
             if let LinkStatus::NoRelay { retry_in_s } = *status {
                 <NoRelayNotice url={page_lab_url()} {retry_in_s} />
+            }
+            if let LinkStatus::Closed { reason } = &*status {
+                <div id="lab-closed" class="notice" role="alert">
+                    <p>{ "The relay closed this lab: " }<span class="reason">{ reason.clone() }</span></p>
+                    <button id="reopen-lab" onclick={Callback::from(|_: MouseEvent| {
+                        if let Some(window) = web_sys::window() {
+                            let _ = window.location().reload();
+                        }
+                    })}>{ "Open a new lab" }</button>
+                </div>
             }
             <main class="grid">
                 if source == Source::Sim {

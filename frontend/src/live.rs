@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::future::{AbortHandle, Abortable};
 use futures::{SinkExt, StreamExt};
-use gloo_net::websocket::Message;
 use gloo_net::websocket::futures::WebSocket;
+use gloo_net::websocket::{Message, WebSocketError};
 use protocol::{Command, ServerMessage};
 use yew::Callback;
 
@@ -34,6 +34,25 @@ pub enum LinkStatus {
         /// Seconds until the next try.
         retry_in_s: u32,
     },
+    /// The relay closed the lab on purpose (idle or paused too long, or
+    /// a limit of the room) and said why; the page does not reconnect by
+    /// itself, so a tab left open does not hold a lab forever.
+    Closed {
+        /// The relay's words.
+        reason: String,
+    },
+}
+
+/// The close code of a lab the relay closed on purpose, with the reason in
+/// words (the relay's `session::CLOSE_LAB_ENDED`).
+pub const CLOSE_LAB_ENDED: u16 = 4000;
+
+/// What a close of the socket means for the link: `Some` when the relay
+/// closed the lab on purpose and the page must not reconnect.
+pub fn closed_on_purpose(code: u16, reason: &str) -> Option<LinkStatus> {
+    (code == CLOSE_LAB_ENDED).then(|| LinkStatus::Closed {
+        reason: reason.to_owned(),
+    })
 }
 
 /// Doubling delays between reconnection attempts, from `first` up to `max`,
@@ -139,7 +158,16 @@ pub fn connect(
                     }
                 });
                 let mut greeted = false;
-                while let Some(Ok(frame)) = read.next().await {
+                let mut closed = None;
+                while let Some(frame) = read.next().await {
+                    let frame = match frame {
+                        Ok(frame) => frame,
+                        Err(WebSocketError::ConnectionClose(event)) => {
+                            closed = closed_on_purpose(event.code, &event.reason);
+                            break;
+                        }
+                        Err(_) => break,
+                    };
                     let Message::Text(text) = frame else { continue };
                     if !greeted {
                         greeted = true;
@@ -153,6 +181,10 @@ pub fn connect(
                 }
                 // Dropping the sender ends the writer task above.
                 commands.borrow_mut().take();
+                if let Some(closed) = closed {
+                    on_status.emit(closed);
+                    return;
+                }
             }
             let delay = backoff.next_delay();
             let retry_in_s = delay.as_secs_f64().ceil() as u32;
@@ -181,6 +213,18 @@ mod tests {
         assert_eq!(delays, vec![500, 1000, 2000, 4000, 4000, 4000]);
         backoff.reset();
         assert_eq!(backoff.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn only_a_lab_closed_on_purpose_stops_the_reconnecting() {
+        assert_eq!(
+            closed_on_purpose(4000, "idle"),
+            Some(LinkStatus::Closed {
+                reason: "idle".into()
+            })
+        );
+        assert_eq!(closed_on_purpose(1001, "the relay is shutting down"), None);
+        assert_eq!(closed_on_purpose(1006, ""), None);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn behaviour(key: &str) -> Option<ClientBehaviour> {
             size: 8,
             byte_interval_ms: 100,
         },
-        "silent" => ClientBehaviour::Silent,
+        "silent" => ClientBehaviour::Silent {},
         "crasher" => ClientBehaviour::Crasher { size: 32 },
         "flood" => ClientBehaviour::Flood { bytes: 1 << 20 },
         _ => return None,

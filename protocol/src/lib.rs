@@ -213,8 +213,10 @@ pub enum ClientBehaviour {
         #[serde(default = "defaults::byte_interval_ms")]
         byte_interval_ms: u32,
     },
-    /// Connects and never sends; leaves when the server closes.
-    Silent,
+    /// Connects and never sends; leaves when the server closes. (Written
+    /// with braces so that `deny_unknown_fields` holds for it too: serde lets
+    /// a unit variant of a tagged enum ignore extra fields.)
+    Silent {},
     /// Sends half of a `size`-byte message, then resets the connection.
     Crasher {
         /// Bytes in the message it never finishes.
@@ -264,20 +266,95 @@ mod defaults {
     }
 }
 
-/// What the relay lets one browser session use; sent in [`Hello`] so that a
-/// client knows the caps before it hits them.
+/// What the relay lets one browser session (and the whole room) use; sent
+/// in [`Hello`] so that a page knows the caps before it hits them and can
+/// explain a refusal in words. Each is a flag of `relay` (see `relay
+/// --help`); [`Limits::default`] holds the flags' defaults.
+///
+/// Fields missing from an older relay's hello take their defaults.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(default)]
 pub struct Limits {
     /// Most clients a lab runs at once; a `spawn_clients` that would pass it
     /// is refused whole.
     pub max_clients: u32,
-    /// Most bytes in one command frame; a larger frame closes the WebSocket
-    /// with code 1009 (message too big).
+    /// Most bytes in one command message or frame; a larger one closes the
+    /// WebSocket with code 1009 (message too big).
     pub max_command_bytes: u32,
     /// Most messages a polite client may send.
     pub max_messages_per_client: u32,
     /// Most bytes in one client message.
     pub max_message_size: u32,
+    /// Most bytes one flood client sends.
+    pub max_flood_bytes: u32,
+    /// Longest pause a client may take between messages (or bytes), and the
+    /// longest grace a shutdown may give.
+    pub max_pause_ms: u32,
+    /// Most labs the relay runs at once.
+    pub max_labs: u32,
+    /// Most labs open at once from one address (one attendee's machine).
+    pub max_labs_per_address: u32,
+    /// Most connections to a lab's echo port from its page's own address
+    /// (`nc`, `telnet`), besides the lab's own clients. Connections from any
+    /// other address are closed at once.
+    pub max_own_connections: u32,
+    /// Most file descriptors all labs together may hold (their clients,
+    /// connections and servers); a request that would pass it is refused.
+    pub max_descriptors: u32,
+    /// Most bytes a lab's clients may keep in flight in kernel socket
+    /// buffers (a flood that is never read pins what it sent).
+    pub max_lab_in_flight_bytes: u64,
+    /// The same for all labs together.
+    pub max_in_flight_bytes: u64,
+    /// Send and receive buffer size of every lab socket, in bytes (the
+    /// kernel doubles it for its own bookkeeping).
+    pub socket_buffer_bytes: u32,
+    /// Labs that may run the busy-poll model at once (each burns a core,
+    /// at idle priority).
+    pub max_busy_poll_labs: u32,
+    /// Commands a page may send per second (in bursts of twice that); more
+    /// are ignored, with one error a second saying how many.
+    pub max_commands_per_second: u32,
+    /// A page that answers no ping for this long loses its lab.
+    pub ping_timeout_s: u32,
+    /// A lab that gets no command for this long is closed.
+    pub idle_timeout_s: u32,
+    /// A lab paused for this long is closed (its clients would wait forever).
+    pub pause_timeout_s: u32,
+    /// Most HTTP connections open at once (all addresses).
+    pub max_http_connections: u32,
+    /// Most HTTP connections open at once from one address.
+    pub max_http_connections_per_address: u32,
+    /// An HTTP request whose headers take longer than this is dropped.
+    pub header_timeout_s: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 1000,
+            max_command_bytes: 64 * 1024,
+            max_messages_per_client: 10_000,
+            max_message_size: 64 * 1024,
+            max_flood_bytes: 64 << 20,
+            max_pause_ms: 60_000,
+            max_labs: 64,
+            max_labs_per_address: 8,
+            max_own_connections: 16,
+            max_descriptors: 16_384,
+            max_lab_in_flight_bytes: 32 << 20,
+            max_in_flight_bytes: 256 << 20,
+            socket_buffer_bytes: 64 * 1024,
+            max_busy_poll_labs: 8,
+            max_commands_per_second: 50,
+            ping_timeout_s: 30,
+            idle_timeout_s: 30 * 60,
+            pause_timeout_s: 5 * 60,
+            max_http_connections: 512,
+            max_http_connections_per_address: 64,
+            header_timeout_s: 10,
+        }
+    }
 }
 
 /// The first message of every session: who you are talking to.
@@ -627,11 +704,13 @@ pub enum Command {
     },
     /// Stop the server's loop before its next iteration (thread-based
     /// models; the server really waits, and so do its clients).
-    Pause,
+    /// (Variants without parameters are written with braces so that
+    /// `deny_unknown_fields` holds for them too.)
+    Pause {},
     /// Let a paused loop run exactly one more iteration.
-    Step,
+    Step {},
     /// Let the loop run freely again.
-    Resume,
+    Resume {},
     /// For tests of the relay only (refused unless it runs with
     /// `--test-commands`): the handler of `conn` panics at its next read.
     PanicHandler {

@@ -50,18 +50,32 @@ fn hello_wire_shape() {
         echo_addr: "127.0.0.1:40123".into(),
         model: ServerModel::AsyncTasks,
         limits: Limits {
-            max_clients: 1000,
-            max_command_bytes: 65536,
-            max_messages_per_client: 10_000,
-            max_message_size: 65536,
+            max_clients: 10,
+            ..Limits::default()
         },
     });
+    let value = to_value(&hello);
+    assert_eq!(value["type"], "hello");
+    assert_eq!(value["echo_addr"], "127.0.0.1:40123");
+    assert_eq!(value["limits"]["max_clients"], 10);
+    assert_eq!(value["limits"]["max_command_bytes"], 65536);
+    assert_eq!(value["limits"]["max_labs_per_address"], 8);
+    assert_eq!(value["limits"]["idle_timeout_s"], 1800);
+}
+
+#[test]
+fn a_hello_from_an_older_relay_takes_default_limits() {
+    let text = r#"{"type":"hello","protocol":1,"lab":7,"echo_addr":"127.0.0.1:1",
+        "model":"selector","limits":{"max_clients":5,"max_command_bytes":100,
+        "max_messages_per_client":10,"max_message_size":20}}"#;
+    let ServerMessage::Hello(hello) = serde_json::from_str(text).unwrap() else {
+        panic!("a hello")
+    };
+    assert_eq!(hello.limits.max_clients, 5);
+    assert_eq!(hello.limits.max_command_bytes, 100);
     assert_eq!(
-        to_value(&hello),
-        json!({"type":"hello","protocol":1,"lab":7,"echo_addr":"127.0.0.1:40123",
-               "model":"async_tasks",
-               "limits":{"max_clients":1000,"max_command_bytes":65536,
-                         "max_messages_per_client":10000,"max_message_size":65536}})
+        hello.limits.max_labs_per_address,
+        Limits::default().max_labs_per_address
     );
 }
 
@@ -184,7 +198,7 @@ fn every_behaviour_has_defaults_for_all_its_parameters() {
                 byte_interval_ms: 50,
             },
         ),
-        (r#"{"kind":"silent"}"#, ClientBehaviour::Silent),
+        (r#"{"kind":"silent"}"#, ClientBehaviour::Silent {}),
         (
             r#"{"kind":"crasher"}"#,
             ClientBehaviour::Crasher { size: 32 },
@@ -230,6 +244,43 @@ fn misspelled_behaviour_parameter_is_an_error_not_a_silent_default() {
     )
     .unwrap_err();
     assert!(error.to_string().contains("mesages"), "{error}");
+}
+
+#[test]
+fn an_unknown_field_is_refused_by_every_command_and_behaviour_even_without_parameters() {
+    for text in [
+        r#"{"type":"pause","x":1}"#,
+        r#"{"type":"step","x":1}"#,
+        r#"{"type":"resume","x":1}"#,
+        r#"{"type":"shutdown","grace":1}"#,
+        r#"{"type":"set_model","model":"selector","x":1}"#,
+        r#"{"type":"panic_handler","conn":1,"x":1}"#,
+        r#"{"type":"spawn_clients","count":1,"x":1}"#,
+        r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"silent","x":1}}"#,
+        r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"crasher","x":1}}"#,
+        r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"flood","x":1}}"#,
+        r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"slow","x":1}}"#,
+    ] {
+        let error =
+            serde_json::from_str::<Command>(text).expect_err(&format!("{text} must be refused"));
+        assert!(
+            error.to_string().contains('x') || error.to_string().contains("grace"),
+            "{error}"
+        );
+    }
+    // The same commands without the stray field are fine.
+    for text in [
+        r#"{"type":"pause"}"#,
+        r#"{"type":"step"}"#,
+        r#"{"type":"resume"}"#,
+        r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"silent"}}"#,
+    ] {
+        serde_json::from_str::<Command>(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+    }
+    assert_eq!(
+        serde_json::to_string(&Command::Pause {}).unwrap(),
+        r#"{"type":"pause"}"#
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! levels every [`SAMPLE_PERIOD`] and reports those that changed as
 //! `buffered` events. The registry holds its own duplicate of each socket's
 //! descriptor, so a sample never reads a number that the system has since
-//! given to another file.
+//! given to another file; the thread servers also use that one duplicate to
+//! shut a connection down when they must unblock a call parked on it.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -60,6 +61,14 @@ impl OpenSockets {
     /// descriptor goes, so the connection closes with the server's.
     pub fn forget(&self, conn: ConnId) {
         self.watched().remove(&conn);
+    }
+
+    /// Shuts every watched connection down (both directions), which makes
+    /// a call parked on one return at once.
+    pub fn shut_down_all(&self) {
+        for watched in self.watched().values() {
+            let _ = socket2::SockRef::from(&watched.socket).shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Stops watching every connection (their server is gone).

@@ -3,16 +3,52 @@
 //!
 //! Each client checks every echo against what it sent, so the number it
 //! reports as echoed is bytes that really made the round trip intact.
+//!
+//! A client binds its socket first and tells the lab's [`Admission`] its
+//! address, so that the echo server lets it in (and nobody else from that
+//! address and port); its socket buffers are capped like the server's.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use protocol::{ClientBehaviour, ClientId, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::SharedAdmission;
 use crate::probe::Probe;
+use crate::room::Lease;
+
+/// What a client holds from the room's budgets while it runs.
+#[derive(Debug)]
+pub struct ClientLeases {
+    /// The descriptor of its own socket.
+    pub own_socket: Lease,
+    /// The descriptors of the server's end, handed to the admission.
+    pub server_side: Lease,
+    /// Kernel memory it may pin, from the lab's budget.
+    pub lab_in_flight: Lease,
+    /// The same, from the room's.
+    pub room_in_flight: Lease,
+}
+
+/// One client to run.
+#[derive(Debug)]
+pub struct Client {
+    /// Its number in the lab.
+    pub id: ClientId,
+    /// What it does.
+    pub behaviour: ClientBehaviour,
+    /// The echo server.
+    pub target: SocketAddr,
+    /// Its socket's send and receive buffer size.
+    pub socket_buffer: u32,
+    /// The echo port's door, told of the client before it connects.
+    pub admission: SharedAdmission,
+    /// What it holds from the room's budgets.
+    pub leases: ClientLeases,
+}
 
 /// Why a client stopped before doing all it meant to.
 #[derive(Debug, thiserror::Error)]
@@ -31,22 +67,37 @@ enum ClientError {
 }
 
 /// Runs one client to its end and reports it.
-pub async fn run(
-    client: ClientId,
-    behaviour: ClientBehaviour,
-    echo_addr: SocketAddr,
-    probe: Probe,
-    stop: CancellationToken,
-) {
+pub async fn run(client: Client, probe: Probe, stop: CancellationToken) {
+    let Client {
+        id,
+        behaviour,
+        target,
+        socket_buffer,
+        admission,
+        leases,
+    } = client;
     probe.emit(EventKind::ClientStarted {
-        client,
+        client: id,
         behaviour: behaviour.clone(),
     });
     let mut echoed = 0;
+    let mut local = None;
     let result = tokio::select! {
         _ = stop.cancelled() => Err(ClientError::Cancelled),
-        result = behave(client, &behaviour, echo_addr, &probe, &mut echoed) => result,
+        result = async {
+            let stream = connect(target, socket_buffer, &admission, leases.server_side, &mut local).await?;
+            behave(stream, id, &behaviour, &probe, &mut echoed).await
+        } => result,
     };
+    if let Some(local) = local {
+        admission.forget_client(local);
+    }
+    drop((
+        leases.own_socket,
+        leases.lab_in_flight,
+        leases.room_in_flight,
+    ));
+    let client = id;
     probe.emit(EventKind::ClientFinished {
         client,
         echoed,
@@ -54,20 +105,42 @@ pub async fn run(
     });
 }
 
+/// Binds a socket on the echo server's address, tells the door, connects.
+async fn connect(
+    target: SocketAddr,
+    socket_buffer: u32,
+    admission: &SharedAdmission,
+    server_side: Lease,
+    local: &mut Option<SocketAddr>,
+) -> Result<TcpStream, ClientError> {
+    let failed = |source| ClientError::Connect {
+        addr: target,
+        source,
+    };
+    let socket = if target.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    socket.set_send_buffer_size(socket_buffer).map_err(failed)?;
+    socket.set_recv_buffer_size(socket_buffer).map_err(failed)?;
+    socket
+        .bind(SocketAddr::new(target.ip(), 0))
+        .map_err(failed)?;
+    let bound = socket.local_addr().map_err(failed)?;
+    admission.expect_client(bound, server_side);
+    *local = Some(bound);
+    socket.connect(target).await.map_err(failed)
+}
+
 async fn behave(
+    mut stream: TcpStream,
     client: ClientId,
     behaviour: &ClientBehaviour,
-    echo_addr: SocketAddr,
     probe: &Probe,
     echoed: &mut u64,
 ) -> Result<(), ClientError> {
-    let mut stream =
-        TcpStream::connect(echo_addr)
-            .await
-            .map_err(|source| ClientError::Connect {
-                addr: echo_addr,
-                source,
-            })?;
     match *behaviour {
         ClientBehaviour::Polite {
             messages,
@@ -108,7 +181,7 @@ async fn behave(
             }
             finish_sending(&mut stream, messages).await?;
         }
-        ClientBehaviour::Silent => {
+        ClientBehaviour::Silent {} => {
             // Waits for the server to close; whatever it sends is ignored.
             let mut sink = [0; 1024];
             while stream

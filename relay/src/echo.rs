@@ -29,12 +29,13 @@ use std::time::Duration;
 use futures::FutureExt;
 use protocol::{ConnId, EventKind, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::SharedAdmission;
 use crate::instrument::Instrumented;
 use crate::probe::Probe;
+use crate::threaded::{ACCEPT_BACKOFF, accept_failed};
 
 /// Bytes read per `recv`, like `sock.recv(4096)` in the lesson.
 const READ_SIZE: usize = 4096;
@@ -46,7 +47,7 @@ struct EchoServer {
     stop_accepting: CancellationToken,
     cancel_handlers: CancellationToken,
     handlers: TaskTracker,
-    connection_slots: Arc<Semaphore>,
+    admission: SharedAdmission,
     next_conn: Arc<AtomicU64>,
     next_task: Arc<AtomicU64>,
     doomed: Arc<AtomicU64>,
@@ -64,13 +65,13 @@ pub struct ServerHandle {
 }
 
 /// Starts serving `listener`. Cancelling `lab_stop` ends everything at once;
-/// [`ServerHandle::shut_down`] ends it gracefully. At most `max_connections`
-/// connections are served at once (more are accepted and closed at once).
+/// [`ServerHandle::shut_down`] ends it gracefully. Only connections that
+/// `admission` lets in are served; the others are closed at once.
 pub fn start(
     listener: TcpListener,
     probe: Probe,
     lab_stop: &CancellationToken,
-    max_connections: usize,
+    admission: SharedAdmission,
 ) -> ServerHandle {
     let handle = ServerHandle {
         stop_accepting: lab_stop.child_token(),
@@ -85,7 +86,7 @@ pub fn start(
         stop_accepting: handle.stop_accepting.clone(),
         cancel_handlers: handle.cancel_handlers.clone(),
         handlers: handle.handlers.clone(),
-        connection_slots: Arc::new(Semaphore::new(max_connections)),
+        admission,
         next_conn: Arc::new(AtomicU64::new(1)),
         next_task: Arc::new(AtomicU64::new(1)),
     };
@@ -160,30 +161,29 @@ impl EchoServer {
                 accepted = listener.accept() => accepted,
             };
             match accepted {
-                Ok((stream, peer)) => self.admit(stream, peer.to_string()),
+                Ok((stream, peer)) => {
+                    if let Some(pass) = self.admission.admit(peer, &self.probe) {
+                        self.serve(stream, peer.to_string(), pass);
+                    }
+                }
                 // Running out of file descriptors and the like: the server
-                // goes on, the next accept may succeed.
+                // goes on, after a pause (the failed connection is still
+                // queued, so retrying at once would spin).
                 Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    self.probe.emit(EventKind::Error {
-                        message: format!("accept failed: {error}"),
-                    });
+                    accept_failed(&self.probe, &error);
+                    tokio::select! {
+                        _ = self.stop_accepting.cancelled() => break,
+                        _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    }
                 }
             }
         }
         // Dropping the listener here closes the port.
     }
 
-    fn admit(&self, stream: TcpStream, peer: String) {
+    fn serve(&self, stream: TcpStream, peer: String, pass: crate::admission::Pass) {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         self.probe.accepted(conn, peer, &stream);
-        let Ok(slot) = Arc::clone(&self.connection_slots).try_acquire_owned() else {
-            self.probe.emit(EventKind::Error {
-                message: format!("{conn} refused: the lab serves too many connections already"),
-            });
-            self.probe.closed(conn);
-            return;
-        };
         let task = TaskId(self.next_task.fetch_add(1, Ordering::Relaxed));
         self.probe.emit(EventKind::TaskSpawned {
             task,
@@ -211,7 +211,7 @@ impl EchoServer {
                 outcome,
             });
             probe.closed(conn);
-            drop(slot);
+            drop(pass);
         }));
     }
 }

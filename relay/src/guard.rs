@@ -12,6 +12,10 @@
 //!   A handshake without `Origin` comes from a program, not from a page, and
 //!   is let in: a hostile page cannot leave the header out.
 //!
+//! A browser leaves the port out of both headers when it is the scheme's
+//! default (80 for `http`), so names are compared with the port written
+//! out.
+//!
 //! Pure: no I/O, so every rule is unit-tested below.
 
 use std::net::SocketAddr;
@@ -53,13 +57,11 @@ impl DoorPolicy {
             hosts.push(format!("[::1]:{port}"));
         }
         hosts.extend(extra_hosts.iter().cloned());
-        for host in &mut hosts {
-            host.make_ascii_lowercase();
-        }
+        let mut hosts: Vec<String> = hosts.iter().map(|host| with_port(host)).collect();
         hosts.dedup();
         let extra_origins = extra_origins
             .iter()
-            .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
+            .map(|origin| origin_with_port(origin.trim_end_matches('/')))
             .collect();
         DoorPolicy {
             hosts,
@@ -69,20 +71,42 @@ impl DoorPolicy {
 
     /// Lets a handshake in, or says why not.
     pub fn check(&self, host: Option<&str>, origin: Option<&str>) -> Result<(), Refusal> {
-        let host = host.ok_or(Refusal::MissingHost)?.to_ascii_lowercase();
+        let sent_host = host.ok_or(Refusal::MissingHost)?;
+        let host = with_port(sent_host);
         if !self.hosts.contains(&host) {
-            return Err(Refusal::HostNotAllowed(host));
+            return Err(Refusal::HostNotAllowed(sent_host.to_ascii_lowercase()));
         }
-        let Some(origin) = origin else {
+        let Some(sent_origin) = origin else {
             return Ok(());
         };
-        let origin = origin.to_ascii_lowercase();
+        let origin = origin_with_port(sent_origin);
         let own_origin = format!("http://{host}");
         if origin == own_origin || self.extra_origins.contains(&origin) {
             Ok(())
         } else {
-            Err(Refusal::OriginNotAllowed(origin))
+            Err(Refusal::OriginNotAllowed(sent_origin.to_ascii_lowercase()))
         }
+    }
+}
+
+/// `host[:port]` in lower case with the port written out (80 when left out).
+fn with_port(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    // An IPv6 literal ends in `]` when it has no port.
+    let has_port = match host.rfind(']') {
+        Some(bracket) => host[bracket..].contains(':'),
+        None => host.contains(':'),
+    };
+    if has_port { host } else { format!("{host}:80") }
+}
+
+/// An `http://host[:port]` origin with the port written out; other schemes
+/// are left as they are (and never match the relay's own origin).
+fn origin_with_port(origin: &str) -> String {
+    let origin = origin.to_ascii_lowercase();
+    match origin.strip_prefix("http://") {
+        Some(host) => format!("http://{}", with_port(host)),
+        None => origin,
     }
 }
 
@@ -163,6 +187,33 @@ mod tests {
         assert_eq!(
             loopback_policy().check(Some("127.0.0.1:8080"), None),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn on_port_80_a_browser_leaves_the_port_out_and_is_let_in() {
+        let policy = DoorPolicy::new("192.168.1.20:80".parse().unwrap(), &[], &[]);
+        assert_eq!(
+            policy.check(Some("192.168.1.20"), Some("http://192.168.1.20")),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check(Some("192.168.1.20:80"), Some("http://192.168.1.20")),
+            Ok(())
+        );
+        let loopback = DoorPolicy::new("[::1]:80".parse().unwrap(), &[], &[]);
+        assert_eq!(loopback.check(Some("[::1]"), Some("http://[::1]")), Ok(()));
+        assert_eq!(
+            loopback.check(Some("localhost"), Some("http://localhost")),
+            Ok(())
+        );
+        // Leaving the port out means 80, not any port.
+        let elsewhere = DoorPolicy::new("192.168.1.20:8080".parse().unwrap(), &[], &[]);
+        assert!(elsewhere.check(Some("192.168.1.20"), None).is_err());
+        assert!(
+            policy
+                .check(Some("192.168.1.20"), Some("http://192.168.1.20:8080"))
+                .is_err()
         );
     }
 

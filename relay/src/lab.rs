@@ -4,8 +4,15 @@
 //! A lab lives exactly as long as its WebSocket session. Closing it (or
 //! dropping it) cancels every task it started and closes every socket,
 //! the echo port included.
+//!
+//! Everything a lab starts is paid for from the [`Room`]'s budgets before it
+//! starts: the lab's own descriptors when it opens, each client's
+//! descriptors and the kernel memory it can pin when it is spawned, a
+//! busy-poll slot when it switches to that model. A request that would pass
+//! a budget is refused whole, with the numbers.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::{
@@ -14,19 +21,15 @@ use protocol::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clients;
+use crate::admission::{Admission, SharedAdmission};
+use crate::clients::{self, ClientLeases};
 use crate::probe::{self, EventStream, Probe};
+use crate::room::{Budget, CLIENT_DESCRIPTORS, Exhausted, LAB_DESCRIPTORS, Lease, Room, kib};
 use crate::server::{self, Server};
 
 /// How many events a lab buffers for a browser that reads slowly before it
 /// drops (and counts) the rest.
 const EVENT_BUFFER: usize = 16384;
-
-/// Most bytes one flood client sends.
-const MAX_FLOOD_BYTES: u32 = 64 << 20;
-
-/// Longest pause a client may take between messages (or bytes).
-const MAX_PAUSE_MS: u32 = 60_000;
 
 /// How long closing a lab waits for its tasks to notice cancellation.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -60,17 +63,70 @@ pub enum Refused {
         "the async-tasks model runs on tokio's scheduler and cannot be paused live; pause the view instead"
     )]
     CannotPause,
-    /// The server could not be restarted.
-    #[error("could not restart the echo server: {0}")]
-    Restart(String),
+    /// The server could not be restarted; the old one still runs.
+    #[error("could not start the {model} server, so the {running} server goes on: {error}")]
+    Restart {
+        /// The model asked for.
+        model: &'static str,
+        /// The model still running.
+        running: &'static str,
+        /// What failed.
+        error: String,
+    },
+    /// The room's descriptors would not cover the clients.
+    #[error(
+        "spawn_clients needs {asked} file descriptors for {count} clients, and the relay has {left} of {total} left for all labs; none were started"
+    )]
+    NoDescriptors {
+        /// Clients asked for.
+        count: u32,
+        /// Descriptors they need.
+        asked: u64,
+        /// Descriptors free.
+        left: u64,
+        /// The room's budget.
+        total: u64,
+    },
+    /// The clients could pin more kernel memory than a lab (or the room)
+    /// may.
+    #[error(
+        "{count} {behaviour} clients could keep {asked_kib} KiB in kernel socket buffers, and {scope} has {left_kib} of {total_kib} KiB left; none were started"
+    )]
+    TooMuchInFlight {
+        /// Clients asked for.
+        count: u32,
+        /// Their behaviour's name.
+        behaviour: &'static str,
+        /// "this lab" or "the relay".
+        scope: &'static str,
+        /// KiB they could pin.
+        asked_kib: u64,
+        /// KiB free.
+        left_kib: u64,
+        /// The budget.
+        total_kib: u64,
+    },
+    /// Every busy-poll slot of the room is taken.
+    #[error(
+        "busy poll burns a whole core, so this relay runs at most {0} busy-poll labs at once and all are taken; try again later, or watch it in the simulation"
+    )]
+    NoBusyPollSlot(u64),
     /// A test command to a relay not started for tests.
     #[error("test commands are off (start the relay with --test-commands)")]
     TestCommandsOff,
 }
 
-/// Room for every lab client plus a few `nc` sessions of the user.
-fn max_connections(limits: &Limits) -> usize {
-    limits.max_clients as usize + 64
+/// Why a lab could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The room's descriptors are spent.
+    #[error(
+        "the relay has no file descriptors left for another lab ({0}); try again when a lab closes"
+    )]
+    NoDescriptors(Exhausted),
+    /// The echo server could not be started.
+    #[error("could not open an echo server: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// One browser's lab.
@@ -79,6 +135,14 @@ pub struct Lab {
     id: u64,
     echo_addr: SocketAddr,
     limits: Limits,
+    room: Room,
+    admission: SharedAdmission,
+    /// KiB of kernel memory this lab's clients may pin.
+    in_flight_kib: Budget,
+    /// The lab's own descriptors (its WebSocket, listener, selector...).
+    _descriptors: Lease,
+    /// Held while the lab runs the busy-poll model.
+    busy_poll_slot: Option<Lease>,
     probe: Probe,
     stop: CancellationToken,
     model: ServerModel,
@@ -91,22 +155,40 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Opens lab number `id`: binds its echo server to an ephemeral port on
-    /// `ip` and starts serving. Returns the lab and the stream of its events.
+    /// Opens lab number `id` for a page that came from `owner`: binds its
+    /// echo server to an ephemeral port on `ip` and starts serving, paid for
+    /// from `room`. Returns the lab and the stream of its events.
     /// `test_commands` lets the test-only commands in.
     pub async fn open(
         id: u64,
         ip: IpAddr,
-        limits: Limits,
+        owner: IpAddr,
+        room: &Room,
         test_commands: bool,
-    ) -> std::io::Result<(Lab, EventStream)> {
-        let listener = server::bind(SocketAddr::new(ip, 0))?;
+    ) -> Result<(Lab, EventStream), OpenError> {
+        let limits = room.limits.clone();
+        let descriptors = room
+            .descriptors
+            .take(LAB_DESCRIPTORS)
+            .map_err(OpenError::NoDescriptors)?;
+        let listener = server::bind(SocketAddr::new(ip, 0), limits.socket_buffer_bytes)?;
         let echo_addr = listener.local_addr()?;
         let (probe, events) = probe::channel(EVENT_BUFFER);
         let stop = CancellationToken::new();
         let model = ServerModel::AsyncTasks;
-        let max_connections = max_connections(&limits);
-        let server = Server::start(model, listener, probe.clone(), &stop, max_connections).await?;
+        let admission = Arc::new(Admission::new(
+            owner,
+            limits.max_own_connections,
+            room.descriptors.clone(),
+        ));
+        let server = Server::start(
+            model,
+            listener,
+            probe.clone(),
+            &stop,
+            Arc::clone(&admission),
+        )
+        .await?;
         tokio::spawn(
             probe
                 .buffers()
@@ -116,7 +198,12 @@ impl Lab {
         let lab = Lab {
             id,
             echo_addr,
+            in_flight_kib: Budget::new(kib(limits.max_lab_in_flight_bytes)),
             limits,
+            room: room.clone(),
+            admission,
+            _descriptors: descriptors,
+            busy_poll_slot: None,
             probe,
             stop,
             model,
@@ -161,8 +248,8 @@ impl Lab {
         match command {
             Command::SpawnClients { count, behaviour } => self.spawn_clients(count, behaviour),
             Command::SetModel { model } => self.set_model(model).await,
-            Command::Pause | Command::Resume => {
-                let paused = command == Command::Pause;
+            Command::Pause {} | Command::Resume {} => {
+                let paused = command == Command::Pause {};
                 self.server
                     .control()
                     .ok_or(Refused::CannotPause)?
@@ -170,7 +257,7 @@ impl Lab {
                 self.probe.emit(EventKind::Stepping { paused });
                 Ok(())
             }
-            Command::Step => {
+            Command::Step {} => {
                 let control = self.server.control().ok_or(Refused::CannotPause)?;
                 if !control.gate.paused() {
                     control.pause(true);
@@ -191,7 +278,7 @@ impl Lab {
                 }
                 self.shutting_down = true;
                 let (server, probe) = (self.server.clone(), self.probe.clone());
-                let grace = Duration::from_millis(grace_ms.min(MAX_PAUSE_MS).into());
+                let grace = Duration::from_millis(grace_ms.min(self.limits.max_pause_ms).into());
                 self.control_tasks
                     .spawn(async move { server.shut_down(&probe, grace).await });
                 Ok(())
@@ -199,28 +286,90 @@ impl Lab {
         }
     }
 
+    /// Whether the lab's server is paused (thread models).
+    pub fn paused(&self) -> bool {
+        self.server
+            .control()
+            .is_some_and(|control| control.gate.paused())
+    }
+
     /// Restarts the echo server on the same port under `model`; its
-    /// connections are closed.
+    /// connections are closed. The new listener is bound before the old
+    /// server stops, so a switch that cannot bind leaves the old server
+    /// serving; a shutdown under way finishes first.
     async fn set_model(&mut self, model: ServerModel) -> Result<(), Refused> {
+        let busy_poll_slot = match (model, self.busy_poll_slot.take()) {
+            (ServerModel::BusyPoll, Some(held)) => Some(held),
+            (ServerModel::BusyPoll, None) => Some(
+                self.room
+                    .busy_poll
+                    .take(1)
+                    .map_err(|exhausted| Refused::NoBusyPollSlot(exhausted.total))?,
+            ),
+            (_, held) => {
+                // Given back only once the switch has happened.
+                self.busy_poll_slot = held;
+                None
+            }
+        };
+        let refused = |error: std::io::Error, running: ServerModel| Refused::Restart {
+            model: model_name(model),
+            running: model_name(running),
+            error: error.to_string(),
+        };
         self.control_tasks.close();
         self.control_tasks.wait().await;
         self.control_tasks.reopen();
+        let listener = match server::bind(self.echo_addr, self.limits.socket_buffer_bytes) {
+            Ok(listener) => listener,
+            Err(error) => {
+                if self.model == ServerModel::BusyPoll {
+                    self.busy_poll_slot = busy_poll_slot;
+                }
+                return Err(refused(error, self.model));
+            }
+        };
+        // Waits until the old server's threads have let go of the port.
         self.server.stop_now().await;
-        let listener =
-            server::bind(self.echo_addr).map_err(|error| Refused::Restart(error.to_string()))?;
-        let max_connections = max_connections(&self.limits);
-        self.server = Server::start(
+        let started = Server::start(
             model,
             listener,
             self.probe.clone(),
             &self.stop,
-            max_connections,
+            Arc::clone(&self.admission),
         )
-        .await
-        .map_err(|error| Refused::Restart(error.to_string()))?;
-        self.model = model;
-        self.shutting_down = false;
-        Ok(())
+        .await;
+        match started {
+            Ok(server) => {
+                self.server = server;
+                self.model = model;
+                self.busy_poll_slot = busy_poll_slot;
+                self.shutting_down = false;
+                Ok(())
+            }
+            Err(error) => {
+                // The old server has stopped: start it again rather than
+                // leave the lab without one.
+                let old = self.model;
+                if old == ServerModel::BusyPoll && self.busy_poll_slot.is_none() {
+                    self.busy_poll_slot = busy_poll_slot;
+                }
+                if let Ok(listener) = server::bind(self.echo_addr, self.limits.socket_buffer_bytes)
+                    && let Ok(server) = Server::start(
+                        old,
+                        listener,
+                        self.probe.clone(),
+                        &self.stop,
+                        Arc::clone(&self.admission),
+                    )
+                    .await
+                {
+                    self.server = server;
+                    self.shutting_down = false;
+                }
+                Err(refused(error, old))
+            }
+        }
     }
 
     /// Shuts the echo server down gracefully (or waits for the shutdown
@@ -248,19 +397,62 @@ impl Lab {
             });
         }
         self.check_behaviour(&behaviour)?;
+        let mut descriptors = self
+            .room
+            .descriptors
+            .take(CLIENT_DESCRIPTORS * u64::from(count))
+            .map_err(|exhausted| Refused::NoDescriptors {
+                count,
+                asked: exhausted.asked,
+                left: exhausted.left,
+                total: exhausted.total,
+            })?;
+        let per_client_kib = u64::from(kib(in_flight_bound(
+            &behaviour,
+            self.limits.socket_buffer_bytes,
+        )));
+        let too_much = |scope, exhausted: Exhausted| Refused::TooMuchInFlight {
+            count,
+            behaviour: behaviour_name(&behaviour),
+            scope,
+            asked_kib: exhausted.asked,
+            left_kib: exhausted.left,
+            total_kib: exhausted.total,
+        };
+        let mut lab_kib = self
+            .in_flight_kib
+            .take(per_client_kib * u64::from(count))
+            .map_err(|exhausted| too_much("this lab", exhausted))?;
+        let mut room_kib = self
+            .room
+            .in_flight_kib
+            .take(per_client_kib * u64::from(count))
+            .map_err(|exhausted| too_much("the relay", exhausted))?;
         // Connect over loopback even when the echo server listens on all
         // addresses.
         let mut target = self.echo_addr;
         if target.ip().is_unspecified() {
             target.set_ip(Ipv4Addr::LOCALHOST.into());
         }
+        let split = |lease: &mut Lease, units| lease.split(units).unwrap_or_else(Lease::none);
         for _ in 0..count {
             let client = ClientId(self.next_client);
             self.next_client += 1;
+            let leases = ClientLeases {
+                own_socket: split(&mut descriptors, 1),
+                server_side: split(&mut descriptors, CLIENT_DESCRIPTORS - 1),
+                lab_in_flight: split(&mut lab_kib, per_client_kib),
+                room_in_flight: split(&mut room_kib, per_client_kib),
+            };
             self.client_tasks.spawn(clients::run(
-                client,
-                behaviour.clone(),
-                target,
+                clients::Client {
+                    id: client,
+                    behaviour: behaviour.clone(),
+                    target,
+                    socket_buffer: self.limits.socket_buffer_bytes,
+                    admission: Arc::clone(&self.admission),
+                    leases,
+                },
                 self.probe.clone(),
                 self.stop.clone(),
             ));
@@ -282,11 +474,12 @@ impl Lab {
                 byte_interval_ms,
             } => (messages, size, byte_interval_ms),
             ClientBehaviour::Crasher { size } => (1, size, 0),
-            ClientBehaviour::Silent => (0, 1, 0),
+            ClientBehaviour::Silent {} => (0, 1, 0),
             ClientBehaviour::Flood { bytes } => {
-                if bytes > MAX_FLOOD_BYTES {
+                if bytes > limits.max_flood_bytes {
                     return Err(Refused::BadBehaviour(format!(
-                        "a flood sends at most {MAX_FLOOD_BYTES} bytes, not {bytes}"
+                        "a flood sends at most {} bytes, not {bytes}",
+                        limits.max_flood_bytes
                     )));
                 }
                 (0, 1, 0)
@@ -304,9 +497,10 @@ impl Lab {
                 limits.max_message_size
             )));
         }
-        if pause_ms > MAX_PAUSE_MS {
+        if pause_ms > limits.max_pause_ms {
             return Err(Refused::BadBehaviour(format!(
-                "a client pauses at most {MAX_PAUSE_MS} ms, not {pause_ms}"
+                "a client pauses at most {} ms, not {pause_ms}",
+                limits.max_pause_ms
             )));
         }
         Ok(())
@@ -326,6 +520,44 @@ impl Lab {
         if tokio::time::timeout(CLOSE_TIMEOUT, all_done).await.is_err() {
             tracing::warn!(lab = self.id, "lab tasks did not stop in time");
         }
+    }
+}
+
+/// The most bytes a client of `behaviour` can leave in kernel socket
+/// buffers (its own and the server's end), with every lab socket's buffers
+/// at `socket_buffer` bytes (which the kernel doubles).
+pub fn in_flight_bound(behaviour: &ClientBehaviour, socket_buffer: u32) -> u64 {
+    // Send and receive buffers on both ends of the connection.
+    let buffers = 4 * 2 * u64::from(socket_buffer);
+    let sent_unread = match *behaviour {
+        // A message and its echo at most: these read before they send more.
+        ClientBehaviour::Polite { size, .. } | ClientBehaviour::Slow { size, .. } => {
+            2 * u64::from(size)
+        }
+        ClientBehaviour::Crasher { size } => u64::from(size),
+        ClientBehaviour::Silent {} => 0,
+        // Never reads: everything it sends can stay in flight.
+        ClientBehaviour::Flood { bytes } => u64::from(bytes),
+    };
+    sent_unread.min(buffers)
+}
+
+fn behaviour_name(behaviour: &ClientBehaviour) -> &'static str {
+    match behaviour {
+        ClientBehaviour::Polite { .. } => "polite",
+        ClientBehaviour::Slow { .. } => "slow",
+        ClientBehaviour::Silent {} => "silent",
+        ClientBehaviour::Crasher { .. } => "crasher",
+        ClientBehaviour::Flood { .. } => "flood",
+    }
+}
+
+fn model_name(model: ServerModel) -> &'static str {
+    match model {
+        ServerModel::Blocking => "blocking",
+        ServerModel::BusyPoll => "busy-poll",
+        ServerModel::Selector => "selector",
+        ServerModel::AsyncTasks => "async-tasks",
     }
 }
 

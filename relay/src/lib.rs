@@ -8,9 +8,14 @@
 //!
 //! Modules, from the edge inwards:
 //!
-//! * [`http`]: serves the app and upgrades `/ws`, behind the [`guard`];
+//! * [`http`]: serves the app and upgrades `/ws`, behind the [`guard`],
+//!   within the HTTP limits; [`ws_io`] meters the bytes under a WebSocket;
 //! * [`session`]: one WebSocket: hello, commands in, event batches out;
+//! * [`commands`]: carries a page's commands out, one at a time;
+//! * [`room`]: the budgets all labs share (descriptors, kernel memory,
+//!   labs per address), and [`throttle`], the rate limits;
 //! * [`lab`]: one browser's echo server and clients, torn down with the session;
+//! * [`admission`]: who may connect to a lab's echo port;
 //! * [`server`]: the lab's echo server under any of the four models:
 //!   [`echo`] (one tokio task per connection) or [`threaded`] (blocking,
 //!   busy poll, `mio` selector, each on its own thread);
@@ -21,18 +26,23 @@
 //! * [`coalesce`]: folds high-rate happenings into counters when a batch is
 //!   large.
 
+pub mod admission;
 pub mod buffers;
 pub mod clients;
 pub mod coalesce;
+pub mod commands;
 pub mod echo;
 pub mod guard;
 pub mod http;
 pub mod instrument;
 pub mod lab;
 pub mod probe;
+pub mod room;
 pub mod server;
 pub mod session;
 pub mod threaded;
+pub mod throttle;
+pub mod ws_io;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -53,9 +63,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// Extra page origins allowed to open labs (see [`guard`]).
     pub allowed_origins: Vec<String>,
-    /// Most labs (browser sessions) at once.
-    pub max_labs: usize,
-    /// The caps of each lab.
+    /// Every cap: of each lab, each page, each address and the whole room.
     pub limits: Limits,
     /// How long each lab's connections get to finish when the relay stops.
     pub grace: Duration,
@@ -69,13 +77,7 @@ impl Default for Config {
             echo_ip: Ipv4Addr::LOCALHOST.into(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
-            max_labs: 64,
-            limits: Limits {
-                max_clients: 1000,
-                max_command_bytes: 64 * 1024,
-                max_messages_per_client: 10_000,
-                max_message_size: 64 * 1024,
-            },
+            limits: Limits::default(),
             grace: Duration::from_secs(3),
             test_commands: false,
         }
@@ -91,12 +93,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let bound = listener.local_addr().context("reading the bound address")?;
     let grace = config.grace;
+    let limits = config.limits.clone();
     let sessions = TaskTracker::new();
     let router = http::Relay::new(config, bound, stop.clone(), sessions.clone()).router();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    http::serve_connections(listener, router, &limits, stop, grace).await;
     // Each session gives its lab `grace`, then says goodbye.
     sessions.close();
     let patience = grace + Duration::from_millis(800);

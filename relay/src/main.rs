@@ -1,17 +1,23 @@
 //! `relay`: serves the Loopscope app and gives each browser a lab of real
-//! sockets. `relay --help` lists the flags; the README's workshop guide
-//! explains when to use them.
+//! sockets. `relay --help` lists the flags, every limit among them; the
+//! README's workshop guide explains when to use them.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use loopscope_relay::room::{descriptor_budget, raise_open_file_limit};
 use loopscope_relay::{Config, serve};
+use protocol::Limits;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Loopscope's relay: real echo servers, watched from the browser.
+///
+/// Every limit below is per room unless it says otherwise; a request that
+/// would pass one is refused, and the page says which and why.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -26,55 +32,145 @@ struct Args {
     /// for `trunk serve`); repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
-    /// Most labs (browser tabs) at once.
-    #[arg(long, default_value_t = 64)]
-    max_labs: usize,
-    /// Most clients one lab runs at once.
-    #[arg(long, default_value_t = 1000)]
-    max_clients: u32,
     /// Seconds the labs get to close on Ctrl-C.
     #[arg(long, default_value_t = 3.0)]
     grace: f64,
+    /// Most labs (browser tabs) at once.
+    #[arg(long, default_value_t = Limits::default().max_labs)]
+    max_labs: u32,
+    /// Most labs open at once from one address (a page comparing two
+    /// models live holds two).
+    #[arg(long, default_value_t = Limits::default().max_labs_per_address)]
+    max_labs_per_address: u32,
+    /// Most clients one lab runs at once.
+    #[arg(long, default_value_t = Limits::default().max_clients)]
+    max_clients: u32,
+    /// Most connections to a lab's echo port from its page's own address
+    /// (nc, telnet), besides the lab's clients. Other addresses are refused.
+    #[arg(long, default_value_t = Limits::default().max_own_connections)]
+    max_own_connections: u32,
+    /// Most file descriptors all labs may hold together; never more than
+    /// the open-file limit (raised to its hard limit at start) leaves.
+    #[arg(long, default_value_t = Limits::default().max_descriptors)]
+    max_descriptors: u32,
+    /// Most bytes one lab's clients may keep in kernel socket buffers.
+    #[arg(long, default_value_t = Limits::default().max_lab_in_flight_bytes)]
+    max_lab_in_flight_bytes: u64,
+    /// Most bytes all labs' clients may keep in kernel socket buffers.
+    #[arg(long, default_value_t = Limits::default().max_in_flight_bytes)]
+    max_in_flight_bytes: u64,
+    /// Send and receive buffer size of every lab socket, in bytes.
+    #[arg(long, default_value_t = Limits::default().socket_buffer_bytes)]
+    socket_buffer_bytes: u32,
+    /// Most bytes one flood client sends.
+    #[arg(long, default_value_t = Limits::default().max_flood_bytes)]
+    max_flood_bytes: u32,
+    /// Labs that may run the busy-poll model at once (each spins a core,
+    /// at idle priority).
+    #[arg(long, default_value_t = Limits::default().max_busy_poll_labs)]
+    max_busy_poll_labs: u32,
+    /// Commands one page may send per second (twice that in a burst).
+    #[arg(long, default_value_t = Limits::default().max_commands_per_second)]
+    max_commands_per_second: u32,
+    /// Most bytes in one command (a larger message closes with 1009).
+    #[arg(long, default_value_t = Limits::default().max_command_bytes)]
+    max_command_bytes: u32,
+    /// Seconds a page may leave pings unanswered before its lab closes.
+    #[arg(long, default_value_t = Limits::default().ping_timeout_s)]
+    ping_timeout: u32,
+    /// Seconds a lab may go without a command before it closes.
+    #[arg(long, default_value_t = Limits::default().idle_timeout_s)]
+    idle_timeout: u32,
+    /// Seconds a lab may stay paused before it closes.
+    #[arg(long, default_value_t = Limits::default().pause_timeout_s)]
+    pause_timeout: u32,
+    /// Most HTTP connections open at once.
+    #[arg(long, default_value_t = Limits::default().max_http_connections)]
+    max_http_connections: u32,
+    /// Most HTTP connections open at once from one address.
+    #[arg(long, default_value_t = Limits::default().max_http_connections_per_address)]
+    max_http_connections_per_address: u32,
+    /// Seconds a request's headers may take to arrive.
+    #[arg(long, default_value_t = Limits::default().header_timeout_s)]
+    header_timeout: u32,
     /// Carry out test-only commands (for the relay's own tests).
     #[arg(long, hide = true)]
     test_commands: bool,
 }
 
 impl Args {
-    fn config(&self) -> anyhow::Result<Config> {
-        let mut config = Config {
+    /// The relay's configuration, with the descriptor budget fitted to
+    /// `open_files`.
+    fn config(&self, open_files: u64) -> anyhow::Result<Config> {
+        let mut limits = Limits {
+            max_clients: self.max_clients,
+            max_command_bytes: self.max_command_bytes,
+            max_flood_bytes: self.max_flood_bytes,
+            max_labs: self.max_labs,
+            max_labs_per_address: self.max_labs_per_address,
+            max_own_connections: self.max_own_connections,
+            max_descriptors: self.max_descriptors,
+            max_lab_in_flight_bytes: self.max_lab_in_flight_bytes,
+            max_in_flight_bytes: self.max_in_flight_bytes,
+            socket_buffer_bytes: self.socket_buffer_bytes,
+            max_busy_poll_labs: self.max_busy_poll_labs,
+            max_commands_per_second: self.max_commands_per_second,
+            ping_timeout_s: self.ping_timeout,
+            idle_timeout_s: self.idle_timeout,
+            pause_timeout_s: self.pause_timeout,
+            max_http_connections: self.max_http_connections,
+            max_http_connections_per_address: self.max_http_connections_per_address,
+            header_timeout_s: self.header_timeout,
+            ..Limits::default()
+        };
+        limits.max_descriptors = descriptor_budget(self.max_descriptors, open_files, &limits);
+        Ok(Config {
             echo_ip: self.bind.ip(),
             allowed_hosts: self.allowed_hosts.clone(),
             allowed_origins: self.allowed_origins.clone(),
-            max_labs: self.max_labs,
+            limits,
             test_commands: self.test_commands,
             grace: Duration::try_from_secs_f64(self.grace)
                 .context("--grace must be a number of seconds")?,
-            ..Config::default()
-        };
-        config.limits.max_clients = self.max_clients;
-        Ok(config)
+        })
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Diagnostics on stderr; stdout carries only the banner with the address.
+    // Diagnostics on stderr, written by a thread of their own and dropped
+    // rather than waited for when stderr is slow; a closed stderr loses the
+    // lines and nothing else (no panic on a failed write).
+    let (log, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(log)
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "loopscope_relay=info,relay=info".into()),
         )
         .init();
     let args = Args::parse();
-    let config = args.config()?;
+    let open_files = raise_open_file_limit().context("reading the open-file limit")?;
+    let config = args.config(open_files)?;
     let listener = TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {} (is another relay running?)", args.bind))?;
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_signals(stop.clone()));
-    println!(
+    let limits = &config.limits;
+    tracing::info!(
+        open_files,
+        descriptors_for_labs = limits.max_descriptors,
+        clients_in_all = limits.max_descriptors / 3,
+        "open-file limit raised; each lab client takes 3 descriptors"
+    );
+    // stdout carries only the banner with the address; a closed stdout
+    // must not stop the relay.
+    let _ = writeln!(
+        std::io::stdout(),
         "Loopscope is running: open http://{}/ (Ctrl-C stops it)",
         listener.local_addr()?
     );

@@ -154,12 +154,12 @@ impl Probe {
         }
     }
 
-    /// The server accepted `conn`: reports it and watches its buffers.
+    /// The server accepted `conn`: reports it and watches its buffers (the
+    /// watch is also how a thread server unblocks a call parked on it, so
+    /// a probe that reports nothing watches too).
     pub fn accepted(&self, conn: ConnId, peer: String, socket: &impl AsFd) {
         self.emit(EventKind::Accepted { conn, peer });
-        if self.shared.is_some() {
-            self.buffers.watch(conn, socket);
-        }
+        self.buffers.watch(conn, socket);
     }
 
     /// The server closes `conn`: stops watching it and reports it.

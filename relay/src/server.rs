@@ -9,6 +9,7 @@ use std::time::Duration;
 use protocol::{ConnId, ServerModel};
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::SharedAdmission;
 use crate::echo::{self, ServerHandle};
 use crate::probe::Probe;
 use crate::threaded::{self, Control, ThreadServer};
@@ -22,25 +23,45 @@ pub enum Server {
     Thread(ThreadServer),
 }
 
-/// Binds a listening socket with `SO_REUSEADDR`, so that a server restarted
-/// under another model gets the same port back while the connections it just
-/// closed linger in `TIME_WAIT`.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// The listen backlog of an echo server: connections the kernel completes
+/// while the server is busy (the blocking model's queue).
+const BACKLOG: i32 = 128;
+
+/// Binds a listening socket for a lab's echo server.
+///
+/// * `SO_REUSEADDR`, so that a server restarted under another model gets
+///   the port back while the connections it just closed linger in
+///   `TIME_WAIT`;
+/// * `SO_REUSEPORT`, so that the next model's listener is bound *before*
+///   the old server stops: a switch that cannot bind leaves the old server
+///   running (only this user's processes may share the port);
+/// * send and receive buffers of `socket_buffer` bytes, which every accepted
+///   connection inherits: a flood that is never read pins at most that much
+///   kernel memory per socket, not the megabytes autotuning would grow to.
+pub fn bind(addr: SocketAddr, socket_buffer: u32) -> std::io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
         None,
     )?;
     socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    set_buffers(&socket, socket_buffer)?;
     socket.bind(&addr.into())?;
-    socket.listen(128)?;
+    socket.listen(BACKLOG)?;
     Ok(socket.into())
 }
 
+/// Caps a socket's send and receive buffers (and turns autotuning off).
+pub fn set_buffers(socket: &socket2::Socket, bytes: u32) -> std::io::Result<()> {
+    socket.set_send_buffer_size(bytes as usize)?;
+    socket.set_recv_buffer_size(bytes as usize)
+}
+
 impl Server {
-    /// Starts `model` on `listener`, reporting to `probe`. Cancelling
-    /// `lab_stop` ends a tokio server at once; at most `max_connections`
-    /// are served at once by it.
+    /// Starts `model` on `listener`, reporting to `probe`; `admission`
+    /// decides which accepted connections it serves. Cancelling `lab_stop`
+    /// ends a tokio server at once.
     ///
     /// The tokio model gets a current-thread runtime on a thread of its own:
     /// the relay's multi-threaded runtime would poll two tasks of one lab at
@@ -51,10 +72,12 @@ impl Server {
         listener: TcpListener,
         probe: Probe,
         lab_stop: &CancellationToken,
-        max_connections: usize,
+        admission: SharedAdmission,
     ) -> std::io::Result<Server> {
         if model != ServerModel::AsyncTasks {
-            return Ok(Server::Thread(threaded::start(model, listener, probe)?));
+            return Ok(Server::Thread(threaded::start(
+                model, listener, probe, admission,
+            )?));
         }
         listener.set_nonblocking(true)?;
         let (started, handle) = tokio::sync::oneshot::channel();
@@ -80,7 +103,7 @@ impl Server {
                             return;
                         }
                     };
-                    let server = echo::start(listener, probe, &lab_stop, max_connections);
+                    let server = echo::start(listener, probe, &lab_stop, admission);
                     let _ = started.send(Ok(server.clone()));
                     // The loop runs until the server has stopped, one way
                     // or another.

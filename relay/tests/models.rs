@@ -261,7 +261,7 @@ async fn a_tokio_task_is_suspended_on_read_between_messages() {
         }
     }
     assert_eq!(messages, 3, "one read per message: {events:?}");
-    send_command(&mut socket, &Command::Pause).await;
+    send_command(&mut socket, &Command::Pause {}).await;
     let refusal = events_until(&mut socket, |seen| {
         count(seen, |kind| matches!(kind, EventKind::Error { .. })) > 0
     })
@@ -273,7 +273,7 @@ async fn a_tokio_task_is_suspended_on_read_between_messages() {
 #[tokio::test]
 async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() {
     let (mut socket, echo_addr, stop) = lab_with(ServerModel::Selector).await;
-    send_command(&mut socket, &Command::Pause).await;
+    send_command(&mut socket, &Command::Pause {}).await;
     events_until(&mut socket, |seen| {
         count(seen, |kind| *kind == EventKind::Stepping { paused: true }) == 1
     })
@@ -296,7 +296,7 @@ async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() 
     );
 
     // One step: one iteration (select → accept → register), then it waits.
-    send_command(&mut socket, &Command::Step).await;
+    send_command(&mut socket, &Command::Step {}).await;
     let step = events_until(&mut socket, |seen| {
         count(seen, |kind| {
             matches!(
@@ -330,13 +330,13 @@ async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() 
     );
 
     // Two more: receive, then send; the echo arrives.
-    send_command(&mut socket, &Command::Step).await;
-    send_command(&mut socket, &Command::Step).await;
+    send_command(&mut socket, &Command::Step {}).await;
+    send_command(&mut socket, &Command::Step {}).await;
     tokio::time::timeout(PATIENCE, client.read_exact(&mut echo))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(&echo, b"ping");
-    send_command(&mut socket, &Command::Resume).await;
+    send_command(&mut socket, &Command::Resume {}).await;
     stop.cancel();
 }

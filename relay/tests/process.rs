@@ -17,11 +17,17 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// Starts the real relay binary on an ephemeral port; returns it and the
 /// address its banner names.
 async fn start_relay(args: &[&str]) -> (Child, String) {
+    start_relay_logging_to(args, Stdio::null()).await
+}
+
+/// The same, with its diagnostics going to `stderr`.
+async fn start_relay_logging_to(args: &[&str], stderr: Stdio) -> (Child, String) {
     let mut relay = Process::new(env!("CARGO_BIN_EXE_relay"))
         .args(["--bind", "127.0.0.1:0"])
         .args(args)
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -66,7 +72,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 async fn a_browser_that_never_reads_costs_bounded_memory_and_hears_of_the_drops_later() {
-    let (relay, address) = start_relay(&[]).await;
+    // Longer than the 30 s it reads nothing, so that its lab is not closed
+    // for leaving pings unanswered.
+    let (relay, address) = start_relay(&["--ping-timeout", "120"]).await;
     let pid = relay.id().unwrap();
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
         .await
@@ -152,7 +160,7 @@ async fn ctrl_c_closes_every_lab_gracefully_and_exits_zero_within_the_grace_peri
         };
         let command = Command::SpawnClients {
             count: 1,
-            behaviour: ClientBehaviour::Silent,
+            behaviour: ClientBehaviour::Silent {},
         };
         socket
             .send(Message::text(serde_json::to_string(&command).unwrap()))
@@ -221,7 +229,7 @@ async fn a_second_ctrl_c_exits_at_once_without_waiting_for_the_grace_period() {
     };
     let command = Command::SpawnClients {
         count: 1,
-        behaviour: ClientBehaviour::Silent,
+        behaviour: ClientBehaviour::Silent {},
     };
     socket
         .send(Message::text(serde_json::to_string(&command).unwrap()))
@@ -250,4 +258,43 @@ async fn a_second_ctrl_c_exits_at_once_without_waiting_for_the_grace_period() {
         again.elapsed() < Duration::from_secs(2),
         "at once, not after 30 s"
     );
+}
+
+#[tokio::test]
+async fn with_stderr_closed_pages_still_open_labs_and_ctrl_c_still_exits_zero() {
+    // `relay 2>&1 | head`, once `head` has exited: every log line fails.
+    let (mut relay, address) = start_relay_logging_to(&["--grace", "1"], Stdio::piped()).await;
+    drop(relay.stderr.take());
+    for _ in 0..3 {
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws"))
+            .await
+            .unwrap();
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("no hello")
+        };
+        assert!(text.contains(r#""type":"hello""#));
+        let command = Command::SpawnClients {
+            count: 5,
+            behaviour: ClientBehaviour::Polite {
+                messages: 2,
+                size: 16,
+                interval_ms: 0,
+            },
+        };
+        socket
+            .send(Message::text(serde_json::to_string(&command).unwrap()))
+            .await
+            .unwrap();
+        frame_mentioning(&mut socket, r#""type":"client_finished""#).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &relay.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(PATIENCE, relay.wait())
+        .await
+        .expect("Ctrl-C stops the relay")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0), "a graceful exit: {exit}");
 }

@@ -142,7 +142,7 @@ impl Client {
                     });
                     self.conn = Some(net.connect(self.id.0 as usize)?);
                     self.state = match self.behaviour {
-                        ClientBehaviour::Silent => State::Listening,
+                        ClientBehaviour::Silent {} => State::Listening,
                         ClientBehaviour::Flood { .. } => State::Flooding { sent: 0 },
                         _ => State::Sending {
                             index: 0,
@@ -195,7 +195,7 @@ impl Client {
             ClientBehaviour::Polite { size, .. }
             | ClientBehaviour::Slow { size, .. }
             | ClientBehaviour::Crasher { size } => size,
-            ClientBehaviour::Silent | ClientBehaviour::Flood { .. } => 0,
+            ClientBehaviour::Silent {} | ClientBehaviour::Flood { .. } => 0,
         }
     }
 

@@ -173,7 +173,7 @@ fn the_blocking_server_serves_one_client_at_a_time() {
 #[test]
 fn the_busy_poll_server_burns_the_cpu_and_counts_would_blocks_even_when_nobody_sends() {
     let mut simulation =
-        Simulation::new(Scenario::new(ServerModel::BusyPoll).client(ClientBehaviour::Silent, 0));
+        Simulation::new(Scenario::new(ServerModel::BusyPoll).client(ClientBehaviour::Silent {}, 0));
     simulation.run_until(SECOND / 2);
     let half = simulation.stats();
     simulation.run_until(SECOND);
@@ -211,7 +211,7 @@ fn the_busy_poll_server_serves_everyone_at_once() {
 #[test]
 fn selector_and_tasks_sleep_when_nobody_sends_and_serve_clients_concurrently() {
     for model in [ServerModel::Selector, ServerModel::AsyncTasks] {
-        let mut idle = Simulation::new(Scenario::new(model).client(ClientBehaviour::Silent, 0));
+        let mut idle = Simulation::new(Scenario::new(model).client(ClientBehaviour::Silent {}, 0));
         idle.run_until(2 * SECOND);
         let stats = idle.stats();
         assert!(
@@ -393,7 +393,7 @@ fn graceful_shutdown_stops_accepting_lets_work_finish_and_cancels_the_rest() {
     let scenario = Scenario::new(ServerModel::AsyncTasks)
         .client(polite(4, 20, 100), 0) // done within the grace period
         .client(polite(50, 20, 100), 0) // still sending at the deadline
-        .client(ClientBehaviour::Silent, 0);
+        .client(ClientBehaviour::Silent {}, 0);
     let mut simulation = Simulation::new(scenario);
     simulation.run_until(200 * MS);
     simulation.shutdown(grace);
@@ -453,7 +453,7 @@ fn every_model_shuts_down_gracefully() {
     for model in MODELS {
         let scenario = Scenario::new(model)
             .client(polite(100, 20, 100), 0)
-            .client(ClientBehaviour::Silent, 0);
+            .client(ClientBehaviour::Silent {}, 0);
         let mut simulation = Simulation::new(scenario);
         simulation.run_until(300 * MS);
         simulation.shutdown(SECOND);

@@ -104,13 +104,13 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                     }) }
                 </select>
                 <button id="live-pause" class="secondary" disabled={!pausable || props.paused}
-                        onclick={send(Command::Pause)}>{ "Pause" }</button>
+                        onclick={send(Command::Pause {})}>{ "Pause" }</button>
                 <button id="live-step" class="secondary" disabled={!pausable}
-                        onclick={send(Command::Step)} title="Let the real server run one loop iteration">
+                        onclick={send(Command::Step {})} title="Let the real server run one loop iteration">
                     { "Step" }
                 </button>
                 <button id="live-resume" class="secondary" disabled={!pausable || !props.paused}
-                        onclick={send(Command::Resume)}>{ "Resume" }</button>
+                        onclick={send(Command::Resume {})}>{ "Resume" }</button>
             </div>
             if model == ServerModel::AsyncTasks {
                 <p class="hint">

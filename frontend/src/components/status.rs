@@ -29,6 +29,7 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
         LinkStatus::NoRelay { retry_in_s } => {
             ("no-relay", format!("no relay · retrying in {retry_in_s} s"))
         }
+        LinkStatus::Closed { .. } => ("closed", "lab closed by the relay".to_owned()),
     };
     html! {
         <p id="link-status" class={classes!("status", key)} data-status={key} role="status" aria-live="polite">

@@ -16,6 +16,7 @@ fn hello(lab: u64) -> ServerMessage {
             max_command_bytes: 1024,
             max_messages_per_client: 10,
             max_message_size: 10,
+            ..Limits::default()
         },
     })
 }
@@ -767,7 +768,7 @@ fn the_type_filter_offers_every_type_the_log_keeps() {
             size: 4,
             byte_interval_ms: 10,
         },
-        ClientBehaviour::Silent,
+        ClientBehaviour::Silent {},
         ClientBehaviour::Crasher { size: 32 },
         ClientBehaviour::Flood { bytes: 1 << 16 },
     ];

@@ -7,13 +7,12 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use protocol::{Call, ConnId, EventKind, Sock};
 
-use super::{Control, caught};
+use super::{ACCEPT_BACKOFF, Control, accept_failed, caught};
 use crate::probe::Probe;
 
 const READ_SIZE: usize = 4096;
@@ -22,8 +21,26 @@ const BACKLOG_PERIOD: Duration = Duration::from_millis(20);
 
 pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
     control.watch_listener(&listener);
-    let watching = Arc::new(AtomicBool::new(true));
-    watch_backlog(&listener, probe.clone(), Arc::clone(&watching));
+    let watching = AtomicBool::new(true);
+    // A scoped thread: it is joined before `serve` returns, so once the
+    // server has finished, nothing of it holds the port any more (a model
+    // switch binds it next).
+    std::thread::scope(|scope| {
+        let watcher = std::thread::Builder::new()
+            .name("backlog watcher".into())
+            .spawn_scoped(scope, || watch_backlog(&listener, probe, &watching));
+        if watcher.is_err() {
+            tracing::warn!("cannot watch the listen backlog");
+        }
+        accept_loop(&listener, probe, control);
+        watching.store(false, Ordering::Relaxed);
+        if let Ok(watcher) = watcher {
+            watcher.thread().unpark();
+        }
+    });
+}
+
+fn accept_loop(listener: &TcpListener, probe: &Probe, control: &Control) {
     let mut iteration = 0;
     let mut next_conn = 1;
     let mut buffer = vec![0; READ_SIZE];
@@ -34,14 +51,24 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
             call: Call::Accept,
             sock: Sock::Listener,
         });
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(_) if control.stopping() => break,
-            Err(error) => {
-                probe.emit(EventKind::Error {
-                    message: format!("accept failed: {error}"),
-                });
-                continue;
+        // Connections the lab does not serve are closed as they are
+        // accepted, within the same blocked call as far as the page sees.
+        let (stream, peer, pass) = loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if let Some(pass) = control.admission.admit(peer, probe) {
+                        break (stream, peer, pass);
+                    }
+                }
+                Err(_) if control.stopping() => return,
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => {
+                    accept_failed(probe, &error);
+                    std::thread::sleep(ACCEPT_BACKOFF);
+                }
+            }
+            if control.stopping() {
+                return;
             }
         };
         probe.emit(EventKind::CallReturned {
@@ -51,11 +78,10 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
         let conn = ConnId(next_conn);
         next_conn += 1;
         probe.accepted(conn, peer.to_string(), &stream);
-        control.watch_conn(conn, &stream);
         serve_one(stream, conn, probe, control, &mut buffer, &mut iteration);
         control.closed(conn, probe);
+        drop(pass);
     }
-    watching.store(false, Ordering::Relaxed);
 }
 
 /// Serves one client until it leaves (or the server is cancelled).
@@ -114,27 +140,18 @@ fn serve_one(
 }
 
 /// Reports the listen backlog whenever it changes, from a second thread
-/// (the server's own is parked in a blocking call most of the time).
-fn watch_backlog(listener: &TcpListener, probe: Probe, watching: Arc<AtomicBool>) {
-    let Ok(listener) = listener.try_clone() else {
-        return;
-    };
-    let spawned = std::thread::Builder::new()
-        .name("backlog watcher".into())
-        .spawn(move || {
-            let mut reported = 0;
-            while watching.load(Ordering::Relaxed) {
-                if let Some(waiting) = accept_queue(&listener)
-                    && waiting != reported
-                {
-                    reported = waiting;
-                    probe.emit(EventKind::Backlog { waiting });
-                }
-                std::thread::sleep(BACKLOG_PERIOD);
-            }
-        });
-    if spawned.is_err() {
-        tracing::warn!("cannot watch the listen backlog");
+/// (the server's own is parked in a blocking call most of the time), until
+/// `watching` turns false (and the thread is unparked).
+fn watch_backlog(listener: &TcpListener, probe: &Probe, watching: &AtomicBool) {
+    let mut reported = 0;
+    while watching.load(Ordering::Relaxed) {
+        if let Some(waiting) = accept_queue(listener)
+            && waiting != reported
+        {
+            reported = waiting;
+            probe.emit(EventKind::Backlog { waiting });
+        }
+        std::thread::park_timeout(BACKLOG_PERIOD);
     }
 }
 

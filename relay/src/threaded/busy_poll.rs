@@ -4,6 +4,10 @@
 //! times a second, so they are counted and reported every
 //! [`REPORT_PERIOD`] as a `spins` event, with the thread's own CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`) as a `cpu` event: 100%, even when idle.
+//!
+//! The thread runs at idle priority (`SCHED_IDLE`): it still burns every
+//! cycle nobody else wants, which is the lesson, but a room's other labs
+//! (and the relay itself) always come first.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant};
 use protocol::{ConnId, EventKind};
 
 use super::{Control, caught};
+use crate::admission::Pass;
 use crate::probe::Probe;
 
 const READ_SIZE: usize = 4096;
@@ -20,6 +25,7 @@ const REPORT_PERIOD: Duration = Duration::from_millis(100);
 
 struct Client {
     conn: ConnId,
+    _pass: Pass,
     stream: TcpStream,
     /// Bytes received, not yet echoed.
     pending: Vec<u8>,
@@ -64,6 +70,9 @@ impl Tally {
 }
 
 pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
+    if let Err(error) = run_at_idle_priority() {
+        tracing::warn!(%error, "busy poll runs at normal priority");
+    }
     if listener.set_nonblocking(true).is_err() {
         probe.emit(EventKind::Error {
             message: "cannot make the listener non-blocking".into(),
@@ -83,19 +92,21 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
         if !control.stopping() {
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    let conn = ConnId(next_conn);
-                    next_conn += 1;
-                    probe.accepted(conn, peer.to_string(), &stream);
-                    if stream.set_nonblocking(true).is_ok() {
-                        control.watch_conn(conn, &stream);
-                        clients.push(Client {
-                            conn,
-                            stream,
-                            pending: Vec::new(),
-                            received: 0,
-                        });
-                    } else {
-                        probe.closed(conn);
+                    if let Some(pass) = control.admission.admit(peer, probe) {
+                        let conn = ConnId(next_conn);
+                        next_conn += 1;
+                        probe.accepted(conn, peer.to_string(), &stream);
+                        if stream.set_nonblocking(true).is_ok() {
+                            clients.push(Client {
+                                conn,
+                                _pass: pass,
+                                stream,
+                                pending: Vec::new(),
+                                received: 0,
+                            });
+                        } else {
+                            probe.closed(conn);
+                        }
                     }
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => tally.would_block += 1,
@@ -163,6 +174,31 @@ fn try_client(
             control.closed(conn, probe);
             false
         }
+    }
+}
+
+/// Puts the calling thread under `SCHED_IDLE`: it runs only when no other
+/// thread of the machine wants the core.
+#[cfg(target_os = "linux")]
+fn run_at_idle_priority() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere the lowest `nice` (per thread on macOS, which has no
+/// `SCHED_IDLE`).
+#[cfg(not(target_os = "linux"))]
+fn run_at_idle_priority() -> std::io::Result<()> {
+    // SAFETY: plain call; PRIO_PROCESS 0 is the calling thread on macOS.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

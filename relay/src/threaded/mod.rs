@@ -6,23 +6,48 @@
 //! the loop passes before each iteration (so the browser can pause it and
 //! step it one iteration at a time; the server really waits), and flags for
 //! a graceful shutdown. A flag alone cannot wake a thread parked in
-//! `accept()` or `read()`, so the control also keeps clones of the thread's
-//! sockets and shuts them down, which makes the blocked call return.
+//! `accept()` or `read()`, so the control shuts the thread's sockets down,
+//! which makes the blocked call return: the listener through a copy kept
+//! here, each connection through the one copy the buffer sampler already
+//! holds (a second copy per connection would cost a descriptor each).
 
 mod blocking;
 mod busy_poll;
 mod selector;
 
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use protocol::{ConnId, EventKind, ServerModel, ShutdownPhase};
 use tokio::sync::watch;
 
+use crate::admission::SharedAdmission;
 use crate::buffers::OpenSockets;
 use crate::probe::Probe;
+use crate::throttle::Tally;
+
+/// How long a server waits after a failed `accept()` (out of descriptors,
+/// say) before it tries again: the connection is still queued, so trying at
+/// once would spin.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Failed accepts, logged and reported at most once a second relay-wide.
+static ACCEPT_FAILURES: Tally = Tally::new(Duration::from_secs(1));
+
+/// Reports a failed `accept()`, at most once a second.
+pub(crate) fn accept_failed(probe: &Probe, error: &std::io::Error) {
+    if let Some(report) = ACCEPT_FAILURES.count(Instant::now()) {
+        tracing::warn!(%error, since_last = report.since_last, "accept failed");
+        probe.emit(EventKind::Error {
+            message: format!(
+                "accept failed: {error} ({} times since the last report)",
+                report.since_last
+            ),
+        });
+    }
+}
 
 /// Where a paused loop stands.
 #[derive(Debug, Default)]
@@ -108,31 +133,31 @@ pub struct Control {
     pub stop_accepting: AtomicBool,
     /// Set when the grace period is over: close what is left and exit.
     pub cancel: AtomicBool,
-    /// Clones of the sockets a blocked call may be parked on.
-    sockets: Mutex<Vec<SocketClone>>,
+    /// A copy of the listener a blocked `accept()` may be parked on.
+    listener: Mutex<Option<TcpListener>>,
+    /// The server's connections (the sampler's copies of them).
+    connections: OpenSockets,
+    /// Who may connect.
+    pub admission: SharedAdmission,
     /// Wakes a thread sleeping in a selector.
     waker: Mutex<Option<mio::Waker>>,
 }
 
-#[derive(Debug)]
-enum SocketClone {
-    Listener(TcpListener),
-    Conn(ConnId, TcpStream),
-}
-
 impl Control {
-    fn new() -> Self {
+    fn new(connections: OpenSockets, admission: SharedAdmission) -> Self {
         Control {
             gate: Gate::new(),
             stop_accepting: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
-            sockets: Mutex::new(Vec::new()),
+            listener: Mutex::new(None),
+            connections,
+            admission,
             waker: Mutex::new(None),
         }
     }
 
-    fn sockets(&self) -> MutexGuard<'_, Vec<SocketClone>> {
-        self.sockets
+    fn listener(&self) -> MutexGuard<'_, Option<TcpListener>> {
+        self.listener
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -140,22 +165,13 @@ impl Control {
     /// Remembers the listener, to unblock an `accept()` on shutdown.
     pub fn watch_listener(&self, listener: &TcpListener) {
         if let Ok(clone) = listener.try_clone() {
-            self.sockets().push(SocketClone::Listener(clone));
+            *self.listener() = Some(clone);
         }
     }
 
-    /// Remembers a connection, to unblock a `read()` when cancelling.
-    pub fn watch_conn(&self, conn: ConnId, stream: &TcpStream) {
-        if let Ok(clone) = stream.try_clone() {
-            self.sockets().push(SocketClone::Conn(conn, clone));
-        }
-    }
-
-    /// The server closes `conn`: forgets the clone kept of it and reports
-    /// it (which also stops the sampling of its buffers).
+    /// The server closes `conn`: reports it (which also stops the sampling
+    /// of its buffers and closes the sampler's copy).
     pub fn closed(&self, conn: ConnId, probe: &Probe) {
-        self.sockets()
-            .retain(|socket| !matches!(socket, SocketClone::Conn(c, _) if *c == conn));
         probe.closed(conn);
     }
 
@@ -196,29 +212,23 @@ impl Control {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    fn shut_listener(&self) {
+        if let Some(listener) = self.listener().as_ref() {
+            let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Both);
+        }
+    }
+
     fn begin_stop_accepting(&self) {
         self.stop_accepting.store(true, Ordering::Relaxed);
-        for socket in self.sockets().iter() {
-            if let SocketClone::Listener(listener) = socket {
-                let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Both);
-            }
-        }
+        self.shut_listener();
         self.wake();
     }
 
     fn begin_cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
         self.gate.close();
-        for socket in self.sockets().iter() {
-            match socket {
-                SocketClone::Listener(listener) => {
-                    let _ = socket2::SockRef::from(listener).shutdown(Shutdown::Both);
-                }
-                SocketClone::Conn(_, stream) => {
-                    let _ = stream.shutdown(Shutdown::Both);
-                }
-            }
-        }
+        self.shut_listener();
+        self.connections.shut_down_all();
         self.wake();
     }
 }
@@ -230,13 +240,15 @@ pub struct ThreadServer {
     finished: watch::Receiver<bool>,
 }
 
-/// Starts `model` (one of the thread-based ones) on `listener`.
+/// Starts `model` (one of the thread-based ones) on `listener`, serving
+/// what `admission` lets in.
 pub fn start(
     model: ServerModel,
     listener: TcpListener,
     probe: Probe,
+    admission: SharedAdmission,
 ) -> std::io::Result<ThreadServer> {
-    let control = Arc::new(Control::new());
+    let control = Arc::new(Control::new(probe.buffers().clone(), admission));
     let (done, finished) = watch::channel(false);
     let thread_control = Arc::clone(&control);
     let name = format!("{model:?} server");
@@ -251,7 +263,7 @@ pub fn start(
         }
         impl Drop for Finished {
             fn drop(&mut self) {
-                self.control.sockets().clear();
+                self.control.listener().take();
                 self.buffers.forget_all();
                 let _ = self.done.send(true);
             }

@@ -14,7 +14,8 @@ use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use protocol::{ConnId, EventKind, IoOp, LoopPhase, Ready, Sock};
 
-use super::{Control, caught};
+use super::{ACCEPT_BACKOFF, Control, accept_failed, caught};
+use crate::admission::Pass;
 use crate::probe::Probe;
 
 const READ_SIZE: usize = 4096;
@@ -25,6 +26,7 @@ const SELECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Client {
     stream: TcpStream,
+    _pass: Pass,
     pending: Vec<u8>,
     received: usize,
 }
@@ -170,7 +172,17 @@ fn accept_all(
         let (mut stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(_) => return Ok(()),
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) => {
+                // The connection is still queued, so the listener stays
+                // ready: without a pause the loop would spin.
+                accept_failed(probe, &error);
+                std::thread::sleep(ACCEPT_BACKOFF);
+                return Ok(());
+            }
+        };
+        let Some(pass) = control.admission.admit(peer, probe) else {
+            continue;
         };
         let conn = ConnId(*next_conn);
         *next_conn += 1;
@@ -186,27 +198,16 @@ fn accept_all(
             sock: Sock::Conn(conn),
             op: IoOp::Read,
         });
-        // A clone in std form, so that a cancel can unblock it.
-        let std_stream = std_clone(&stream);
-        if let Some(std_stream) = std_stream {
-            control.watch_conn(conn, &std_stream);
-        }
         clients.insert(
             conn,
             Client {
                 stream,
+                _pass: pass,
                 pending: Vec::new(),
                 received: 0,
             },
         );
     }
-}
-
-/// A `std` handle on the same socket (a `dup` of the file descriptor).
-fn std_clone(stream: &TcpStream) -> Option<std::net::TcpStream> {
-    use std::os::fd::AsFd;
-    let owned = stream.as_fd().try_clone_to_owned().ok()?;
-    Some(std::net::TcpStream::from(owned))
 }
 
 /// The read callback; false once the client is gone.

@@ -116,3 +116,87 @@ pub async fn events_within(socket: &mut Socket, quiet: Duration) -> Vec<Event> {
     }
     seen
 }
+
+/// A TCP connection to `to` from the loopback address `from` (127.0.0.2,
+/// 127.0.0.3, ...: each plays another machine).
+pub async fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from.parse().unwrap(), 0))?;
+    socket.connect(to).await
+}
+
+/// What a page opening a lab from `from` gets: the hello, or the reason its
+/// lab was refused (the close frame's), with the error event before it.
+pub async fn try_open_lab_from(
+    relay: &RunningRelay,
+    from: &str,
+) -> Result<(Socket, Hello), String> {
+    let stream = connect_from(from, relay.addr).await.expect("connect");
+    let mut request = format!("ws://{}/ws", relay.addr)
+        .into_client_request()
+        .unwrap();
+    let origin = HeaderValue::from_str(&format!("http://{}", relay.addr)).unwrap();
+    request.headers_mut().insert("Origin", origin);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("handshake");
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the relay went quiet");
+        match frame {
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(&text).unwrap() {
+                ServerMessage::Hello(hello) => return Ok((socket, hello)),
+                ServerMessage::Events { .. } => {}
+            },
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(
+                    u16::from(frame.code),
+                    4000,
+                    "a refused lab closes with 4000"
+                );
+                return Err(frame.reason.to_string());
+            }
+            other => panic!("neither hello nor a refusal: {other:?}"),
+        }
+    }
+}
+
+/// Opens a lab from `from`, which must be let in.
+pub async fn open_lab_from(relay: &RunningRelay, from: &str) -> (Socket, Hello) {
+    try_open_lab_from(relay, from)
+        .await
+        .unwrap_or_else(|refusal| panic!("lab refused: {refusal}"))
+}
+
+/// Reads events until every one of `count` clients has finished; returns
+/// all events seen.
+pub async fn until_clients_finished(socket: &mut Socket, count: usize) -> Vec<Event> {
+    events_until(socket, |seen| {
+        self::count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) >= count
+    })
+    .await
+}
+
+/// The clients that finished without an error and with `bytes` echoed.
+pub fn clients_echoed_in_full(events: &[Event], bytes: u64) -> usize {
+    count(
+        events,
+        |kind| matches!(kind, EventKind::ClientFinished { echoed, error: None, .. } if *echoed == bytes),
+    )
+}
+
+/// Whether a connection was closed by the other side without a byte of
+/// echo (EOF or reset) after `sent` was written.
+pub async fn closed_without_echo(stream: &mut TcpStream, sent: &[u8]) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.write_all(sent).await;
+    let mut byte = [0; 1];
+    match tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => false,
+        Err(_) => panic!("the connection was neither served nor closed"),
+    }
+}

@@ -38,7 +38,7 @@ pub fn events_json() -> Vec<String> {
                 },
                 1_000,
             )
-            .client(ClientBehaviour::Silent, 2_000)
+            .client(ClientBehaviour::Silent {}, 2_000)
             .client(ClientBehaviour::Flood { bytes: 5_000 }, 4_000)
             .client(ClientBehaviour::Crasher { size: 10 }, 60_000);
         let mut simulation = Simulation::new(scenario);
