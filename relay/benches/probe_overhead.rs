@@ -10,10 +10,14 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use loopscope_relay::admission::Admission;
 use loopscope_relay::probe;
+use loopscope_relay::room::Budget;
 use loopscope_relay::server::{self, Server};
 use loopscope_relay::session::{BATCH_WINDOW, MAX_BATCH};
-use protocol::{ServerMessage, ServerModel};
+use protocol::{Limits, ServerMessage, ServerModel};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -45,14 +49,22 @@ async fn throughput(probes: bool, run_for: Duration) -> f64 {
         probe::Probe::disabled()
     };
     // The server runs as in a lab: on its own current-thread runtime.
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let limits = Limits::default();
+    let listener =
+        server::bind("127.0.0.1:0".parse().unwrap(), limits.socket_buffer_bytes).unwrap();
     let addr = listener.local_addr().unwrap();
+    // The clients connect from the page's own address (loopback).
+    let admission = Admission::new(
+        addr.ip(),
+        CONNECTIONS as u32 + 8,
+        Budget::new(limits.max_descriptors),
+    );
     let _server = Server::start(
         ServerModel::AsyncTasks,
         listener,
         probe.clone(),
         &stop,
-        CONNECTIONS + 8,
+        Arc::new(admission),
     )
     .await
     .unwrap();

@@ -265,6 +265,8 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
             limit.rlim_cur = ceiling;
         }
     }
+    // `rlim_t` is not `u64` on every platform.
+    #[allow(clippy::unnecessary_cast)]
     Ok(limit.rlim_cur as u64)
 }
 
@@ -342,7 +344,9 @@ mod tests {
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) },
             0
         );
-        assert_eq!(limit.rlim_cur as u64, now);
+        #[allow(clippy::unnecessary_cast)]
+        let current = limit.rlim_cur as u64;
+        assert_eq!(current, now);
         assert!(cfg!(target_os = "macos") || limit.rlim_cur == limit.rlim_max);
     }
 }

@@ -86,7 +86,10 @@ async fn floods_at_the_cap_leave_kernel_tcp_memory_bounded() {
     assert!(refusal.contains("kernel socket buffers"), "{refusal}");
     let peak = settled_tcp_memory_pages().await;
     let grown = peak.saturating_sub(before) * 4096;
-    eprintln!("TCP memory grew by {} KiB with 16 floods stuck", grown / 1024);
+    eprintln!(
+        "TCP memory grew by {} KiB with 16 floods stuck",
+        grown / 1024
+    );
     // Unbounded, sixteen stuck floods pin several MB each under Linux's
     // default autotuning (over 100 MB); bounded, at most the lab's budget
     // (with room for the kernel's own bookkeeping and the rest of the
