@@ -345,7 +345,7 @@ impl Default for Limits {
             max_lab_in_flight_bytes: 32 << 20,
             max_in_flight_bytes: 256 << 20,
             socket_buffer_bytes: 64 * 1024,
-            max_busy_poll_labs: 8,
+            max_busy_poll_labs: 4,
             max_commands_per_second: 50,
             ping_timeout_s: 30,
             idle_timeout_s: 30 * 60,

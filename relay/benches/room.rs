@@ -85,13 +85,12 @@ struct PageResult {
 
 /// An honest attendee's lab: rounds of 25 polite clients until `until`.
 async fn honest_page(mut socket: Socket, model: ServerModel, until: Instant) -> PageResult {
-    let mut result = PageResult {
-        model: Some(model),
-        ..PageResult::default()
-    };
+    let mut result = PageResult::default();
     if model != ServerModel::AsyncTasks {
         send(&mut socket, &Command::SetModel { model }).await;
     }
+    // Until a switch is confirmed, the lab runs the model it opened with.
+    result.model = Some(ServerModel::AsyncTasks);
     let (messages, size) = (20, 32);
     while Instant::now() < until {
         if !send(
@@ -130,6 +129,8 @@ async fn honest_page(mut socket: Socket, model: ServerModel, until: Instant) -> 
                         }
                     }
                     EventKind::Dropped { count } => result.dropped += count,
+                    // The model that really runs (a switch may be refused).
+                    EventKind::Listening { model, .. } => result.model = Some(model),
                     _ => {}
                 }
             }
@@ -140,7 +141,12 @@ async fn honest_page(mut socket: Socket, model: ServerModel, until: Instant) -> 
 
 /// The hostile attendee: every attack at once, over and over, until
 /// `until`. Counts what it tried.
-async fn hostile(relay: SocketAddr, echo_ports: Vec<SocketAddr>, until: Instant, tries: Arc<AtomicU64>) {
+async fn hostile(
+    relay: SocketAddr,
+    echo_ports: Vec<SocketAddr>,
+    until: Instant,
+    tries: Arc<AtomicU64>,
+) {
     // The attendee's own machine; strangers' connections come from others.
     let attendee = IpAddr::from([127, 0, 200, 1]);
     let stranger = |n: u32| IpAddr::from([127, 0, 201, (n % 250) as u8 + 1]);
@@ -220,12 +226,22 @@ async fn hostile(relay: SocketAddr, echo_ports: Vec<SocketAddr>, until: Instant,
                 // silence.
                 let reader = tokio::spawn(async move { while stream.next().await.is_some() {} });
                 let mut commands = vec![
-                    Command::SetModel { model: ServerModel::BusyPoll },
-                    Command::SpawnClients { count: 1000, behaviour: ClientBehaviour::Silent {} },
-                    Command::SpawnClients { count: 100, behaviour: ClientBehaviour::Flood { bytes: 64 << 20 } },
+                    Command::SetModel {
+                        model: ServerModel::BusyPoll,
+                    },
+                    Command::SpawnClients {
+                        count: 1000,
+                        behaviour: ClientBehaviour::Silent {},
+                    },
+                    Command::SpawnClients {
+                        count: 100,
+                        behaviour: ClientBehaviour::Flood { bytes: 64 << 20 },
+                    },
                 ];
                 for round in 0..200 {
-                    commands.push(Command::SetModel { model: MODELS[round % 4] });
+                    commands.push(Command::SetModel {
+                        model: MODELS[round % 4],
+                    });
                 }
                 for command in &commands {
                     let text = serde_json::to_string(command).unwrap();
@@ -267,7 +283,8 @@ impl Watch {
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
             .find(|line| line.starts_with(field))
@@ -317,7 +334,9 @@ async fn main() {
         .kill_on_drop(true)
         .spawn()
         .expect("the relay binary");
-    let watch = Watch { pid: relay.id().unwrap() };
+    let watch = Watch {
+        pid: relay.id().unwrap(),
+    };
     let mut banner = BufReader::new(relay.stdout.take().unwrap()).lines();
     let line = banner.next_line().await.unwrap().unwrap();
     let address: SocketAddr = line
@@ -339,7 +358,11 @@ async fn main() {
         let from = IpAddr::from([127, 0, 100, page as u8 + 1]);
         let (socket, echo) = open_lab(address, from).await.expect("an honest lab");
         echo_ports.push(echo.parse().unwrap());
-        honest.push(tokio::spawn(honest_page(socket, MODELS[page as usize % 4], until)));
+        honest.push(tokio::spawn(honest_page(
+            socket,
+            MODELS[page as usize % 4],
+            until,
+        )));
     }
     let tries = Arc::new(AtomicU64::new(0));
     let attacker = tokio::spawn(hostile(address, echo_ports, until, Arc::clone(&tries)));
@@ -363,10 +386,14 @@ async fn main() {
     println!("| model | pages | clients | echoed in full | echo p50 | echo p99 |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for model in MODELS {
-        let of_model: Vec<&PageResult> = results.iter().filter(|r| r.model == Some(model)).collect();
+        let of_model: Vec<&PageResult> =
+            results.iter().filter(|r| r.model == Some(model)).collect();
         let clients: u64 = of_model.iter().map(|r| r.clients).sum();
         let in_full: u64 = of_model.iter().map(|r| r.in_full).sum();
-        let mut latencies: Vec<u64> = of_model.iter().flat_map(|r| r.latencies_us.clone()).collect();
+        let mut latencies: Vec<u64> = of_model
+            .iter()
+            .flat_map(|r| r.latencies_us.clone())
+            .collect();
         latencies.sort_unstable();
         println!(
             "| {model:?} | {} | {clients} | {in_full} | {:.1} ms | {:.1} ms |",
@@ -381,8 +408,14 @@ async fn main() {
     println!("| --- | --- |");
     println!("| peak RSS | {} MB |", peak_rss / 1024);
     println!("| peak descriptors | {peak_fds} |");
-    println!("| CPU | {:.0}% of one core on average |", 100.0 * cpu / seconds as f64);
-    println!("| host TCP memory | {} KiB before, {} KiB at the peak |", tcp_before, peak_tcp);
+    println!(
+        "| CPU | {:.0}% of one core on average |",
+        100.0 * cpu / seconds as f64
+    );
+    println!(
+        "| host TCP memory | {} KiB before, {} KiB at the peak |",
+        tcp_before, peak_tcp
+    );
     println!("| events dropped (honest pages) | {dropped} |");
     println!("| hostile attempts | {} |", tries.load(Ordering::Relaxed));
     let _ = relay.kill().await;

@@ -75,11 +75,23 @@ impl Relay {
         Relay::serve_on(listener)
     }
 
+    /// Starts a relay with `config` on an ephemeral loopback port.
+    pub async fn start_with(config: Config) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding loopback");
+        Relay::serve_with(listener, config)
+    }
+
     fn serve_on(listener: TcpListener) -> Relay {
+        Relay::serve_with(listener, Config::default())
+    }
+
+    fn serve_with(listener: TcpListener, config: Config) -> Relay {
         require_built_app();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let served = tokio::spawn(serve(listener, Config::default(), stop.clone()));
+        let served = tokio::spawn(serve(listener, config, stop.clone()));
         Relay { addr, stop, served }
     }
 

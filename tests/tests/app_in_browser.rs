@@ -848,3 +848,39 @@ async fn clients_come_by_the_count_the_grace_is_chosen_and_the_seed_goes_in_the_
     server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lab_the_relay_closes_for_idleness_says_why_and_the_page_does_not_reconnect()
+-> anyhow::Result<()> {
+    let relay = Relay::start_with(loopscope_relay::Config {
+        limits: protocol::Limits {
+            idle_timeout_s: 2,
+            ..protocol::Limits::default()
+        },
+        ..loopscope_relay::Config::default()
+    })
+    .await;
+    let browser = Browser::start().await?;
+    browser.client.goto(&relay.url()).await?;
+    browser.wait_for_status("live").await?;
+    browser.wait_for_status("closed").await?;
+    let reason = browser
+        .text("#lab-closed .reason")
+        .await
+        .unwrap_or_default();
+    assert!(reason.contains("no command for 2 s"), "{reason}");
+    assert_eq!(browser.count("#reopen-lab").await, 1, "a way to a new lab");
+    browser.screenshot_if_asked("lab-closed").await?;
+    // Longer than the first two reconnection delays: it stays closed.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(
+        browser.attr("#link-status", "data-status").await.as_deref(),
+        Some("closed")
+    );
+    // The button opens a new lab.
+    browser.click("#reopen-lab").await?;
+    browser.wait_for_status("live").await?;
+    browser.close().await?;
+    relay.stop().await;
+    Ok(())
+}
