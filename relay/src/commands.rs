@@ -29,13 +29,6 @@ use crate::session::Outgoing;
 /// Commands waiting behind the one running; more are refused.
 pub const MAX_WAITING: usize = 256;
 
-/// What the session hands the lab.
-#[derive(Debug)]
-pub enum Order {
-    /// A command from the page.
-    Command(Command),
-}
-
 /// How the lab's task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closing {
@@ -52,7 +45,7 @@ pub enum Closing {
 /// `grace` when the relay stops). Errors go to the page through `replies`.
 pub async fn carry_out(
     mut lab: Lab,
-    mut inbox: mpsc::UnboundedReceiver<Order>,
+    mut inbox: mpsc::UnboundedReceiver<Command>,
     replies: mpsc::Sender<Outgoing>,
     close_now: CancellationToken,
     relay_stop: CancellationToken,
@@ -91,8 +84,8 @@ pub async fn carry_out(
                 break Closing::Expired(reason);
             }
             order = inbox.recv() => {
-                let Some(order) = order else { break Closing::Closed };
-                if let Some(refusal) = enqueue(&mut queue, order) {
+                let Some(command) = order else { break Closing::Closed };
+                if let Some(refusal) = enqueue(&mut queue, command) {
                     let _ = replies.try_send(Outgoing::Reply(error_event(&probe, refusal)));
                 }
             }
@@ -108,8 +101,8 @@ pub async fn carry_out(
                         _ = close_now.cancelled() => break 'serving Closing::Closed,
                         _ = relay_stop.cancelled() => break 'serving Closing::RelayStopped,
                         outcome = &mut handling => break outcome,
-                        Some(order) = inbox.recv() => {
-                            if let Some(refusal) = enqueue(&mut queue, order) {
+                        Some(command) = inbox.recv() => {
+                            if let Some(refusal) = enqueue(&mut queue, command) {
                                 let _ = replies.try_send(Outgoing::Reply(error_event(&probe, refusal)));
                             }
                         }
@@ -143,8 +136,7 @@ pub async fn carry_out(
 
 /// Queues a command behind the others; a model switch replaces a switch
 /// already waiting last. `Some` with the reason when the queue is full.
-fn enqueue(queue: &mut VecDeque<Command>, order: Order) -> Option<String> {
-    let Order::Command(command) = order;
+fn enqueue(queue: &mut VecDeque<Command>, command: Command) -> Option<String> {
     if matches!(command, Command::SetModel { .. })
         && let Some(last @ Command::SetModel { .. }) = queue.back_mut()
     {
@@ -172,8 +164,8 @@ mod tests {
     use super::*;
     use protocol::ServerModel;
 
-    fn switch(model: ServerModel) -> Order {
-        Order::Command(Command::SetModel { model })
+    fn switch(model: ServerModel) -> Command {
+        Command::SetModel { model }
     }
 
     #[test]
@@ -186,7 +178,7 @@ mod tests {
         ] {
             assert_eq!(enqueue(&mut queue, switch(model)), None);
         }
-        assert_eq!(enqueue(&mut queue, Order::Command(Command::Pause {})), None);
+        assert_eq!(enqueue(&mut queue, Command::Pause {}), None);
         assert_eq!(enqueue(&mut queue, switch(ServerModel::Blocking)), None);
         assert_eq!(
             Vec::from(queue),
@@ -206,9 +198,9 @@ mod tests {
     fn a_full_queue_refuses_in_words() {
         let mut queue = VecDeque::new();
         for _ in 0..MAX_WAITING {
-            assert_eq!(enqueue(&mut queue, Order::Command(Command::Step {})), None);
+            assert_eq!(enqueue(&mut queue, Command::Step {}), None);
         }
-        let refusal = enqueue(&mut queue, Order::Command(Command::Step {})).unwrap();
+        let refusal = enqueue(&mut queue, Command::Step {}).unwrap();
         assert!(refusal.contains("256 commands waiting"), "{refusal}");
         assert_eq!(queue.len(), MAX_WAITING);
     }

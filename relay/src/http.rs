@@ -102,11 +102,6 @@ impl Relay {
         }
     }
 
-    /// The room's budgets (for tests and the dashboard).
-    pub fn room(&self) -> &Room {
-        &self.room
-    }
-
     /// The routes.
     pub fn router(self) -> Router {
         Router::new()

@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::{self, Closing, Order};
+use crate::commands::{self, Closing};
 use crate::lab::Lab;
 use crate::probe::EventStream;
 use crate::throttle::TokenBucket;
@@ -196,7 +196,7 @@ pub async fn run<S>(
 /// The reading side and what it needs.
 struct Reader<'a> {
     limits: &'a Limits,
-    orders: &'a mpsc::UnboundedSender<Order>,
+    orders: &'a mpsc::UnboundedSender<Command>,
     outgoing: &'a mpsc::Sender<Outgoing>,
     commands: TokenBucket,
     /// Error replies to refused frames.
@@ -279,7 +279,7 @@ impl Reader<'_> {
             Ok(command) => command,
             Err(error) => return Some(format!("not a command: {error}")),
         };
-        match self.orders.send(Order::Command(command)) {
+        match self.orders.send(command) {
             Ok(()) => None,
             Err(_) => Some("the lab has closed".into()),
         }

@@ -79,7 +79,7 @@ fn accept_loop(listener: &TcpListener, probe: &Probe, control: &Control) {
         next_conn += 1;
         probe.accepted(conn, peer.to_string(), &stream);
         serve_one(stream, conn, probe, control, &mut buffer, &mut iteration);
-        control.closed(conn, probe);
+        probe.closed(conn);
         drop(pass);
     }
 }

@@ -117,7 +117,7 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
         tally.report_if_due(probe);
     }
     for client in clients {
-        control.closed(client.conn, probe);
+        probe.closed(client.conn);
     }
 }
 
@@ -171,7 +171,7 @@ fn try_client(
             {
                 caught(probe, conn, &error);
             }
-            control.closed(conn, probe);
+            probe.closed(conn);
             false
         }
     }

@@ -169,12 +169,6 @@ impl Control {
         }
     }
 
-    /// The server closes `conn`: reports it (which also stops the sampling
-    /// of its buffers and closes the sampler's copy).
-    pub fn closed(&self, conn: ConnId, probe: &Probe) {
-        probe.closed(conn);
-    }
-
     /// Sets the waker of a selector thread.
     pub fn set_waker(&self, waker: mio::Waker) {
         *self

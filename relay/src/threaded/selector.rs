@@ -144,7 +144,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
                         probe.emit(EventKind::Unregistered {
                             sock: Sock::Conn(conn),
                         });
-                        control.closed(conn, probe);
+                        probe.closed(conn);
                     }
                 }
             }
@@ -154,7 +154,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
         });
     }
     for (conn, _) in clients {
-        control.closed(conn, probe);
+        probe.closed(conn);
     }
     Ok(())
 }
