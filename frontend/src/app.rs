@@ -366,7 +366,7 @@ pub fn App() -> Html {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
                                  now={sim.now()} on_action={on_sim_action} />
                 } else {
-                    <LabPanel lab={world.lab.clone()} model={world.model} paused={world.paused}
+                    <LabPanel lab={world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={world.model} paused={world.paused}
                               link={(*link).clone()} mirror={mirror_link} enabled={live} />
                 }
                 <CountersView counters={world.counters}

@@ -870,6 +870,12 @@ async fn a_lab_the_relay_closes_for_idleness_says_why_and_the_page_does_not_reco
         .unwrap_or_default();
     assert!(reason.contains("no command for 2 s"), "{reason}");
     assert_eq!(browser.count("#reopen-lab").await, 1, "a way to a new lab");
+    assert_eq!(
+        browser.count("#echo-addr").await,
+        0,
+        "the closed lab's port is not offered any more"
+    );
+    assert_eq!(browser.count("#no-lab").await, 1);
     browser.screenshot_if_asked("lab-closed").await?;
     // Longer than the first two reconnection delays: it stays closed.
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;

@@ -85,10 +85,16 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
     html! {
         <section class="panel lab" aria-labelledby="lab-title">
             <h2 id="lab-title">{ "Your lab" }</h2>
-            <p>
-                { "A real echo server listens on " }
-                <code id="echo-addr">{ echo_addr.clone().unwrap_or_else(|| "…".into()) }</code>
-            </p>
+            if let Some(addr) = echo_addr.clone() {
+                <p>
+                    { "A real echo server listens on " }
+                    <code id="echo-addr">{ addr }</code>
+                </p>
+            } else {
+                // Before the relay's hello, or after it closed the lab: no
+                // port to name.
+                <p id="no-lab">{ "This page has no echo server on the relay right now." }</p>
+            }
             if let Some(addr) = echo_addr {
                 <p class="hint">
                     { "Try it yourself: " }
