@@ -134,7 +134,7 @@ pub enum OpenError {
 pub struct Lab {
     id: u64,
     echo_addr: SocketAddr,
-    limits: Limits,
+    /// The room's budgets, and the caps in force (`room.limits`).
     room: Room,
     admission: SharedAdmission,
     /// KiB of kernel memory this lab's clients may pin.
@@ -199,7 +199,6 @@ impl Lab {
             id,
             echo_addr,
             in_flight_kib: Budget::new(kib(limits.max_lab_in_flight_bytes)),
-            limits,
             room: room.clone(),
             admission,
             _descriptors: descriptors,
@@ -224,13 +223,13 @@ impl Lab {
             lab: self.id,
             echo_addr: self.echo_addr.to_string(),
             model: self.model,
-            limits: self.limits.clone(),
+            limits: self.room.limits.clone(),
         }
     }
 
     /// The caps this lab works within.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.room.limits
     }
 
     /// Where the echo server listens.
@@ -278,7 +277,8 @@ impl Lab {
                 }
                 self.shutting_down = true;
                 let (server, probe) = (self.server.clone(), self.probe.clone());
-                let grace = Duration::from_millis(grace_ms.min(self.limits.max_pause_ms).into());
+                let grace =
+                    Duration::from_millis(grace_ms.min(self.room.limits.max_pause_ms).into());
                 self.control_tasks
                     .spawn(async move { server.shut_down(&probe, grace).await });
                 Ok(())
@@ -298,19 +298,18 @@ impl Lab {
     /// server stops, so a switch that cannot bind leaves the old server
     /// serving; a shutdown under way finishes first.
     async fn set_model(&mut self, model: ServerModel) -> Result<(), Refused> {
-        let busy_poll_slot = match (model, self.busy_poll_slot.take()) {
-            (ServerModel::BusyPoll, Some(held)) => Some(held),
-            (ServerModel::BusyPoll, None) => Some(
+        // The slot held (if any) stays with the lab until a switch away
+        // from busy poll has happened; a new one goes back unless used.
+        let new_busy_poll_slot = if model == ServerModel::BusyPoll && self.busy_poll_slot.is_none()
+        {
+            Some(
                 self.room
                     .busy_poll
                     .take(1)
                     .map_err(|exhausted| Refused::NoBusyPollSlot(exhausted.total))?,
-            ),
-            (_, held) => {
-                // Given back only once the switch has happened.
-                self.busy_poll_slot = held;
-                None
-            }
+            )
+        } else {
+            None
         };
         let refused = |error: std::io::Error, running: ServerModel| Refused::Restart {
             model: model_name(model),
@@ -320,15 +319,9 @@ impl Lab {
         self.control_tasks.close();
         self.control_tasks.wait().await;
         self.control_tasks.reopen();
-        let listener = match server::bind(self.echo_addr, self.limits.socket_buffer_bytes) {
-            Ok(listener) => listener,
-            Err(error) => {
-                if self.model == ServerModel::BusyPoll {
-                    self.busy_poll_slot = busy_poll_slot;
-                }
-                return Err(refused(error, self.model));
-            }
-        };
+        let socket_buffer = self.limits().socket_buffer_bytes;
+        let listener = server::bind(self.echo_addr, socket_buffer)
+            .map_err(|error| refused(error, self.model))?;
         // Waits until the old server's threads have let go of the port.
         self.server.stop_now().await;
         let started = Server::start(
@@ -343,7 +336,11 @@ impl Lab {
             Ok(server) => {
                 self.server = server;
                 self.model = model;
-                self.busy_poll_slot = busy_poll_slot;
+                if model != ServerModel::BusyPoll {
+                    self.busy_poll_slot = None;
+                } else if new_busy_poll_slot.is_some() {
+                    self.busy_poll_slot = new_busy_poll_slot;
+                }
                 self.shutting_down = false;
                 Ok(())
             }
@@ -351,10 +348,7 @@ impl Lab {
                 // The old server has stopped: start it again rather than
                 // leave the lab without one.
                 let old = self.model;
-                if old == ServerModel::BusyPoll && self.busy_poll_slot.is_none() {
-                    self.busy_poll_slot = busy_poll_slot;
-                }
-                if let Ok(listener) = server::bind(self.echo_addr, self.limits.socket_buffer_bytes)
+                if let Ok(listener) = server::bind(self.echo_addr, socket_buffer)
                     && let Ok(server) = Server::start(
                         old,
                         listener,
@@ -389,11 +383,11 @@ impl Lab {
             return Err(Refused::NoClients);
         }
         let running = self.client_tasks.len();
-        if running + count as usize > self.limits.max_clients as usize {
+        if running + count as usize > self.room.limits.max_clients as usize {
             return Err(Refused::TooManyClients {
                 requested: count,
                 running,
-                max: self.limits.max_clients,
+                max: self.room.limits.max_clients,
             });
         }
         self.check_behaviour(&behaviour)?;
@@ -409,7 +403,7 @@ impl Lab {
             })?;
         let per_client_kib = u64::from(kib(in_flight_bound(
             &behaviour,
-            self.limits.socket_buffer_bytes,
+            self.room.limits.socket_buffer_bytes,
         )));
         let too_much = |scope, exhausted: Exhausted| Refused::TooMuchInFlight {
             count,
@@ -449,7 +443,7 @@ impl Lab {
                     id: client,
                     behaviour: behaviour.clone(),
                     target,
-                    socket_buffer: self.limits.socket_buffer_bytes,
+                    socket_buffer: self.room.limits.socket_buffer_bytes,
                     admission: Arc::clone(&self.admission),
                     leases,
                 },
@@ -461,7 +455,7 @@ impl Lab {
     }
 
     fn check_behaviour(&self, behaviour: &ClientBehaviour) -> Result<(), Refused> {
-        let limits = &self.limits;
+        let limits = &self.room.limits;
         let (messages, size, pause_ms) = match *behaviour {
             ClientBehaviour::Polite {
                 messages,
