@@ -1,6 +1,6 @@
-//! Rebuilds the relay whenever the app in `dist/` changes (or appears), so
-//! that the embedded app is never stale. Cargo scans a watched folder's
-//! whole tree.
+//! Rebuilds the relay when the app in `dist/` changes: a release build
+//! embeds its files, and Trunk's hashed names change with each build (a
+//! new name is a new file, which Cargo would not otherwise notice).
 
 fn main() {
     println!("cargo:rerun-if-changed=../dist");

@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
+use protocol::workshop::{Lesson, LessonFeed};
 use protocol::{Command, ServerMessage, ServerModel};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -22,6 +23,7 @@ use crate::components::{
 use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource, model_named};
+use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
 use crate::world::World;
 
 /// How often the simulation advances while playing.
@@ -40,7 +42,7 @@ pub enum Source {
 /// answers, the simulation when none does.
 fn automatic_source(status: &LinkStatus) -> Source {
     match status {
-        LinkStatus::NoRelay { .. } => Source::Sim,
+        LinkStatus::NoRelay { .. } | LinkStatus::Refused { .. } => Source::Sim,
         LinkStatus::Connecting
         | LinkStatus::Live
         | LinkStatus::Lost { .. }
@@ -51,6 +53,9 @@ fn automatic_source(status: &LinkStatus) -> Source {
 /// The app.
 #[function_component]
 pub fn App() -> Html {
+    // First: the join token leaves the address before anything reads it.
+    let token: Rc<Option<String>> =
+        use_memo((), |_| workshop::take_token_from_address(JOIN_TOKEN_KEY));
     let world = use_mut_ref(World::default);
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
@@ -97,6 +102,7 @@ pub fn App() -> Html {
         let second_link = Rc::clone(&second_link);
         let link = link.clone();
         let redraw = redraw.clone();
+        let token = Rc::clone(&token);
         use_effect_with((source, *compare), move |(source, compare)| {
             *second_world.borrow_mut() = World::default();
             *second_sim.borrow_mut() = None;
@@ -140,6 +146,7 @@ pub fn App() -> Html {
                     }
                     *second_link.borrow_mut() = Some(open_second_lab(
                         *model,
+                        page_lab_url(token.as_deref()),
                         Rc::clone(&second_world),
                         redraw.clone(),
                     ));
@@ -155,6 +162,7 @@ pub fn App() -> Html {
         let link = link.clone();
         let active = Rc::clone(&active);
         let redraw = redraw.clone();
+        let token = Rc::clone(&token);
         use_effect_with((), move |_| {
             let on_message = Callback::from(move |message: Result<ServerMessage, String>| {
                 if active.get() != Source::Live {
@@ -164,9 +172,65 @@ pub fn App() -> Html {
                 redraw.emit(());
             });
             let on_status = Callback::from(move |new_status| status.set(new_status));
-            link.set(connect(page_lab_url(), on_message, on_status));
+            link.set(connect(
+                page_lab_url(token.as_deref()),
+                on_message,
+                on_status,
+            ));
         });
     }
+    // The lesson the host leads, listened to for the page's life and
+    // followed unless the person turned following off.
+    let host_lesson = use_state_eq(|| None::<Lesson>);
+    let following = use_state_eq(workshop::following);
+    let followed_serial = use_mut_ref(|| 0_u64);
+    {
+        let host_lesson = host_lesson.clone();
+        let token = Rc::clone(&token);
+        use_effect_with((), move |_| {
+            let on_feed = Callback::from(move |feed: LessonFeed| host_lesson.set(feed.lesson));
+            let feed = workshop::listen_to_the_host(token.as_deref(), on_feed);
+            move || drop(feed)
+        });
+    }
+    {
+        let world = Rc::clone(&world);
+        let sim = Rc::clone(&sim);
+        let second_world = Rc::clone(&second_world);
+        let second_sim = Rc::clone(&second_sim);
+        let followed_serial = Rc::clone(&followed_serial);
+        let (chosen, compare, redraw) = (chosen.clone(), compare.clone(), redraw.clone());
+        use_effect_with(
+            ((*host_lesson).clone(), *following),
+            move |(lesson, following)| {
+                let Some(lesson) = lesson.as_ref().filter(|_| *following) else {
+                    return;
+                };
+                if followed_serial.replace(lesson.serial) == lesson.serial {
+                    return;
+                }
+                follow(&lesson.query, &sim, &world, &second_sim, &second_world);
+                let link = ScenarioLink::parse(&lesson.query);
+                compare.set(link.compare);
+                chosen.set(Some(Source::Sim));
+                redraw.emit(());
+            },
+        );
+    }
+    let on_follow = {
+        let following = following.clone();
+        let followed_serial = Rc::clone(&followed_serial);
+        Callback::from(move |event: Event| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            let follow = input.checked();
+            workshop::set_following(follow);
+            if follow {
+                // Coming back: the host's lesson starts again here.
+                followed_serial.replace(0);
+            }
+            following.set(follow);
+        })
+    };
     {
         let world = Rc::clone(&world);
         let sim = Rc::clone(&sim);
@@ -343,13 +407,25 @@ pub fn App() -> Html {
                         onclick={let help = help.clone(); Callback::from(move |_: MouseEvent| help.set(true))}>
                     { "?" }
                 </button>
+                if let Some(lesson) = &*host_lesson {
+                    <label id="follow-host" class="follow" title={format!("the host's lesson: {}", lesson.query)}>
+                        <input type="checkbox" checked={*following} onchange={on_follow} />
+                        { "Follow the host" }
+                    </label>
+                }
                 <StatusBadge status={(*status).clone()} lab={world.lab.as_ref().map(|lab| lab.lab)} />
             </header>
             if *help {
                 <HelpOverlay on_close={let help = help.clone(); Callback::from(move |_| help.set(false))} />
             }
             if let LinkStatus::NoRelay { retry_in_s } = *status {
-                <NoRelayNotice url={page_lab_url()} {retry_in_s} />
+                <NoRelayNotice url={bare_lab_url()} {retry_in_s} />
+            }
+            if let LinkStatus::Refused { reason } = &*status {
+                <div id="lab-refused" class="notice" role="alert">
+                    <p>{ "The relay refused this page a lab: " }<span class="reason">{ reason.clone() }</span></p>
+                    <p class="hint">{ "Meanwhile the page runs the simulation." }</p>
+                </div>
             }
             if let LinkStatus::Closed { reason } = &*status {
                 <div id="lab-closed" class="notice" role="alert">
@@ -389,6 +465,32 @@ pub fn App() -> Html {
             </main>
         </div>
     }
+}
+
+/// Starts the scenario of the host's lesson (`query`, a lesson link's) in
+/// the page's simulation, and in the compared one if the lesson compares.
+fn follow(
+    query: &str,
+    sim: &RefCell<SimSource>,
+    world: &RefCell<World>,
+    second_sim: &RefCell<Option<SimSource>>,
+    second_world: &RefCell<World>,
+) {
+    let link = ScenarioLink::parse(query);
+    *second_sim.borrow_mut() = link.compare.map(|model| {
+        SimSource::new(ScenarioLink {
+            settings: SimSettings {
+                model,
+                ..link.settings
+            },
+            compare: None,
+            ..link.clone()
+        })
+    });
+    *sim.borrow_mut() = SimSource::new(link);
+    *world.borrow_mut() = World::default();
+    *second_world.borrow_mut() = World::default();
+    keep_in_address(query);
 }
 
 /// Lets `real_ms` pass in a simulation and applies what happened to its
@@ -437,7 +539,12 @@ fn apply_frame(world: &RefCell<World>, message: Result<ServerMessage, String>) {
 
 /// Opens a second lab on the relay for the comparison and switches it to
 /// `model` as soon as it greets; its events go to `world`.
-fn open_second_lab(model: ServerModel, world: Rc<RefCell<World>>, redraw: Callback<()>) -> Link {
+fn open_second_lab(
+    model: ServerModel,
+    url: String,
+    world: Rc<RefCell<World>>,
+    redraw: Callback<()>,
+) -> Link {
     let opened: Rc<RefCell<Option<Link>>> = Rc::default();
     let on_message = {
         let opened = Rc::clone(&opened);
@@ -450,7 +557,7 @@ fn open_second_lab(model: ServerModel, world: Rc<RefCell<World>>, redraw: Callba
             redraw.emit(());
         })
     };
-    let link = connect(page_lab_url(), on_message, Callback::noop());
+    let link = connect(url, on_message, Callback::noop());
     *opened.borrow_mut() = Some(link.clone());
     link
 }
@@ -470,8 +577,13 @@ fn keep_in_address(query: &str) {
     }
 }
 
-/// `ws://<this page's host>/ws`.
-fn page_lab_url() -> String {
+/// `ws://<this page's host>/ws`, with the join token if the page has one.
+fn page_lab_url(token: Option<&str>) -> String {
+    with_token(&bare_lab_url(), token)
+}
+
+/// `ws://<this page's host>/ws`, to show (without the token).
+fn bare_lab_url() -> String {
     let location = web_sys::window().map(|window| window.location());
     let protocol = location
         .as_ref()

@@ -41,6 +41,13 @@ pub enum LinkStatus {
         /// The relay's words.
         reason: String,
     },
+    /// The relay refused this page at the door (a workshop's relay without
+    /// the join link's token, or a page from a name it does not answer
+    /// to) and said why; trying again would not help.
+    Refused {
+        /// The relay's words.
+        reason: String,
+    },
 }
 
 /// The close code of a lab the relay closed on purpose, with the reason in
@@ -91,6 +98,35 @@ impl Backoff {
 pub fn lab_url(protocol: &str, host: &str) -> String {
     let scheme = if protocol == "https:" { "wss" } else { "ws" };
     format!("{scheme}://{host}/ws")
+}
+
+/// The plain-HTTP address of a lab's WebSocket URL, where the relay says
+/// in words why it would refuse the upgrade (a browser's WebSocket only
+/// learns that it failed).
+pub fn door_url(lab_url: &str) -> String {
+    if let Some(rest) = lab_url.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = lab_url.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        lab_url.to_owned()
+    }
+}
+
+/// What a status from the door means: `Some` for a refusal (401: no or
+/// wrong token; 403: a name or origin the relay does not answer to).
+pub fn refused_at_the_door(status: u16, body: &str) -> Option<LinkStatus> {
+    matches!(status, 401 | 403).then(|| LinkStatus::Refused {
+        reason: body.trim().to_owned(),
+    })
+}
+
+/// Asks the relay's door, over plain HTTP, why the WebSocket failed.
+async fn ask_the_door(url: &str) -> Option<LinkStatus> {
+    let answer = crate::workshop::request("GET", &door_url(url), None, None)
+        .await
+        .ok()?;
+    refused_at_the_door(answer.status, &answer.text)
 }
 
 /// The sending side of the link, handed to the views.
@@ -185,6 +221,10 @@ pub fn connect(
                     on_status.emit(closed);
                     return;
                 }
+                if !greeted && let Some(refused) = ask_the_door(&url).await {
+                    on_status.emit(refused);
+                    return;
+                }
             }
             let delay = backoff.next_delay();
             let retry_in_s = delay.as_secs_f64().ceil() as u32;
@@ -225,6 +265,24 @@ mod tests {
         );
         assert_eq!(closed_on_purpose(1001, "the relay is shutting down"), None);
         assert_eq!(closed_on_purpose(1006, ""), None);
+    }
+
+    #[test]
+    fn the_door_is_the_same_address_over_http_and_only_401_and_403_refuse() {
+        assert_eq!(
+            door_url("ws://10.0.0.1:8080/ws?token=x"),
+            "http://10.0.0.1:8080/ws?token=x"
+        );
+        assert_eq!(door_url("wss://lab.example/ws"), "https://lab.example/ws");
+        assert_eq!(
+            refused_at_the_door(401, "needs the token\n"),
+            Some(LinkStatus::Refused {
+                reason: "needs the token".into()
+            })
+        );
+        assert!(refused_at_the_door(403, "origin").is_some());
+        assert_eq!(refused_at_the_door(400, "WebSocket only"), None);
+        assert_eq!(refused_at_the_door(503, ""), None);
     }
 
     #[test]

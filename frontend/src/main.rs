@@ -6,18 +6,29 @@
 //! * [`app`]: the root component, which wires sources to the world and the
 //!   world to the views;
 //! * [`components`]: the views, small function components fed by props;
-//! * [`lesson`]: the plain sentences that explain what the server does.
+//! * [`lesson`]: the plain sentences that explain what the server does;
+//! * [`workshop`]: the join token and the host's lesson, the page's side;
+//! * [`host`]: the host's dashboard, at `/host`.
 
 mod app;
 mod components;
 mod frame_clock;
+mod host;
 mod latency;
 mod lesson;
 mod live;
 mod simulated;
 mod trace;
+mod workshop;
 mod world;
 
 fn main() {
-    yew::Renderer::<app::App>::new().render();
+    let path = web_sys::window()
+        .and_then(|window| window.location().pathname().ok())
+        .unwrap_or_default();
+    if path.trim_end_matches('/') == "/host" {
+        yew::Renderer::<host::HostDashboard>::new().render();
+    } else {
+        yew::Renderer::<app::App>::new().render();
+    }
 }

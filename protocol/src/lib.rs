@@ -19,6 +19,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod workshop;
+
 /// Bumped whenever a message changes shape incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
 

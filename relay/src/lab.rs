@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::{Admission, SharedAdmission};
 use crate::clients::{self, ClientLeases};
+use crate::directory::LabGauge;
 use crate::probe::{self, EventStream, Probe};
 use crate::room::{Budget, CLIENT_DESCRIPTORS, Exhausted, LAB_DESCRIPTORS, Lease, Room, kib};
 use crate::server::{self, Server};
@@ -149,6 +150,8 @@ pub struct Lab {
     server: Server,
     client_tasks: TaskTracker,
     control_tasks: TaskTracker,
+    /// What the host's dashboard reads.
+    gauge: Arc<LabGauge>,
     shutting_down: bool,
     test_commands: bool,
     next_client: u64,
@@ -195,8 +198,15 @@ impl Lab {
                 .clone()
                 .sample_until(probe.clone(), stop.clone()),
         );
+        let client_tasks = TaskTracker::new();
+        let gauge = Arc::new(LabGauge::new(
+            model,
+            client_tasks.clone(),
+            Arc::clone(probe.gauge()),
+        ));
         let lab = Lab {
             id,
+            gauge,
             echo_addr,
             in_flight_kib: Budget::new(kib(limits.max_lab_in_flight_bytes)),
             room: room.clone(),
@@ -207,7 +217,7 @@ impl Lab {
             stop,
             model,
             server,
-            client_tasks: TaskTracker::new(),
+            client_tasks,
             control_tasks: TaskTracker::new(),
             shutting_down: false,
             test_commands,
@@ -235,6 +245,11 @@ impl Lab {
     /// Where the echo server listens.
     pub fn echo_addr(&self) -> SocketAddr {
         self.echo_addr
+    }
+
+    /// What the host's dashboard reads of this lab.
+    pub fn gauge(&self) -> Arc<LabGauge> {
+        Arc::clone(&self.gauge)
     }
 
     /// The probe, for reporting from outside the lab's tasks (command errors).
@@ -336,6 +351,7 @@ impl Lab {
             Ok(server) => {
                 self.server = server;
                 self.model = model;
+                self.gauge.set_model(model);
                 if model != ServerModel::BusyPoll {
                     self.busy_poll_slot = None;
                 } else if new_busy_poll_slot.is_some() {

@@ -10,6 +10,8 @@
 //!
 //! * [`http`]: serves the app and upgrades `/ws`, behind the [`guard`],
 //!   within the HTTP limits; [`ws_io`] meters the bytes under a WebSocket;
+//! * [`workshop`]: the room's tokens ([`secret`]), the lesson the host
+//!   leads, the dashboard's view of the labs ([`directory`], [`cpu`]);
 //! * [`session`]: one WebSocket: hello, commands in, event batches out;
 //! * [`commands`]: carries a page's commands out, one at a time;
 //! * [`room`]: the budgets all labs share (descriptors, kernel memory,
@@ -31,6 +33,8 @@ pub mod buffers;
 pub mod clients;
 pub mod coalesce;
 pub mod commands;
+pub mod cpu;
+pub mod directory;
 pub mod echo;
 pub mod guard;
 pub mod http;
@@ -38,10 +42,12 @@ pub mod instrument;
 pub mod lab;
 pub mod probe;
 pub mod room;
+pub mod secret;
 pub mod server;
 pub mod session;
 pub mod threaded;
 pub mod throttle;
+pub mod workshop;
 pub mod ws_io;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -52,6 +58,8 @@ use protocol::Limits;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::secret::Secret;
 
 /// How a relay runs: its caps and who may use it.
 #[derive(Debug, Clone)]
@@ -69,6 +77,11 @@ pub struct Config {
     pub grace: Duration,
     /// Whether test-only commands (`panic_handler`) are carried out.
     pub test_commands: bool,
+    /// The token a page needs to open a lab or follow the host (`None`:
+    /// every page may, as on loopback).
+    pub join_token: Option<Secret>,
+    /// The token of the host's dashboard.
+    pub host_token: Secret,
 }
 
 impl Default for Config {
@@ -80,6 +93,8 @@ impl Default for Config {
             limits: Limits::default(),
             grace: Duration::from_secs(3),
             test_commands: false,
+            join_token: None,
+            host_token: Secret::generate(),
         }
     }
 }
@@ -95,8 +110,10 @@ pub async fn serve(
     let grace = config.grace;
     let limits = config.limits.clone();
     let sessions = TaskTracker::new();
-    let router = http::Relay::new(config, bound, stop.clone(), sessions.clone()).router();
-    http::serve_connections(listener, router, &limits, stop, grace).await;
+    let relay = http::Relay::new(config, bound, stop.clone(), sessions.clone());
+    let sampler = tokio::spawn(relay.sample_room());
+    http::serve_connections(listener, relay.router(), &limits, stop, grace).await;
+    let _ = sampler.await;
     // Each session gives its lab `grace`, then says goodbye.
     sessions.close();
     let patience = grace + Duration::from_millis(800);

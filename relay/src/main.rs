@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use loopscope_relay::room::{descriptor_budget, raise_open_file_limit};
+use loopscope_relay::secret::Secret;
 use loopscope_relay::{Config, serve};
 use protocol::Limits;
 use tokio::net::TcpListener;
@@ -32,6 +33,15 @@ struct Args {
     /// for `trunk serve`); repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// The join token attendees' pages need (in the join link the relay
+    /// prints). Made up at random when the relay binds a non-loopback
+    /// address; loopback needs none unless this is given.
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<Secret>,
+    /// The token of the host's dashboard (/host); made up at random unless
+    /// given. Printed only here, in the host's terminal.
+    #[arg(long, value_name = "TOKEN")]
+    host_token: Option<Secret>,
     /// Seconds the labs get to close on Ctrl-C.
     #[arg(long, default_value_t = 3.0)]
     grace: f64,
@@ -93,6 +103,9 @@ struct Args {
     /// Seconds a request's headers may take to arrive.
     #[arg(long, default_value_t = Limits::default().header_timeout_s)]
     header_timeout: u32,
+    /// Print the join link without its QR code.
+    #[arg(long)]
+    no_qr: bool,
     /// Carry out test-only commands (for the relay's own tests).
     #[arg(long, hide = true)]
     test_commands: bool,
@@ -124,9 +137,18 @@ impl Args {
             ..Limits::default()
         };
         limits.max_descriptors = descriptor_budget(self.max_descriptors, open_files, &limits);
+        let join_token = self
+            .token
+            .clone()
+            .or_else(|| (!self.bind.ip().is_loopback()).then(Secret::generate));
+        let mut allowed_hosts = self.allowed_hosts.clone();
+        // Bound to every address: the page may be reached by any of them.
+        allowed_hosts.extend(lan_addresses(self.bind).iter().map(ToString::to_string));
         Ok(Config {
             echo_ip: self.bind.ip(),
-            allowed_hosts: self.allowed_hosts.clone(),
+            join_token,
+            host_token: self.host_token.clone().unwrap_or_else(Secret::generate),
+            allowed_hosts,
             allowed_origins: self.allowed_origins.clone(),
             limits,
             test_commands: self.test_commands,
@@ -167,14 +189,81 @@ async fn main() -> anyhow::Result<()> {
         clients_in_all = limits.max_descriptors / 3,
         "open-file limit raised; each lab client takes 3 descriptors"
     );
-    // stdout carries only the banner with the address; a closed stdout
-    // must not stop the relay.
-    let _ = writeln!(
-        std::io::stdout(),
-        "Loopscope is running: open http://{}/ (Ctrl-C stops it)",
-        listener.local_addr()?
-    );
+    // stdout carries only the banner with the links; a closed stdout must
+    // not stop the relay.
+    let bound = listener.local_addr()?;
+    let _ = std::io::stdout().write_all(banner(bound, &config, !args.no_qr).as_bytes());
+    if !cfg!(debug_assertions) {
+        // The first attendee need not wait for the app's compression.
+        tokio::spawn(loopscope_relay::http::assets::warm());
+    }
     serve(listener, config, stop).await
+}
+
+/// The addresses a page may reach a relay bound to `bind` by: `bind`
+/// itself, or every non-loopback address of the machine when `bind` is
+/// unspecified (`0.0.0.0`).
+fn lan_addresses(bind: SocketAddr) -> Vec<SocketAddr> {
+    if !bind.ip().is_unspecified() {
+        return Vec::new();
+    }
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+    interfaces
+        .iter()
+        .map(if_addrs::Interface::ip)
+        .filter(|ip| !ip.is_loopback() && ip.is_ipv4() == bind.is_ipv4())
+        .map(|ip| SocketAddr::new(ip, bind.port()))
+        .collect()
+}
+
+/// What the relay prints at start: the first line names the address (and
+/// the join token), then the join link as a QR code for the projector,
+/// then the host's dashboard.
+fn banner(bound: SocketAddr, config: &Config, qr: bool) -> String {
+    let token = config
+        .join_token
+        .as_ref()
+        .map(|token| format!("?token={}", token.reveal()))
+        .unwrap_or_default();
+    let mut addresses = lan_addresses(bound);
+    if addresses.is_empty() {
+        addresses.push(bound);
+    }
+    let join = |addr: &SocketAddr| format!("http://{addr}/{token}");
+    let mut text = format!(
+        "Loopscope is running: open {} (Ctrl-C stops it)\n",
+        join(&addresses[0])
+    );
+    for other in &addresses[1..] {
+        text += &format!("  or, on another network: {}\n", join(other));
+    }
+    if config.join_token.is_some() {
+        text += "Attendees open the join link above; it carries the room's token.\n";
+        if qr {
+            text += &qr_code(&join(&addresses[0]));
+        }
+    }
+    text += &format!(
+        "Host dashboard (keep this link to yourself): http://{}/host?token={}\n",
+        addresses[0],
+        config.host_token.reveal()
+    );
+    text
+}
+
+/// `link` as a QR code drawn with half-block characters, dark on light
+/// (with its quiet zone, so a phone reads it off a dark terminal too).
+fn qr_code(link: &str) -> String {
+    match qrcode::QrCode::new(link.as_bytes()) {
+        Ok(code) => {
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .build()
+                + "\n"
+        }
+        Err(_) => String::new(),
+    }
 }
 
 /// The first Ctrl-C (or SIGTERM) shuts down gracefully; a second one exits

@@ -22,7 +22,7 @@
 //! beside the stream, as soon as they are made.)
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,19 @@ impl Shared {
     }
 }
 
+/// What a lab's probe has done, for the host's dashboard: read from outside
+/// the lab without holding its event stream open.
+#[derive(Debug, Default)]
+pub struct Gauge {
+    /// Events reported since the lab opened.
+    pub emitted: AtomicU64,
+    /// Events lost since the lab opened.
+    pub dropped: AtomicU64,
+    /// The kernel's id of the thread that runs the lab's echo server now
+    /// (0 before the first one starts).
+    pub server_thread: AtomicI32,
+}
+
 /// The reporting end, cloned into every task of a lab.
 #[derive(Debug)]
 pub struct Probe {
@@ -65,6 +78,7 @@ pub struct Probe {
     started: Instant,
     /// The connections whose buffers are sampled.
     buffers: OpenSockets,
+    gauge: Arc<Gauge>,
 }
 
 /// The reading end, owned by the session that forwards events to the browser.
@@ -100,6 +114,7 @@ pub fn channel(capacity: usize) -> (Probe, EventStream) {
         shared: Some(Arc::clone(&shared)),
         started,
         buffers: OpenSockets::default(),
+        gauge: Arc::default(),
     };
     let stream = EventStream {
         shared,
@@ -129,6 +144,7 @@ impl Clone for Probe {
             shared: self.shared.clone(),
             started: self.started,
             buffers: self.buffers.clone(),
+            gauge: Arc::clone(&self.gauge),
         }
     }
 }
@@ -151,7 +167,21 @@ impl Probe {
             shared: None,
             started: Instant::now(),
             buffers: OpenSockets::default(),
+            gauge: Arc::default(),
         }
+    }
+
+    /// What this probe has done, for the host's dashboard.
+    pub fn gauge(&self) -> &Arc<Gauge> {
+        &self.gauge
+    }
+
+    /// Marks the calling thread as the one that runs the lab's echo server,
+    /// whose CPU time the dashboard shows.
+    pub fn serving_on_this_thread(&self) {
+        self.gauge
+            .server_thread
+            .store(crate::cpu::current_thread(), Ordering::Relaxed);
     }
 
     /// The server accepted `conn`: reports it and watches its buffers (the
@@ -189,8 +219,10 @@ impl Probe {
         if waiting.len() >= shared.capacity {
             drop(waiting);
             shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.gauge.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
+        self.gauge.emitted.fetch_add(1, Ordering::Relaxed);
         let was_empty = waiting.is_empty();
         // Stamped under the lock: events from every thread of the lab come
         // out in the order of their timestamps.

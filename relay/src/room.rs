@@ -18,6 +18,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use protocol::Limits;
+
+use crate::directory::Directory;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A pool of interchangeable units with a fixed total.
@@ -207,6 +209,8 @@ pub struct Room {
     pub labs: Budget,
     /// Labs per address.
     pub labs_per_address: PerAddress,
+    /// The labs open now, for the host's dashboard.
+    pub directory: Directory,
 }
 
 impl Room {
@@ -219,6 +223,7 @@ impl Room {
             busy_poll: Budget::new(limits.max_busy_poll_labs),
             labs: Budget::new(limits.max_labs),
             labs_per_address: PerAddress::new(limits.max_labs_per_address),
+            directory: Directory::default(),
             limits,
         }
     }

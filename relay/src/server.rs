@@ -85,6 +85,7 @@ impl Server {
         std::thread::Builder::new()
             .name("async tasks server".into())
             .spawn(move || {
+                probe.serving_on_this_thread();
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

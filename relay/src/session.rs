@@ -80,16 +80,22 @@ enum End {
     RelayStopping,
     /// The lab closed itself (idle, paused too long).
     LabEnded(Option<Closing>),
+    /// The workshop's host closed the lab from the dashboard.
+    ClosedByHost,
 }
 
-/// Runs a session over `socket` until the browser leaves or `relay_stop` is
-/// cancelled; in the latter case the lab's server first shuts down
-/// gracefully within `grace`, and the browser watches it happen.
+/// What a page whose lab the host closed is told.
+pub const CLOSED_BY_HOST: &str = "the workshop's host closed this lab; open a new one to go on";
+
+/// Runs a session over `socket` until the browser leaves, `closed_by_host`
+/// or `relay_stop` is cancelled; in the latter case the lab's server first
+/// shuts down gracefully within `grace`, and the browser watches it happen.
 pub async fn run<S>(
     socket: WebSocketStream<S>,
     lab: Lab,
     events: EventStream,
     relay_stop: CancellationToken,
+    closed_by_host: CancellationToken,
     grace: Duration,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -132,6 +138,7 @@ pub async fn run<S>(
     };
     let end = tokio::select! {
         _ = relay_stop.cancelled() => End::RelayStopping,
+        _ = closed_by_host.cancelled() => End::ClosedByHost,
         closing = &mut lab_task => End::LabEnded(closing.ok()),
         end = reader.read(&mut frames) => end,
     };
@@ -165,6 +172,17 @@ pub async fn run<S>(
         )),
         End::TooManyFragments => Some((CloseCode::Policy, TOO_MANY_FRAGMENTS.to_owned())),
         End::RelayStopping => Some((CloseCode::Away, "the relay is shutting down".to_owned())),
+        End::ClosedByHost => {
+            // Said as an event too, so the page's log keeps it.
+            let event = Event {
+                at: 0,
+                kind: EventKind::Error {
+                    message: CLOSED_BY_HOST.to_owned(),
+                },
+            };
+            let _ = outgoing.send(Outgoing::Reply(event)).await;
+            Some((CloseCode::from(CLOSE_LAB_ENDED), CLOSED_BY_HOST.to_owned()))
+        }
         End::LabEnded(closing) => Some(match closing {
             Some(Closing::Expired(reason)) => (CloseCode::from(CLOSE_LAB_ENDED), reason),
             _ => (CloseCode::Away, "the lab closed".to_owned()),

@@ -236,40 +236,6 @@ async fn a_lab_with_no_commands_or_paused_too_long_is_closed_with_a_reason() {
     assert!(reason.contains("paused for 1 s"), "{reason}");
 }
 
-/// Reads until the relay closes the socket; the close frame's reason
-/// (code 4000), after the same words came as an error event.
-async fn close_reason(socket: &mut Socket) -> String {
-    let mut logged = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("the relay went quiet")
-            .expect("closed without a close frame")
-            .unwrap();
-        match frame {
-            Message::Text(text) => {
-                if let protocol::ServerMessage::Events { events } =
-                    serde_json::from_str(&text).unwrap()
-                {
-                    logged.extend(events.into_iter().filter_map(|event| match event.kind {
-                        EventKind::Error { message } => Some(message),
-                        _ => None,
-                    }));
-                }
-            }
-            Message::Close(Some(frame)) => {
-                assert_eq!(u16::from(frame.code), 4000);
-                assert!(
-                    logged.contains(&frame.reason.to_string()),
-                    "the log says it too"
-                );
-                return frame.reason.to_string();
-            }
-            _ => {}
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_slowloris_is_closed_after_the_header_timeout_and_the_page_loads_meanwhile() {
     let relay = start_relay(relay_with(Limits {

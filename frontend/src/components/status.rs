@@ -30,6 +30,7 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
             ("no-relay", format!("no relay · retrying in {retry_in_s} s"))
         }
         LinkStatus::Closed { .. } => ("closed", "lab closed by the relay".to_owned()),
+        LinkStatus::Refused { .. } => ("refused", "refused by the relay".to_owned()),
     };
     html! {
         <p id="link-status" class={classes!("status", key)} data-status={key} role="status" aria-live="polite">

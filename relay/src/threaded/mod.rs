@@ -267,6 +267,7 @@ pub fn start(
             control: Arc::clone(&thread_control),
             buffers: probe.buffers().clone(),
         };
+        probe.serving_on_this_thread();
         if let Ok(addr) = listener.local_addr() {
             probe.emit(EventKind::Listening {
                 addr: addr.to_string(),

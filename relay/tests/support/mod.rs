@@ -200,3 +200,170 @@ pub async fn closed_without_echo(stream: &mut TcpStream, sent: &[u8]) -> bool {
         Err(_) => panic!("the connection was neither served nor closed"),
     }
 }
+
+/// Reads until the relay closes the socket; the close frame's reason
+/// (code 4000), after the same words came as an error event.
+pub async fn close_reason(socket: &mut Socket) -> String {
+    let mut logged = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the relay went quiet")
+            .expect("closed without a close frame")
+            .unwrap();
+        match frame {
+            Message::Text(text) => {
+                if let ServerMessage::Events { events } = serde_json::from_str(&text).unwrap() {
+                    logged.extend(events.into_iter().filter_map(|event| match event.kind {
+                        EventKind::Error { message } => Some(message),
+                        _ => None,
+                    }));
+                }
+            }
+            Message::Close(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 4000);
+                assert!(
+                    logged.contains(&frame.reason.to_string()),
+                    "the log says it too"
+                );
+                return frame.reason.to_string();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one HTTP/1.1 request to `to` from loopback address `from` and
+/// reads the whole response (the connection closes after it).
+pub async fn http(
+    from: &str,
+    to: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = connect_from(from, to).await.expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
+    request += body;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .expect("the relay went quiet")
+        .unwrap();
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("transfer-encoding") && value == "chunked");
+    if chunked {
+        body = dechunk(&body);
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let Some(end) = chunked.windows(2).position(|w| w == b"\r\n") else {
+            return body;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&chunked[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunked[end + 2..end + 2 + size]);
+        chunked = &chunked[end + 2 + size + 2..];
+    }
+}
+
+/// A server-sent event stream, read a `data:` line at a time.
+pub struct EventLines {
+    lines: tokio::io::Lines<tokio::io::BufReader<TcpStream>>,
+}
+
+impl EventLines {
+    /// Opens `path` on `to` from `from` as an event stream; panics unless
+    /// the relay answers 200.
+    pub async fn open(from: &str, to: SocketAddr, path: &str) -> EventLines {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = connect_from(from, to).await.expect("connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nAccept: text/event-stream\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        let status = lines.next_line().await.unwrap().unwrap_or_default();
+        assert!(status.contains(" 200 "), "{path}: {status}");
+        EventLines { lines }
+    }
+
+    /// The next event's data, parsed as `T` (comments, chunk sizes and blank
+    /// lines skipped).
+    pub async fn next<T: serde::de::DeserializeOwned>(&mut self) -> T {
+        loop {
+            let line = tokio::time::timeout(PATIENCE, self.lines.next_line())
+                .await
+                .expect("no event came")
+                .unwrap()
+                .expect("the stream ended");
+            if let Some(data) = line.strip_prefix("data:") {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The HTTP face of the relay: the app's files at `/`, labs at `/ws`, served
+//! by an accept loop that a hostile network cannot exhaust.
+//!
+//! * At most [`Limits::max_http_connections`] connections at once, and
+//!   [`Limits::max_http_connections_per_address`] from one address; more
+//!   are closed as they are accepted.
+//! * A request whose headers take longer than
+//!   [`Limits::header_timeout_s`] loses its connection (hyper's header
+//!   timeout, which also bounds an idle keep-alive connection): a slowloris
+//!   that sends a header byte every ten seconds is closed, and the page
+//!   still loads meanwhile.
+//! * A failed `accept()` (out of descriptors) pauses the loop instead of
+//!   spinning; repeated log lines are rate-limited.
+//!
+//! Routes, each in its module:
+//!
+//! * `/ws`, a page's lab ([`labs`]), behind the [`guard`](crate::guard)
+//!   and the join token;
+//! * `/lesson` and `/host/…`, the workshop ([`host`]): the lesson the host
+//!   leads, the host's dashboard and what the host may do;
+//! * everything else, the app's files ([`assets`]), compressed and cached.
+//!   The app is embedded in the release binary (a workshop host copies one
+//!   file); debug builds read it from `dist/` at run time, so a rebuilt app
+//!   is served without rebuilding the relay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use protocol::Limits;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::Config;
+use crate::guard::DoorPolicy;
+use crate::room::{PerAddress, Room};
+use crate::throttle::Tally;
+use crate::workshop::Workshop;
+
+pub mod assets;
+mod host;
+mod labs;
+
+/// How long the accept loop pauses after `accept()` fails.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Refusals at the HTTP door, logged at most once a second.
+static REFUSED_LOG: Tally = Tally::new(Duration::from_secs(1));
+/// Accept failures, logged at most once a second.
+static ACCEPT_LOG: Tally = Tally::new(Duration::from_secs(1));
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct Relay {
+    config: Arc<Config>,
+    door: Arc<DoorPolicy>,
+    room: Room,
+    workshop: Arc<Workshop>,
+    next_lab: Arc<AtomicU64>,
+    stop: CancellationToken,
+    sessions: TaskTracker,
+}
+
+impl Relay {
+    /// The shared state of a relay bound to `bound`.
+    pub fn new(
+        config: Config,
+        bound: SocketAddr,
+        stop: CancellationToken,
+        sessions: TaskTracker,
+    ) -> Self {
+        let door = DoorPolicy::new(bound, &config.allowed_hosts, &config.allowed_origins);
+        let workshop = Workshop::new(config.join_token.clone(), config.host_token.clone());
+        Relay {
+            room: Room::new(config.limits.clone()),
+            workshop: Arc::new(workshop),
+            door: Arc::new(door),
+            config: Arc::new(config),
+            next_lab: Arc::new(AtomicU64::new(1)),
+            stop,
+            sessions,
+        }
+    }
+
+    /// Samples the room for the host's dashboard until the relay stops.
+    pub fn sample_room(&self) -> impl Future<Output = ()> + use<> {
+        crate::workshop::sample_room(
+            self.room.clone(),
+            Arc::clone(&self.workshop),
+            self.stop.clone(),
+        )
+    }
+
+    /// The routes.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/ws", get(labs::open_lab))
+            .route("/lesson", get(host::lesson_feed))
+            .route("/host/room", get(host::room_feed))
+            .route("/host/labs/{lab}/close", post(host::close_lab))
+            .route("/host/lesson", put(host::lead).delete(host::stop_leading))
+            .fallback(get(app_file))
+            .with_state(self)
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(TraceLayer::new_for_http())
+    }
+}
+
+/// Serves `router` on `listener` within the HTTP limits of `limits` until
+/// `stop` is cancelled; then lets requests in flight finish for `grace`.
+pub async fn serve_connections(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    stop: CancellationToken,
+    grace: Duration,
+) {
+    let connections = crate::room::Budget::new(limits.max_http_connections);
+    let per_address = PerAddress::new(limits.max_http_connections_per_address);
+    let header_timeout = Duration::from_secs(limits.header_timeout_s.max(1).into());
+    let open = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                if let Some(report) = ACCEPT_LOG.count(Instant::now()) {
+                    tracing::warn!(%error, since_last = report.since_last, "accept failed");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                }
+            }
+        };
+        let slots = connections
+            .take(1)
+            .map_err(|_| "the relay's connection cap")
+            .and_then(|total| {
+                per_address
+                    .take(peer.ip())
+                    .map(|one| (total, one))
+                    .map_err(|_| "the cap of connections per address")
+            });
+        let slots = match slots {
+            Ok(slots) => slots,
+            Err(cap) => {
+                if let Some(report) = REFUSED_LOG.count(Instant::now()) {
+                    tracing::warn!(%peer, since_last = report.since_last, "connection closed at {cap}");
+                }
+                continue;
+            }
+        };
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let stop = stop.clone();
+        open.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = stop.cancelled() => {
+                    // Finishes the request in flight, then closes.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
+                tracing::debug!(%error, %peer, "http connection ended");
+            }
+            drop(slots);
+        });
+    }
+    drop(listener);
+    open.close();
+    if tokio::time::timeout(grace, open.wait()).await.is_err() {
+        tracing::debug!("some HTTP connections did not finish within {grace:?}");
+    }
+}
+
+/// Everything else: a file of the app, or the app's page for its own
+/// routes (`/`, `/host`).
+async fn app_file(uri: Uri, headers: HeaderMap) -> Response {
+    assets::app_file(uri.path(), &headers).await
+}
