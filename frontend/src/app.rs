@@ -81,15 +81,24 @@ pub fn App() -> Html {
         }
     });
 
+    // The page's lab as the relay last described it (its hello, and the
+    // server it last started), kept while the page shows the simulation.
+    let lab_memo: Rc<RefCell<LabMemo>> = use_mut_ref(LabMemo::default);
     let source = chosen.unwrap_or_else(|| automatic_source(&status));
     {
-        // A new source starts from an empty world.
+        // A new source starts from an empty world; the live one knows its
+        // lab at once.
         let world = Rc::clone(&world);
         let active = Rc::clone(&active);
+        let lab_memo = Rc::clone(&lab_memo);
         let redraw = redraw.clone();
         use_effect_with(source, move |source| {
             active.set(*source);
-            *world.borrow_mut() = World::default();
+            let mut world = world.borrow_mut();
+            *world = World::default();
+            if *source == Source::Live {
+                lab_memo.borrow().replay(&mut world);
+            }
             redraw.emit(());
         });
     }
@@ -163,8 +172,12 @@ pub fn App() -> Html {
         let active = Rc::clone(&active);
         let redraw = redraw.clone();
         let token = Rc::clone(&token);
+        let lab_memo = Rc::clone(&lab_memo);
         use_effect_with((), move |_| {
             let on_message = Callback::from(move |message: Result<ServerMessage, String>| {
+                if let Ok(message) = &message {
+                    lab_memo.borrow_mut().note(message);
+                }
                 if active.get() != Source::Live {
                     return;
                 }
@@ -464,6 +477,48 @@ pub fn App() -> Html {
                 <EventLog world={shared.clone()} />
             </main>
         </div>
+    }
+}
+
+/// What the page keeps of its live lab while it shows the simulation: the
+/// relay's hello and the event that started the lab's current server, so
+/// that switching back shows the lab (its port, its model) at once.
+#[derive(Default)]
+struct LabMemo {
+    hello: Option<ServerMessage>,
+    listening: Option<protocol::Event>,
+}
+
+impl LabMemo {
+    /// Keeps what `message` says about the lab.
+    fn note(&mut self, message: &ServerMessage) {
+        match message {
+            ServerMessage::Hello(_) => {
+                self.hello = Some(message.clone());
+                self.listening = None;
+            }
+            ServerMessage::Events { events } => {
+                if let Some(started) = events
+                    .iter()
+                    .rev()
+                    .find(|event| matches!(event.kind, protocol::EventKind::Listening { .. }))
+                {
+                    self.listening = Some(started.clone());
+                }
+            }
+        }
+    }
+
+    /// Tells `world` what is kept, as the relay said it.
+    fn replay(&self, world: &mut World) {
+        if let Some(hello) = &self.hello {
+            world.apply_message(hello.clone());
+        }
+        if let Some(started) = &self.listening {
+            world.apply_message(ServerMessage::Events {
+                events: vec![started.clone()],
+            });
+        }
     }
 }
 

@@ -2,18 +2,22 @@
 //! each from an address of its own, each opening a lab in a model of its
 //! own and running rounds of 25 polite clients; and one hostile attendee
 //! doing everything the relay must survive, all at once, for the whole run.
+//! Every 20 s the host pushes a lesson, and each page's lesson feed (one
+//! per page, from its address) times its arrival.
 //!
 //! `cargo bench -p loopscope-relay --bench room` (5 minutes;
 //! `LOOPSCOPE_ROOM_SECONDS` changes it, `LOOPSCOPE_ROOM_PAGES` the number
 //! of honest pages). It prints a table per model (clients echoed in full,
-//! echo p99) and the relay's peaks (RSS, descriptors, CPU, host TCP memory,
+//! echo p99), the time from a lesson's push to its arrival at the last
+//! page, and the relay's peaks (RSS, descriptors, CPU, host TCP memory,
 //! events dropped). The README keeps the numbers measured on the project's
 //! machine.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -66,6 +70,93 @@ async fn open_lab(relay: SocketAddr, from: IpAddr) -> Option<(Socket, String)> {
             Ok(_) => {}
         }
     }
+}
+
+/// The host token the benchmark starts the relay with.
+const HOST_TOKEN: &str = "room-bench-host";
+
+/// When each page's feed received each lesson push, by push number.
+type Arrivals = Arc<Mutex<HashMap<u64, Vec<Instant>>>>;
+
+/// A page's lesson feed (`/lesson`, server-sent events) from `from`: notes
+/// when each push arrives.
+async fn listen_for_lessons(relay: SocketAddr, from: IpAddr, arrivals: Arrivals) {
+    let Ok(mut stream) = connect_from(from, relay).await else {
+        return;
+    };
+    let request =
+        format!("GET /lesson HTTP/1.1\r\nHost: {relay}\r\nAccept: text/event-stream\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let Ok(feed) = serde_json::from_str::<protocol::workshop::LessonFeed>(data.trim()) else {
+            continue;
+        };
+        if let Some(lesson) = feed.lesson {
+            let now = Instant::now();
+            arrivals
+                .lock()
+                .unwrap()
+                .entry(lesson.serial)
+                .or_default()
+                .push(now);
+        }
+    }
+}
+
+/// The host pushes a lesson every 20 s (from 10 s in) until `until`; for
+/// each, the microseconds until the last of `pages` feeds had it.
+async fn push_lessons(
+    relay: SocketAddr,
+    pages: usize,
+    until: Instant,
+    arrivals: Arrivals,
+) -> Vec<u64> {
+    let mut times = Vec::new();
+    let mut next = Instant::now() + Duration::from_secs(10);
+    let lessons = [
+        "?model=blocking&clients=slow,polite*3",
+        "?model=selector&clients=polite*5",
+    ];
+    let mut serial = 0;
+    while next + Duration::from_secs(5) < until {
+        tokio::time::sleep_until(next.into()).await;
+        next += Duration::from_secs(20);
+        let body = format!(r#"{{"link": "{}"}}"#, lessons[serial % 2]);
+        let request = format!(
+            "PUT /host/lesson HTTP/1.1\r\nHost: {relay}\r\nAuthorization: Bearer {HOST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let pushed = Instant::now();
+        let Ok(mut stream) = TcpStream::connect(relay).await else {
+            continue;
+        };
+        if stream.write_all(request.as_bytes()).await.is_err() {
+            continue;
+        }
+        serial += 1;
+        let deadline = pushed + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let last = {
+                let arrivals = arrivals.lock().unwrap();
+                arrivals
+                    .get(&(serial as u64))
+                    .filter(|seen| seen.len() >= pages)
+                    .and_then(|seen| seen.iter().max().copied())
+            };
+            if let Some(last) = last {
+                times.push(last.duration_since(pushed).as_micros() as u64);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    times
 }
 
 async fn send(socket: &mut Socket, command: &Command) -> bool {
@@ -328,7 +419,13 @@ async fn main() {
     let seconds = env_number("LOOPSCOPE_ROOM_SECONDS", 300);
     let pages = env_number("LOOPSCOPE_ROOM_PAGES", 40) as u32;
     let mut relay = tokio::process::Command::new(env!("CARGO_BIN_EXE_relay"))
-        .args(["--bind", "127.0.0.1:0"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--host-token",
+            HOST_TOKEN,
+            "--no-qr",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -364,6 +461,17 @@ async fn main() {
             until,
         )));
     }
+    let arrivals: Arrivals = Arc::default();
+    for page in 0..pages {
+        let from = IpAddr::from([127, 0, 100, page as u8 + 1]);
+        tokio::spawn(listen_for_lessons(address, from, Arc::clone(&arrivals)));
+    }
+    let pushes = tokio::spawn(push_lessons(
+        address,
+        pages as usize,
+        until,
+        Arc::clone(&arrivals),
+    ));
     let tries = Arc::new(AtomicU64::new(0));
     let attacker = tokio::spawn(hostile(address, echo_ports, until, Arc::clone(&tries)));
 
@@ -403,6 +511,15 @@ async fn main() {
         );
     }
     let dropped: u64 = results.iter().map(|r| r.dropped).sum();
+    let mut push_times = pushes.await.unwrap();
+    push_times.sort_unstable();
+    println!();
+    println!(
+        "lesson pushed to {pages} pages, {} times: last page reached after {:.1} ms median, {:.1} ms at worst",
+        push_times.len(),
+        percentile(&push_times, 0.5) as f64 / 1000.0,
+        push_times.last().copied().unwrap_or_default() as f64 / 1000.0,
+    );
     println!();
     println!("| relay | value |");
     println!("| --- | --- |");

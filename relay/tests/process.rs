@@ -298,3 +298,78 @@ async fn with_stderr_closed_pages_still_open_labs_and_ctrl_c_still_exits_zero() 
         .unwrap();
     assert_eq!(exit.code(), Some(0), "a graceful exit: {exit}");
 }
+
+/// The lines the relay prints at start, up to the dashboard's link.
+async fn banner_of(args: &[&str]) -> Vec<String> {
+    let mut relay = Process::new(env!("CARGO_BIN_EXE_relay"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(relay.stdout.take().unwrap()).lines();
+    let mut lines = Vec::new();
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(PATIENCE, stdout.next_line()).await {
+        let last = line.starts_with("Host dashboard");
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+    let _ = relay.kill().await;
+    lines
+}
+
+#[tokio::test]
+async fn a_workshop_relay_prints_the_join_link_as_text_and_qr_code_and_the_dashboard_link() {
+    let lines = banner_of(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--token",
+        "room-token-1",
+        "--host-token",
+        "host-token-1",
+    ])
+    .await;
+    assert!(
+        lines[0].starts_with("Loopscope is running: open http://127.0.0.1:")
+            && lines[0].contains("/?token=room-token-1 "),
+        "{lines:?}"
+    );
+    let qr_rows = lines
+        .iter()
+        .filter(|line| line.contains('█') || line.contains('▀'))
+        .count();
+    assert!(qr_rows >= 10, "a QR code of the join link: {lines:?}");
+    let dashboard = lines.last().unwrap();
+    assert!(
+        dashboard.ends_with("/host?token=host-token-1"),
+        "{dashboard}"
+    );
+
+    // On loopback without --token: no token, no QR code, a random host token.
+    let lines = banner_of(&["--bind", "127.0.0.1:0"]).await;
+    assert!(!lines[0].contains("token"), "{lines:?}");
+    assert_eq!(lines.len(), 2, "the address and the dashboard: {lines:?}");
+    let host_token = lines[1].rsplit("?token=").next().unwrap();
+    assert_eq!(host_token.len(), 16);
+
+    // Bound beyond loopback, the relay makes a token up.
+    let lines = banner_of(&["--bind", "0.0.0.0:0", "--no-qr"]).await;
+    let token = lines[0]
+        .split("?token=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_default();
+    assert_eq!(token.len(), 16, "{lines:?}");
+
+    // A token too short to resist guessing is refused at start.
+    let refused = Process::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["--bind", "127.0.0.1:0", "--token", "short"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 8 characters"));
+}

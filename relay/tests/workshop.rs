@@ -148,6 +148,44 @@ async fn the_dashboard_and_the_hosts_actions_need_the_host_token() {
 }
 
 #[tokio::test]
+async fn a_large_body_is_refused_before_it_is_read_whole_with_or_without_the_token() {
+    let relay = start_relay(workshop()).await;
+    let huge = format!(r#"{{"link": "?model={}"}}"#, "a".repeat(16 * 1024));
+    for bearer in ["Bearer nobody-at-all", &format!("Bearer {HOST}")] {
+        let refused = http(
+            "127.0.0.2",
+            relay.addr,
+            "PUT",
+            "/host/lesson",
+            &[
+                ("Authorization", bearer),
+                ("Content-Type", "application/json"),
+            ],
+            &huge,
+        )
+        .await;
+        assert_eq!(refused.status, 413, "{}", refused.text());
+    }
+    // Just over the lesson cap, with the token: refused in words.
+    let over = format!(
+        r#"{{"link": "?model={}"}}"#,
+        "a".repeat(protocol::workshop::MAX_LESSON_BYTES)
+    );
+    let refused = host_request(&relay, "PUT", "/host/lesson", &over).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("2048 bytes"));
+    let fine = host_request(
+        &relay,
+        "PUT",
+        "/host/lesson",
+        r#"{"link": "?model=selector"}"#,
+    )
+    .await;
+    assert_eq!(fine.status, 200);
+    relay.stop.cancel();
+}
+
+#[tokio::test]
 async fn a_pushed_lesson_reaches_every_listening_page_and_a_page_that_joins_later() {
     let relay = start_relay(workshop()).await;
     let path = format!("/lesson?token={JOIN}");

@@ -29,7 +29,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post, put};
@@ -52,6 +52,9 @@ use crate::workshop::Workshop;
 pub mod assets;
 mod host;
 mod labs;
+
+/// Most bytes of a request body (a lesson link's JSON).
+pub const MAX_BODY_BYTES: usize = protocol::workshop::MAX_LESSON_BYTES + 1024;
 
 /// How long the accept loop pauses after `accept()` fails.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -113,6 +116,9 @@ impl Relay {
             .route("/host/lesson", put(host::lead).delete(host::stop_leading))
             .fallback(get(app_file))
             .with_state(self)
+            // The only body the relay reads is a lesson link: a larger one
+            // is refused (413) before it is buffered, token or not.
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(SetResponseHeaderLayer::overriding(
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),

@@ -278,11 +278,21 @@ pub async fn http(
     request += "\r\n";
     request += body;
     stream.write_all(request.as_bytes()).await.unwrap();
+    // Read until the relay closes; a reset after the response (the relay
+    // closing on a body it did not read) keeps what came before it.
     let mut raw = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut raw))
+    let read = async {
+        let mut chunk = [0_u8; 16 * 1024];
+        while let Ok(count) = stream.read(&mut chunk).await {
+            if count == 0 {
+                break;
+            }
+            raw.extend_from_slice(&chunk[..count]);
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
         .await
-        .expect("the relay went quiet")
-        .unwrap();
+        .expect("the relay went quiet");
     parse_response(&raw)
 }
 
