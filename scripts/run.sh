@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 source scripts/toolchain.sh
 ensure_web_toolchain
 
-log "building the app (release wasm) into dist/"
-trunk build --release --offline
-log "building the relay (release, with the app embedded)"
-cargo build --release --locked -p loopscope-relay
+build_app
+# Cargo rebuilds only what changed: a second or so when nothing did.
+run_step "building the relay (release, with the app embedded)" "a second warm, 2 min cold" \
+  cargo build --release --locked -p loopscope-relay
 
 exec target/release/relay "$@"

@@ -17,8 +17,7 @@ log "checking formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
-log "building the app (release wasm) into dist/"
-trunk build --release --offline
+build_app
 
 log "running the tests"
 results=$(mktemp)
