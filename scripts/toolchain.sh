@@ -99,14 +99,14 @@ install_both() {
   wait "$bindgen"
 }
 
+WASM_OPT_BIN="$LOOPSCOPE_TOOLS/node_modules/.bin"
+
 ensure_wasm_opt() {
-  local bin="$LOOPSCOPE_TOOLS/node_modules/.bin"
-  if [[ "$("$bin/wasm-opt" --version 2>/dev/null)" != *"version $BINARYEN_VERSION"* ]]; then
+  if [[ "$("$WASM_OPT_BIN/wasm-opt" --version 2>/dev/null)" != *"version $BINARYEN_VERSION"* ]]; then
     mkdir -p "$LOOPSCOPE_TOOLS"
     run_step "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)" "20 s" \
       npm install --prefix "$LOOPSCOPE_TOOLS" --no-audit --no-fund "binaryen@$BINARYEN_VERSION"
   fi
-  export PATH="$bin:$PATH"
 }
 
 ensure_browser() {
@@ -119,10 +119,15 @@ ensure_browser() {
 }
 
 ensure_web_toolchain() {
-  export PATH="$HOME/.cargo/bin:$PATH"
-  ensure_wasm_target
-  ensure_wasm_opt
+  export PATH="$WASM_OPT_BIN:$HOME/.cargo/bin:$PATH"
+  # The two downloads go on while the tools compile.
+  ensure_wasm_target &
+  local target=$!
+  ensure_wasm_opt &
+  local wasm_opt=$!
   ensure_rust_tools
+  wait "$target"
+  wait "$wasm_opt"
 }
 
 # The files the app is built from: a change to any of them rebuilds it.
