@@ -365,15 +365,22 @@ impl EventLines {
     /// The next event's data, parsed as `T` (comments, chunk sizes and blank
     /// lines skipped).
     pub async fn next<T: serde::de::DeserializeOwned>(&mut self) -> T {
-        loop {
-            let line = tokio::time::timeout(PATIENCE, self.lines.next_line())
-                .await
-                .expect("no event came")
-                .unwrap()
-                .expect("the stream ended");
-            if let Some(data) = line.strip_prefix("data:") {
-                return serde_json::from_str(data.trim()).unwrap();
+        let data = async {
+            loop {
+                let line = self
+                    .lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("the stream ended");
+                if let Some(data) = line.strip_prefix("data:") {
+                    return data.trim().to_owned();
+                }
             }
-        }
+        };
+        let data = tokio::time::timeout(PATIENCE, data)
+            .await
+            .expect("no event came");
+        serde_json::from_str(&data).unwrap()
     }
 }
