@@ -125,10 +125,7 @@ pub fn App() -> Html {
                         let settings = sim.settings();
                         sim.reset(settings);
                         *world.borrow_mut() = World::default();
-                        let mut second = SimSource::new(ScenarioLink {
-                            settings: SimSettings { model, ..settings },
-                            ..sim.link()
-                        });
+                        let mut second = compared_run(&sim.link(), model);
                         second.playing = sim.playing;
                         *second_sim.borrow_mut() = Some(second);
                     }
@@ -532,20 +529,23 @@ fn follow(
     second_world: &RefCell<World>,
 ) {
     let link = ScenarioLink::parse(query);
-    *second_sim.borrow_mut() = link.compare.map(|model| {
-        SimSource::new(ScenarioLink {
-            settings: SimSettings {
-                model,
-                ..link.settings
-            },
-            compare: None,
-            ..link.clone()
-        })
-    });
+    *second_sim.borrow_mut() = link.compare.map(|model| compared_run(&link, model));
     *sim.borrow_mut() = SimSource::new(link);
     *world.borrow_mut() = World::default();
     *second_world.borrow_mut() = World::default();
     keep_in_address(query);
+}
+
+/// The scenario of `link` under `model`: the second run of a comparison.
+fn compared_run(link: &ScenarioLink, model: ServerModel) -> SimSource {
+    SimSource::new(ScenarioLink {
+        settings: SimSettings {
+            model,
+            ..link.settings
+        },
+        compare: None,
+        ..link.clone()
+    })
 }
 
 /// Lets `real_ms` pass in a simulation and applies what happened to its

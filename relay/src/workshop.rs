@@ -47,6 +47,12 @@ impl Workshop {
         }
     }
 
+    /// Whether a page offering `token` may open a lab and follow the host:
+    /// any page when the room has no join token.
+    pub fn lets_in(&self, token: Option<&str>) -> bool {
+        self.join.as_ref().is_none_or(|join| join.admits(token))
+    }
+
     /// Leads the room to the scenario of `link`; every page listening gets
     /// it at once, and every page that joins later starts on it.
     pub fn lead(&self, link: &str) -> Result<Lesson, &'static str> {

@@ -38,9 +38,7 @@ pub async fn lesson_feed(State(relay): State<Relay>, uri: Uri, headers: HeaderMa
     if let Err(refused) = door(&relay, &headers) {
         return refused.into_response();
     }
-    if let Some(join) = &relay.workshop.join
-        && !join.admits(query_value(uri.query(), "token"))
-    {
+    if !relay.workshop.lets_in(query_value(uri.query(), "token")) {
         return (StatusCode::UNAUTHORIZED, NEEDS_TOKEN).into_response();
     }
     events::<LessonFeed>(&relay, relay.workshop.lesson_feed())

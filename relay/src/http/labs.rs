@@ -63,8 +63,9 @@ pub async fn open_lab(
         }
         return (StatusCode::FORBIDDEN, refusal.to_string()).into_response();
     }
-    if let Some(join) = &relay.workshop.join
-        && !join.admits(query_value(request.uri().query(), "token"))
+    if !relay
+        .workshop
+        .lets_in(query_value(request.uri().query(), "token"))
     {
         if let Some(report) = REFUSED_LOG.count(Instant::now()) {
             tracing::warn!(%peer, since_last = report.since_last, "websocket without the join token");
