@@ -406,3 +406,54 @@ async fn the_app_goes_out_compressed_and_its_hashed_files_are_kept_for_a_year() 
     assert!(again.body.is_empty());
     relay.stop.cancel();
 }
+
+#[tokio::test]
+async fn bound_to_every_address_a_lab_listens_on_the_address_its_page_reached() {
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let config = Config {
+        echo_ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        ..Config::default()
+    };
+    tokio::spawn(loopscope_relay::serve(listener, config, stop.clone()));
+    // A page on 127.0.0.3 that reached the relay at 127.0.0.2 (by the name
+    // 127.0.0.1 in its headers, which a relay on every address answers to).
+    let reached: std::net::SocketAddr = ([127, 0, 0, 2], port).into();
+    let stream = connect_from("127.0.0.3", reached).await.unwrap();
+    let mut request = format!("ws://127.0.0.1:{port}/ws")
+        .into_client_request()
+        .unwrap();
+    let origin = HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).unwrap();
+    request.headers_mut().insert("Origin", origin);
+    let plain = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, plain)
+        .await
+        .unwrap();
+    let ServerMessage::Hello(hello) = next_message(&mut socket).await else {
+        panic!("the first message must be hello");
+    };
+    assert!(
+        hello.echo_addr.starts_with("127.0.0.2:"),
+        "not 0.0.0.0: {}",
+        hello.echo_addr
+    );
+    // Its clients, and the page's own nc, reach it there.
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 2,
+            behaviour: ClientBehaviour::Polite {
+                messages: 2,
+                size: 8,
+                interval_ms: 0,
+            },
+        },
+    )
+    .await;
+    let events = until_clients_finished(&mut socket, 2).await;
+    assert_eq!(clients_echoed_in_full(&events, 16), 2);
+    let own = connect_from("127.0.0.3", hello.echo_addr.parse().unwrap()).await;
+    assert!(own.is_ok());
+    stop.cancel();
+}

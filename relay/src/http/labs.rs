@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use super::{REFUSED_LOG, Relay};
+use super::{REFUSED_LOG, ReachedAt, Relay};
 use crate::lab::Lab;
 use crate::secret::query_value;
 use crate::session;
@@ -111,11 +111,19 @@ pub async fn open_lab(
                 )
             })
         });
+    // A relay bound to every address (0.0.0.0) opens the lab's echo port
+    // on the address this page reached it by, so the port it shows is one
+    // the page's machine can reach.
+    let reached = request.extensions().get::<ReachedAt>().and_then(|at| at.0);
+    let echo_ip = match reached {
+        Some(reached) if relay.config.echo_ip.is_unspecified() => reached.ip(),
+        _ => relay.config.echo_ip,
+    };
     let id = relay.next_lab.fetch_add(1, Ordering::Relaxed);
     let opened = match slots {
         Ok(slots) => Lab::open(
             id,
-            relay.config.echo_ip,
+            echo_ip,
             peer.ip(),
             &relay.room,
             relay.config.test_commands,

@@ -64,6 +64,11 @@ static REFUSED_LOG: Tally = Tally::new(Duration::from_secs(1));
 /// Accept failures, logged at most once a second.
 static ACCEPT_LOG: Tally = Tally::new(Duration::from_secs(1));
 
+/// The relay's own address of a request's connection (the one the client
+/// connected to).
+#[derive(Debug, Clone, Copy)]
+pub struct ReachedAt(pub Option<SocketAddr>);
+
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct Relay {
@@ -175,11 +180,15 @@ pub async fn serve_connections(
                 continue;
             }
         };
+        // Where the page reached us: a relay bound to every address gives
+        // each lab an echo port on the address its page used.
+        let reached = ReachedAt(stream.local_addr().ok());
         let service =
             router
                 .clone()
                 .map_request(move |mut request: Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(reached);
                     request
                 });
         let connection = hyper::server::conn::http1::Builder::new()
