@@ -25,8 +25,7 @@ use protocol::workshop::{Lead, LessonFeed, RoomView};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::Relay;
-use super::labs::{NEEDS_TOKEN, header_text};
+use super::{Refused, Relay, admit_page, guard, header_text};
 use crate::secret::query_value;
 
 /// What a request without the host token is told.
@@ -35,11 +34,8 @@ pub const NEEDS_HOST_TOKEN: &str =
 
 /// `GET /lesson`: the lesson the host leads, now and at each change.
 pub async fn lesson_feed(State(relay): State<Relay>, uri: Uri, headers: HeaderMap) -> Response {
-    if let Err(refused) = door(&relay, &headers) {
+    if let Err(refused) = admit_page(&relay, &uri, &headers) {
         return refused.into_response();
-    }
-    if !relay.workshop.lets_in(query_value(uri.query(), "token")) {
-        return (StatusCode::UNAUTHORIZED, NEEDS_TOKEN).into_response();
     }
     events::<LessonFeed>(&relay, relay.workshop.lesson_feed())
 }
@@ -114,23 +110,10 @@ pub async fn stop_leading(State(relay): State<Relay>, uri: Uri, headers: HeaderM
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// A refusal: its status and its words.
-type Refused = (StatusCode, String);
-
-/// The guard's answer, as a 403.
-fn door(relay: &Relay, headers: &HeaderMap) -> Result<(), Refused> {
-    let host = header_text(headers, header::HOST);
-    let origin = header_text(headers, header::ORIGIN);
-    relay
-        .door
-        .check(host, origin)
-        .map_err(|refusal| (StatusCode::FORBIDDEN, refusal.to_string()))
-}
-
 /// The guard, then the host token (a bearer token, or `?token=` where a
 /// browser cannot set a header: `EventSource`).
 fn host_only(relay: &Relay, uri: &Uri, headers: &HeaderMap) -> Result<(), Refused> {
-    door(relay, headers)?;
+    guard(relay, headers)?;
     let bearer = header_text(headers, header::AUTHORIZATION)
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);

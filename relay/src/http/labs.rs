@@ -19,24 +19,14 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use super::{REFUSED_LOG, ReachedAt, Relay};
+use super::{ReachedAt, Relay, admit_page, header_text};
 use crate::lab::Lab;
-use crate::secret::query_value;
 use crate::session;
 use crate::throttle::Tally;
 use crate::ws_io::MeteredIo;
 
 /// Labs opened, logged at most once a second.
 static OPENED_LOG: Tally = Tally::new(Duration::from_secs(1));
-
-/// What a page without the join token is told (the 401's body, which the
-/// page shows).
-pub const NEEDS_TOKEN: &str =
-    "this relay runs a workshop: open the join link the host shows (it carries the room's token)";
-
-pub fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
-}
 
 /// The WebSocket settings of a lab: messages and frames capped at the
 /// command limit (a larger one closes the socket with 1009).
@@ -54,23 +44,8 @@ pub async fn open_lab(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut request: Request,
 ) -> Response {
-    let headers = request.headers();
-    let host = header_text(headers, header::HOST);
-    let origin = header_text(headers, header::ORIGIN);
-    if let Err(refusal) = relay.door.check(host, origin) {
-        if let Some(report) = REFUSED_LOG.count(Instant::now()) {
-            tracing::warn!(?host, ?origin, %refusal, since_last = report.since_last, "websocket refused");
-        }
-        return (StatusCode::FORBIDDEN, refusal.to_string()).into_response();
-    }
-    if !relay
-        .workshop
-        .lets_in(query_value(request.uri().query(), "token"))
-    {
-        if let Some(report) = REFUSED_LOG.count(Instant::now()) {
-            tracing::warn!(%peer, since_last = report.since_last, "websocket without the join token");
-        }
-        return (StatusCode::UNAUTHORIZED, NEEDS_TOKEN).into_response();
+    if let Err(refused) = admit_page(&relay, request.uri(), request.headers()) {
+        return refused.into_response();
     }
     let headers = request.headers();
     let Some(accept_key) = websocket_key(headers) else {

@@ -220,6 +220,50 @@ pub async fn serve_connections(
     }
 }
 
+/// A refusal at the door: its status and its words.
+type Refused = (axum::http::StatusCode, String);
+
+/// What a page without the join token is told (the 401's body, which the
+/// page shows).
+pub const NEEDS_TOKEN: &str =
+    "this relay runs a workshop: open the join link the host shows (it carries the room's token)";
+
+/// The guard's answer to a request's `Host` and `Origin`: a 403 if they
+/// are not this relay's.
+fn guard(relay: &Relay, headers: &HeaderMap) -> Result<(), Refused> {
+    let host = header_text(headers, header::HOST);
+    let origin = header_text(headers, header::ORIGIN);
+    relay.door.check(host, origin).map_err(|refusal| {
+        if let Some(report) = REFUSED_LOG.count(Instant::now()) {
+            tracing::warn!(?host, ?origin, %refusal, since_last = report.since_last, "request refused");
+        }
+        (axum::http::StatusCode::FORBIDDEN, refusal.to_string())
+    })
+}
+
+/// Whether a page may come in (open a lab, follow the host): the guard,
+/// then the join token in `uri`'s query (a 401 without it).
+fn admit_page(relay: &Relay, uri: &Uri, headers: &HeaderMap) -> Result<(), Refused> {
+    guard(relay, headers)?;
+    if relay
+        .workshop
+        .lets_in(crate::secret::query_value(uri.query(), "token"))
+    {
+        return Ok(());
+    }
+    if let Some(report) = REFUSED_LOG.count(Instant::now()) {
+        tracing::warn!(
+            since_last = report.since_last,
+            "request without the join token"
+        );
+    }
+    Err((axum::http::StatusCode::UNAUTHORIZED, NEEDS_TOKEN.to_owned()))
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
 /// Everything else: a file of the app, or the app's page for its own
 /// routes (`/`, `/host`).
 async fn app_file(uri: Uri, headers: HeaderMap) -> Response {
