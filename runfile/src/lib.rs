@@ -1,0 +1,447 @@
+//! The saved-run file: a recorded run (the simulation's or a live lab's)
+//! as a file that the page saves and opens again anywhere, with no relay.
+//!
+//! A run file is gzip-compressed JSON lines (`zcat run.loopscope.gz | head`
+//! shows it):
+//!
+//! ```text
+//! {"format":"loopscope-run","version":1,"protocol":1,"source":"live","scenario":null,"hello":{…}}
+//! {"events":[{"at":0,"type":"listening",…},…]}
+//! "fresh_run"
+//! {"events":[…]}
+//! {"end":{"events":1234}}
+//! ```
+//!
+//! * The first line is the [`Header`]: the file format and its version, the
+//!   [`PROTOCOL_VERSION`] of the events, where the run came from, the
+//!   scenario's link and the relay's hello.
+//! * Then [`Entry`] lines in the order they happened: batches of protocol
+//!   events, and the moments the page began a fresh run (a server restart
+//!   whose old clients are no longer counted).
+//! * The last line counts the events, so a file cut short at a line's end is
+//!   still found out (gzip's own trailer finds the rest).
+//!
+//! Reading treats every file as hostile: its size, the bytes it unpacks to,
+//! each line's length and the number of events are capped ([`Limits`]);
+//! serde_json's nesting limit stops deep nesting; every failure is a
+//! [`RunFileError`] whose words a person can act on. Nothing here panics on
+//! any input (see the property tests).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use protocol::{Event, Hello, PROTOCOL_VERSION};
+use serde::{Deserialize, Serialize};
+
+/// The `format` field of every run file's first line.
+pub const FORMAT: &str = "loopscope-run";
+/// The run file format this crate writes and reads. Bumped when a line
+/// changes shape; older versions are then read or refused by name.
+pub const VERSION: u32 = 1;
+/// The name a saved file gets, before its first dot.
+pub const FILE_SUFFIX: &str = ".loopscope.gz";
+
+/// Where a recorded run came from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunSource {
+    /// The page's simulator.
+    Simulation,
+    /// A live lab on a relay.
+    Live,
+}
+
+/// The first line of a run file.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Header {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The run file format, [`VERSION`] when written by this crate.
+    pub version: u32,
+    /// The [`PROTOCOL_VERSION`] the events speak.
+    pub protocol: u32,
+    /// Where the run came from.
+    pub source: RunSource,
+    /// The scenario's link (`?model=…`), when the run was a simulation.
+    pub scenario: Option<String>,
+    /// The relay's hello, when the run was a live lab's.
+    pub hello: Option<Hello>,
+}
+
+impl Header {
+    /// A header for a run from `source`, in this crate's format.
+    pub fn new(source: RunSource, scenario: Option<String>, hello: Option<Hello>) -> Self {
+        Header {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            protocol: PROTOCOL_VERSION,
+            source,
+            scenario,
+            hello,
+        }
+    }
+}
+
+/// One line after the header.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// Events, oldest first.
+    Events(Vec<Event>),
+    /// The page began a fresh run here: the server's next `listening`
+    /// starts the counters, lanes and sockets from nothing.
+    FreshRun,
+    /// The last line: how many events came before it.
+    End {
+        /// Events in the whole file.
+        events: u64,
+    },
+}
+
+/// How much a file may take from the reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The compressed file's size.
+    pub max_file_bytes: u64,
+    /// What it unpacks to.
+    pub max_unpacked_bytes: u64,
+    /// One line, unpacked.
+    pub max_line_bytes: u64,
+    /// Events in the run.
+    pub max_events: u64,
+}
+
+impl Default for Limits {
+    /// Room for the longest run a page records (2 million events unpack to
+    /// about 200 MB and pack to about 20 MB).
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 64 << 20,
+            max_unpacked_bytes: 512 << 20,
+            max_line_bytes: 8 << 20,
+            max_events: 2_000_000,
+        }
+    }
+}
+
+/// Why a file could not be read, in words a person can act on.
+#[derive(thiserror::Error, Debug, PartialEq, Eq)]
+pub enum RunFileError {
+    /// Too large to open.
+    #[error("the file is {size} bytes; a saved run is at most {limit} bytes")]
+    FileTooLarge {
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// Not a run file at all.
+    #[error("this is not a saved Loopscope run: {0}")]
+    NotARun(String),
+    /// Written by a newer Loopscope.
+    #[error(
+        "this run was saved by a newer Loopscope (run format {found}); this page reads format {VERSION}: open it with a newer Loopscope"
+    )]
+    NewerFormat {
+        /// The file's format version.
+        found: u32,
+    },
+    /// Written in a format this page no longer reads.
+    #[error("this run was saved in run format {found}, which this page no longer reads (it reads format {VERSION})")]
+    OlderFormat {
+        /// The file's format version.
+        found: u32,
+    },
+    /// Its events speak another protocol version.
+    #[error(
+        "this run's events speak protocol version {found}; this page speaks version {PROTOCOL_VERSION}"
+    )]
+    OtherProtocol {
+        /// The file's protocol version.
+        found: u32,
+    },
+    /// A line that is not what it should be.
+    #[error("line {line} of the run is damaged: {reason}")]
+    Damaged {
+        /// Its number, from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file ends before its last line.
+    #[error("the file is cut short ({0}); save the run again")]
+    Truncated(String),
+    /// A line beyond [`Limits::max_line_bytes`].
+    #[error("line {line} of the run is longer than {limit} bytes")]
+    LineTooLong {
+        /// Its number, from 1.
+        line: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// More unpacked data than [`Limits::max_unpacked_bytes`].
+    #[error("the run unpacks to more than {limit} bytes")]
+    TooMuchData {
+        /// The cap.
+        limit: u64,
+    },
+    /// More events than [`Limits::max_events`].
+    #[error("the run holds more than {limit} events")]
+    TooManyEvents {
+        /// The cap.
+        limit: u64,
+    },
+}
+
+/// Writes a run file as the run is walked: the header, then entries, then
+/// [`Writer::finish`]. Lines go straight into the compressor, so a run of
+/// a million events never exists as one string.
+pub struct Writer {
+    gzip: GzEncoder<Vec<u8>>,
+    events: u64,
+}
+
+/// Events per `events` line.
+pub const EVENTS_PER_LINE: usize = 1024;
+
+impl Writer {
+    /// Starts a file with `header`.
+    pub fn new(header: &Header) -> Self {
+        let mut writer = Writer {
+            gzip: GzEncoder::new(Vec::new(), Compression::default()),
+            events: 0,
+        };
+        writer.line(header);
+        writer
+    }
+
+    /// Adds events, oldest first (split into lines of [`EVENTS_PER_LINE`]).
+    pub fn events(&mut self, events: &[Event]) {
+        for chunk in events.chunks(EVENTS_PER_LINE) {
+            #[derive(Serialize)]
+            #[serde(rename_all = "snake_case")]
+            enum Line<'a> {
+                Events(&'a [Event]),
+            }
+            self.line(&Line::Events(chunk));
+            self.events += chunk.len() as u64;
+        }
+    }
+
+    /// Marks where the page began a fresh run.
+    pub fn fresh_run(&mut self) {
+        self.line(&Entry::FreshRun);
+    }
+
+    /// Ends the file and gives its bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        let events = self.events;
+        self.line(&Entry::End { events });
+        // Writing into memory cannot fail.
+        self.gzip.finish().unwrap_or_default()
+    }
+
+    fn line(&mut self, value: &impl Serialize) {
+        // Serializing protocol types into memory cannot fail.
+        let _ = serde_json::to_writer(&mut self.gzip, value);
+        let _ = self.gzip.write_all(b"\n");
+    }
+}
+
+/// Reads a run file, handing each entry (never [`Entry::End`]) to `visit`
+/// as it is read; gives the header. `bytes` may be gzip-compressed (as saved)
+/// or plain JSON lines.
+pub fn read_with(
+    bytes: &[u8],
+    limits: &Limits,
+    mut visit: impl FnMut(Entry),
+) -> Result<Header, RunFileError> {
+    check_size(bytes.len() as u64, limits)?;
+    let unpacked: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut lines = Lines {
+        reader: BufReader::new(unpacked),
+        limits: *limits,
+        number: 0,
+        unpacked: 0,
+        buffer: Vec::new(),
+    };
+    let Some(first) = lines.next()? else {
+        return Err(RunFileError::NotARun("it is empty".to_owned()));
+    };
+    let header = read_header(first)?;
+    let mut events = 0_u64;
+    loop {
+        let line = lines.number + 1;
+        let Some(text) = lines.next()? else {
+            return Err(RunFileError::Truncated(format!(
+                "it ends after line {} without its last line",
+                lines.number
+            )));
+        };
+        let entry: Entry = serde_json::from_slice(text).map_err(|error| damaged(line, &error))?;
+        match entry {
+            Entry::End { events: counted } => {
+                if counted != events {
+                    return Err(RunFileError::Damaged {
+                        line,
+                        reason: format!("it counts {counted} events, but {events} came before it"),
+                    });
+                }
+                if lines.next()?.is_some() {
+                    return Err(RunFileError::Damaged {
+                        line: line + 1,
+                        reason: "nothing may follow the last line".to_owned(),
+                    });
+                }
+                return Ok(header);
+            }
+            Entry::Events(batch) => {
+                events += batch.len() as u64;
+                if events > limits.max_events {
+                    return Err(RunFileError::TooManyEvents {
+                        limit: limits.max_events,
+                    });
+                }
+                visit(Entry::Events(batch));
+            }
+            Entry::FreshRun => visit(Entry::FreshRun),
+        }
+    }
+}
+
+/// A whole run file in memory: its header and its entries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The first line.
+    pub header: Header,
+    /// Every entry, in order (without the last line).
+    pub entries: Vec<Entry>,
+}
+
+impl Run {
+    /// Every event of the run, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.entries.iter().flat_map(|entry| match entry {
+            Entry::Events(events) => events.as_slice(),
+            _ => &[],
+        })
+    }
+}
+
+/// Reads a whole run file (see [`read_with`]).
+pub fn read(bytes: &[u8], limits: &Limits) -> Result<Run, RunFileError> {
+    let mut entries = Vec::new();
+    let header = read_with(bytes, limits, |entry| entries.push(entry))?;
+    Ok(Run { header, entries })
+}
+
+/// Refuses a file too large to open, before reading it.
+pub fn check_size(size: u64, limits: &Limits) -> Result<(), RunFileError> {
+    if size > limits.max_file_bytes {
+        return Err(RunFileError::FileTooLarge {
+            size,
+            limit: limits.max_file_bytes,
+        });
+    }
+    Ok(())
+}
+
+fn read_header(text: &[u8]) -> Result<Header, RunFileError> {
+    /// What every version's first line has, read before the rest.
+    #[derive(Deserialize)]
+    struct Probe {
+        format: Option<String>,
+        version: Option<u32>,
+        protocol: Option<u32>,
+    }
+    let probe: Probe = serde_json::from_slice(text)
+        .map_err(|_| RunFileError::NotARun("its first line is not a run's header".to_owned()))?;
+    if probe.format.as_deref() != Some(FORMAT) {
+        return Err(RunFileError::NotARun(format!(
+            "its first line does not say \"format\": \"{FORMAT}\""
+        )));
+    }
+    match probe.version {
+        Some(VERSION) => {}
+        Some(found) if found > VERSION => return Err(RunFileError::NewerFormat { found }),
+        Some(found) => return Err(RunFileError::OlderFormat { found }),
+        None => return Err(damaged_text(1, "the header has no version")),
+    }
+    match probe.protocol {
+        Some(PROTOCOL_VERSION) => {}
+        Some(found) => return Err(RunFileError::OtherProtocol { found }),
+        None => return Err(damaged_text(1, "the header has no protocol version")),
+    }
+    serde_json::from_slice(text).map_err(|error| damaged(1, &error))
+}
+
+fn damaged(line: u64, error: &serde_json::Error) -> RunFileError {
+    damaged_text(line, &error.to_string())
+}
+
+fn damaged_text(line: u64, reason: &str) -> RunFileError {
+    RunFileError::Damaged {
+        line,
+        reason: reason.to_owned(),
+    }
+}
+
+/// The file's lines, each within the limits.
+struct Lines<R> {
+    reader: BufReader<R>,
+    limits: Limits,
+    /// The number of the line last read.
+    number: u64,
+    unpacked: u64,
+    buffer: Vec<u8>,
+}
+
+impl<R: Read> Lines<R> {
+    /// The next line without its newline; `None` at the end.
+    fn next(&mut self) -> Result<Option<&[u8]>, RunFileError> {
+        self.buffer.clear();
+        let line = self.number + 1;
+        let cap = self.limits.max_line_bytes;
+        let read = (&mut self.reader)
+            .take(cap + 1)
+            .read_until(b'\n', &mut self.buffer)
+            .map_err(|error| unreadable(line, &error))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.unpacked += read as u64;
+        if self.unpacked > self.limits.max_unpacked_bytes {
+            return Err(RunFileError::TooMuchData {
+                limit: self.limits.max_unpacked_bytes,
+            });
+        }
+        if self.buffer.last() == Some(&b'\n') {
+            self.buffer.pop();
+        } else if self.buffer.len() as u64 > cap {
+            return Err(RunFileError::LineTooLong { line, limit: cap });
+        }
+        self.number = line;
+        Ok(Some(&self.buffer))
+    }
+}
+
+fn unreadable(line: u64, error: &io::Error) -> RunFileError {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            RunFileError::Truncated(format!("the compressed data stops in line {line}"))
+        }
+        _ => RunFileError::Damaged {
+            line,
+            reason: format!("it does not unpack: {error}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
