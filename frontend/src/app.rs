@@ -1,6 +1,8 @@
-//! The root component: picks the source (a live lab, or the simulation when
-//! no relay answers), feeds its events to the [`World`], and lays out the
-//! views, which are the same for both sources.
+//! The root component: picks the source (a live lab, the simulation when
+//! no relay answers, or a saved run), feeds its events through the
+//! [`Recording`] to the [`World`], and lays out the views, which are the same
+//! for every source; the timeline under them moves the world back and forth
+//! through the recording.
 //!
 //! Events arrive in batches and are applied to the world in place; the page
 //! re-renders at most once per animation frame however many batches came.
@@ -16,10 +18,14 @@ use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
 use crate::components::sim_controls::{MODELS, model_key};
+use crate::components::timeline::{dropped_file, thousands};
 use crate::components::{
     CodeListing, Comparison, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle,
     NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
+    TimeAction, Timeline,
 };
+use crate::recording::Recording;
+use loopscope_runfile::{FILE_SUFFIX, Header, Limits, RunSource};
 use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource, model_named};
@@ -36,6 +42,17 @@ pub enum Source {
     Live,
     /// The simulator in the page.
     Sim,
+    /// A run saved earlier, opened from a file.
+    Saved,
+}
+
+/// A run opened from a file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedRun {
+    /// The file's name.
+    name: String,
+    /// Its first line.
+    header: Header,
 }
 
 /// The source when the person has not picked one: live when a relay
@@ -57,6 +74,10 @@ pub fn App() -> Html {
     let token: Rc<Option<String>> =
         use_memo((), |_| workshop::take_token_from_address(JOIN_TOKEN_KEY));
     let world = use_mut_ref(World::default);
+    let recording = use_mut_ref(Recording::default);
+    // A run opened from a file, and what went wrong opening one.
+    let saved_run = use_state(|| None::<Rc<SavedRun>>);
+    let run_problem = use_state_eq(|| None::<String>);
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
     let status = use_state_eq(|| LinkStatus::Connecting);
@@ -69,6 +90,7 @@ pub fn App() -> Html {
     // its simulation or its own live lab.
     let compare = use_state_eq(|| ScenarioLink::parse(&page_query()).compare);
     let second_world = use_mut_ref(World::default);
+    let second_recording = use_mut_ref(Recording::default);
     let second_sim: Rc<RefCell<Option<SimSource>>> = use_mut_ref(|| None);
     let second_link: Rc<RefCell<Option<Link>>> = use_mut_ref(|| None);
     let (redraw, render_started) = use_frame_redraw();
@@ -89,15 +111,19 @@ pub fn App() -> Html {
         // A new source starts from an empty world; the live one knows its
         // lab at once.
         let world = Rc::clone(&world);
+        let recording = Rc::clone(&recording);
         let active = Rc::clone(&active);
         let lab_memo = Rc::clone(&lab_memo);
         let redraw = redraw.clone();
         use_effect_with(source, move |source| {
             active.set(*source);
-            let mut world = world.borrow_mut();
-            *world = World::default();
-            if *source == Source::Live {
-                lab_memo.borrow().replay(&mut world);
+            // A saved run was put in place as it opened.
+            if *source != Source::Saved {
+                let (mut recording, mut world) = (recording.borrow_mut(), world.borrow_mut());
+                recording.restart(&mut world);
+                if *source == Source::Live {
+                    lab_memo.borrow().replay(&mut recording, &mut world);
+                }
             }
             redraw.emit(());
         });
@@ -105,15 +131,19 @@ pub fn App() -> Html {
     {
         // Comparing (again, or no more): both runs start afresh together.
         let world = Rc::clone(&world);
+        let recording = Rc::clone(&recording);
         let sim = Rc::clone(&sim);
         let second_world = Rc::clone(&second_world);
+        let second_recording = Rc::clone(&second_recording);
         let second_sim = Rc::clone(&second_sim);
         let second_link = Rc::clone(&second_link);
         let link = link.clone();
         let redraw = redraw.clone();
         let token = Rc::clone(&token);
         use_effect_with((source, *compare), move |(source, compare)| {
-            *second_world.borrow_mut() = World::default();
+            second_recording
+                .borrow_mut()
+                .restart(&mut second_world.borrow_mut());
             *second_sim.borrow_mut() = None;
             if let Some(old) = second_link.borrow_mut().take() {
                 old.close();
@@ -124,7 +154,7 @@ pub fn App() -> Html {
                     if let Some(model) = *compare {
                         let settings = sim.settings();
                         sim.reset(settings);
-                        *world.borrow_mut() = World::default();
+                        recording.borrow_mut().restart(&mut world.borrow_mut());
                         let mut second = compared_run(&sim.link(), model);
                         second.playing = sim.playing;
                         *second_sim.borrow_mut() = Some(second);
@@ -148,22 +178,30 @@ pub fn App() -> Html {
                     if let Some(current) = current
                         && link.send(&Command::SetModel { model: current })
                     {
-                        world.borrow_mut().begin_fresh_run();
+                        recording
+                            .borrow_mut()
+                            .begin_fresh_run(&mut world.borrow_mut());
                     }
                     *second_link.borrow_mut() = Some(open_second_lab(
                         *model,
                         page_lab_url(token.as_deref()),
-                        Rc::clone(&second_world),
+                        Fed {
+                            world: Rc::clone(&second_world),
+                            recording: Rc::clone(&second_recording),
+                        },
                         redraw.clone(),
                     ));
                 }
-                (Source::Live, None) => {}
+                (Source::Live, None) | (Source::Saved, _) => {}
             }
             redraw.emit(());
         });
     }
     {
-        let world = Rc::clone(&world);
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
         let status = status.clone();
         let link = link.clone();
         let active = Rc::clone(&active);
@@ -178,7 +216,7 @@ pub fn App() -> Html {
                 if active.get() != Source::Live {
                     return;
                 }
-                apply_frame(&world, message);
+                fed.apply_frame(message);
                 redraw.emit(());
             });
             let on_status = Callback::from(move |new_status| status.set(new_status));
@@ -204,9 +242,15 @@ pub fn App() -> Html {
         });
     }
     {
-        let world = Rc::clone(&world);
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let second_fed = Fed {
+            world: Rc::clone(&second_world),
+            recording: Rc::clone(&second_recording),
+        };
         let sim = Rc::clone(&sim);
-        let second_world = Rc::clone(&second_world);
         let second_sim = Rc::clone(&second_sim);
         let followed_serial = Rc::clone(&followed_serial);
         let (chosen, compare, redraw) = (chosen.clone(), compare.clone(), redraw.clone());
@@ -219,7 +263,7 @@ pub fn App() -> Html {
                 if followed_serial.replace(lesson.serial) == lesson.serial {
                     return;
                 }
-                follow(&lesson.query, &sim, &world, &second_sim, &second_world);
+                follow(&lesson.query, &sim, &fed, &second_sim, &second_fed);
                 let link = ScenarioLink::parse(&lesson.query);
                 compare.set(link.compare);
                 chosen.set(Some(Source::Sim));
@@ -242,9 +286,15 @@ pub fn App() -> Html {
         })
     };
     {
-        let world = Rc::clone(&world);
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let second_fed = Fed {
+            world: Rc::clone(&second_world),
+            recording: Rc::clone(&second_recording),
+        };
         let sim = Rc::clone(&sim);
-        let second_world = Rc::clone(&second_world);
         let second_sim = Rc::clone(&second_sim);
         let active = Rc::clone(&active);
         let redraw = redraw.clone();
@@ -258,9 +308,9 @@ pub fn App() -> Html {
                     return;
                 }
                 let changed = frame_clock::time(|| {
-                    let mut changed = advance(&mut sim.borrow_mut(), &world, elapsed);
+                    let mut changed = advance(&mut sim.borrow_mut(), &fed, elapsed);
                     if let Some(second) = second_sim.borrow_mut().as_mut() {
-                        changed |= advance(second, &second_world, elapsed);
+                        changed |= advance(second, &second_fed, elapsed);
                     }
                     changed
                 });
@@ -272,32 +322,48 @@ pub fn App() -> Html {
         });
     }
     let on_sim_action = {
-        let world = Rc::clone(&world);
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let second_fed = Fed {
+            world: Rc::clone(&second_world),
+            recording: Rc::clone(&second_recording),
+        };
         let sim = Rc::clone(&sim);
-        let second_world = Rc::clone(&second_world);
         let second_sim = Rc::clone(&second_sim);
         let redraw = redraw.clone();
         Callback::from(move |action: SimAction| {
             let mut sim = sim.borrow_mut();
-            let mut world = world.borrow_mut();
             let mut second_sim = second_sim.borrow_mut();
+            // Looking back, Step moves on through the recording; every
+            // other action acts now, so the page shows now first.
+            if fed.recording.borrow().is_looking_back() {
+                if action == SimAction::Step {
+                    fed.step_forward();
+                    second_fed.follow_time(fed.time_shown());
+                    redraw.emit(());
+                    return;
+                }
+                if !matches!(action, SimAction::Speed(_)) {
+                    fed.back_to_now();
+                    second_fed.back_to_now();
+                }
+            }
             if let Some(second) = second_sim.as_mut() {
-                mirror(&action, second, &mut second_world.borrow_mut());
+                mirror(&action, second, &second_fed);
             }
             match action {
                 SimAction::TogglePlay => sim.playing = !sim.playing,
-                SimAction::Step => {
-                    let events = sim.step();
-                    world.apply_message(ServerMessage::Events { events });
-                }
+                SimAction::Step => fed.record(sim.step()),
                 SimAction::Reset(settings) => {
                     sim.reset(settings);
-                    *world = World::default();
+                    fed.restart();
                 }
                 SimAction::Speed(speed) => sim.speed = speed,
                 SimAction::AddClients(key, count) => {
                     if sim.add_clients(key, count) < count {
-                        world.note(format!(
+                        fed.note(format!(
                             "a simulation holds at most {MAX_LINK_CLIENTS} clients: \
                              reset it to start again"
                         ));
@@ -321,9 +387,124 @@ pub fn App() -> Html {
             redraw.emit(());
         })
     };
+    let on_time = {
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let second_fed = Fed {
+            world: Rc::clone(&second_world),
+            recording: Rc::clone(&second_recording),
+        };
+        let sim = Rc::clone(&sim);
+        let second_sim = Rc::clone(&second_sim);
+        let redraw = redraw.clone();
+        Callback::from(move |action: TimeAction| {
+            frame_clock::time(|| {
+                match action {
+                    TimeAction::Seek(position) => fed.seek(position),
+                    TimeAction::StepBack => fed.step_back(),
+                    TimeAction::StepForward => fed.step_forward(),
+                    TimeAction::Now => fed.back_to_now(),
+                }
+                if fed.recording.borrow().is_looking_back() {
+                    // The compared run shows the same moment, and a
+                    // simulation holds still while the learner looks back.
+                    second_fed.follow_time(fed.time_shown());
+                    sim.borrow_mut().playing = false;
+                    if let Some(second) = second_sim.borrow_mut().as_mut() {
+                        second.playing = false;
+                    }
+                } else {
+                    second_fed.back_to_now();
+                }
+            });
+            redraw.emit(());
+        })
+    };
+    let on_save = {
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let sim = Rc::clone(&sim);
+        let active = Rc::clone(&active);
+        let saved_run = saved_run.clone();
+        let redraw = redraw.clone();
+        Callback::from(move |()| {
+            let header = match active.get() {
+                Source::Sim => Header::new(
+                    RunSource::Simulation,
+                    Some(sim.borrow().link().to_query()),
+                    None,
+                ),
+                Source::Live => Header::new(
+                    RunSource::Live,
+                    None,
+                    fed.recording.borrow().hello().cloned(),
+                ),
+                Source::Saved => match saved_run.as_deref() {
+                    Some(saved) => saved.header.clone(),
+                    None => return,
+                },
+            };
+            if let Err(problem) = fed.save(&header) {
+                fed.note(format!("the run could not be saved: {problem}"));
+                redraw.emit(());
+            }
+        })
+    };
+    let on_open = {
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let active = Rc::clone(&active);
+        let (chosen, saved_run, run_problem) =
+            (chosen.clone(), saved_run.clone(), run_problem.clone());
+        let redraw = redraw.clone();
+        Callback::from(move |file: web_sys::File| {
+            let name = file.name();
+            let limits = Limits::default();
+            if let Err(problem) = loopscope_runfile::check_size(file.size() as u64, &limits) {
+                run_problem.set(Some(format!("{name} was not opened: {problem}")));
+                return;
+            }
+            let (fed, active, chosen, saved_run, run_problem, redraw) = (
+                fed.clone(),
+                Rc::clone(&active),
+                chosen.clone(),
+                saved_run.clone(),
+                run_problem.clone(),
+                redraw.clone(),
+            );
+            wasm_bindgen_futures::spawn_local(async move {
+                let opened = file_bytes(&file).await.and_then(|bytes| {
+                    Recording::open(&bytes, &limits).map_err(|problem| problem.to_string())
+                });
+                match opened {
+                    Ok((header, recording, world)) => {
+                        // No source feeds the page's world from here on.
+                        active.set(Source::Saved);
+                        *fed.recording.borrow_mut() = recording;
+                        *fed.world.borrow_mut() = world;
+                        saved_run.set(Some(Rc::new(SavedRun { name, header })));
+                        run_problem.set(None);
+                        chosen.set(Some(Source::Saved));
+                        redraw.emit(());
+                    }
+                    Err(problem) => {
+                        run_problem.set(Some(format!("{name} was not opened: {problem}")));
+                    }
+                }
+            });
+        })
+    };
     {
-        // Keyboard: space plays or pauses, → steps, ? shows the help.
+        // Keyboard: space plays or pauses, → steps, ← steps back, End
+        // shows now, ? shows the help.
         let on_sim_action = on_sim_action.clone();
+        let on_time = on_time.clone();
         let help = help.clone();
         let active = Rc::clone(&active);
         use_effect_with((), move |_| {
@@ -349,6 +530,18 @@ pub fn App() -> Html {
                         "ArrowRight" if active.get() == Source::Sim => {
                             event.prevent_default();
                             on_sim_action.emit(SimAction::Step);
+                        }
+                        "ArrowRight" => {
+                            event.prevent_default();
+                            on_time.emit(TimeAction::StepForward);
+                        }
+                        "ArrowLeft" => {
+                            event.prevent_default();
+                            on_time.emit(TimeAction::StepBack);
+                        }
+                        "End" => {
+                            event.prevent_default();
+                            on_time.emit(TimeAction::Now);
                         }
                         "?" => help.set(!*help),
                         "Escape" => help.set(false),
@@ -376,22 +569,36 @@ pub fn App() -> Html {
     *frame.borrow_mut() += 1;
     let shared = SharedWorld {
         world: Rc::clone(&world),
+        recording: Rc::clone(&recording),
         frame: *frame.borrow(),
     };
     let second_shared = SharedWorld {
         world: Rc::clone(&second_world),
+        recording: Rc::clone(&second_recording),
         frame: *frame.borrow(),
     };
     let mirror_link = second_link.borrow().clone();
     let world = world.borrow();
+    let recording = recording.borrow();
     let live = *status == LinkStatus::Live;
     let sim = sim.borrow();
     let model = match source {
         Source::Sim => sim.settings().model,
-        Source::Live => world.model.unwrap_or_default(),
+        Source::Live | Source::Saved => world.model.unwrap_or_default(),
+    };
+    let compare = compare.filter(|_| source != Source::Saved);
+    let on_drop = {
+        let on_open = on_open.clone();
+        Callback::from(move |event: DragEvent| {
+            event.prevent_default();
+            if let Some(file) = dropped_file(&event) {
+                on_open.emit(file);
+            }
+        })
     };
     html! {
-        <div class="app">
+        <div class="app" ondragover={Callback::from(|event: DragEvent| event.prevent_default())}
+             ondrop={on_drop}>
             <header class="top">
                 <h1>{ "Loopscope" }</h1>
                 <p class="tagline">{ "watch an event loop juggle sockets" }</p>
@@ -404,12 +611,18 @@ pub fn App() -> Html {
                             aria-pressed={(source == Source::Live).to_string()} onclick={choose(Source::Live)}>
                         { "Live relay" }
                     </button>
+                    if saved_run.is_some() {
+                        <button id="source-saved" class={classes!("tab", (source == Source::Saved).then_some("active"))}
+                                aria-pressed={(source == Source::Saved).to_string()} onclick={choose(Source::Saved)}>
+                            { "Saved run" }
+                        </button>
+                    }
                 </div>
                 <label class="compare">{ "Compare with" }
                     <select id="compare-model" onchange={on_compare}>
                         <option value="" selected={compare.is_none()}>{ "nothing" }</option>
                         { for MODELS.iter().map(|(option, label)| html! {
-                            <option value={model_key(*option)} selected={*compare == Some(*option)}>{ *label }</option>
+                            <option value={model_key(*option)} selected={compare == Some(*option)}>{ *label }</option>
                         }) }
                     </select>
                 </label>
@@ -447,10 +660,19 @@ pub fn App() -> Html {
                     })}>{ "Open a new lab" }</button>
                 </div>
             }
+            if let Some(problem) = &*run_problem {
+                <div id="run-problem" class="notice" role="alert">
+                    <p>{ problem.clone() }</p>
+                    <button class="secondary" onclick={let run_problem = run_problem.clone();
+                            Callback::from(move |_: MouseEvent| run_problem.set(None))}>{ "Dismiss" }</button>
+                </div>
+            }
             <main class="grid">
                 if source == Source::Sim {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
                                  now={sim.now()} on_action={on_sim_action} />
+                } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
+                    { saved_run_panel(saved, &recording, choose(Source::Sim)) }
                 } else {
                     <LabPanel lab={world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={world.model} paused={world.paused}
                               link={(*link).clone()} mirror={mirror_link} enabled={live} />
@@ -461,7 +683,7 @@ pub fn App() -> Html {
                            iterations={world.counters.iterations} />
                 <SelectorTable world={shared.clone()}
                                uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
-                if let Some(second_model) = *compare {
+                if let Some(second_model) = compare {
                     <Comparison first={(model, shared.clone())} second={(second_model, second_shared)} />
                 } else {
                     <TaskLanes world={shared.clone()} />
@@ -469,10 +691,16 @@ pub fn App() -> Html {
                 if source == Source::Sim {
                     <CodeListing model={sim.settings().model} line={world.code_line} />
                 } else if let Some(model) = world.model {
-                    <CodeListing {model} line={None::<u32>} />
+                    // A live lab reports no listing lines; a saved
+                    // simulation does.
+                    <CodeListing {model} line={world.code_line.filter(|_| source == Source::Saved)} />
                 }
                 <EventLog world={shared.clone()} />
             </main>
+            <Timeline first={recording.first()} end={recording.end()} position={recording.position()}
+                      at={recording.time_at(recording.position())} end_at={recording.time_at(recording.end())}
+                      let_go={recording.let_go()} goes_on={source != Source::Saved}
+                      on_action={on_time} {on_save} {on_open} />
         </div>
     }
 }
@@ -506,16 +734,147 @@ impl LabMemo {
         }
     }
 
-    /// Tells `world` what is kept, as the relay said it.
-    fn replay(&self, world: &mut World) {
+    /// Tells `recording` (and `world`) what is kept, as the relay said it.
+    fn replay(&self, recording: &mut Recording, world: &mut World) {
         if let Some(hello) = &self.hello {
-            world.apply_message(hello.clone());
+            recording.record(world, hello.clone());
         }
         if let Some(started) = &self.listening {
-            world.apply_message(ServerMessage::Events {
-                events: vec![started.clone()],
-            });
+            recording.record(
+                world,
+                ServerMessage::Events {
+                    events: vec![started.clone()],
+                },
+            );
         }
+    }
+}
+
+/// A world and the recording that feeds it: every event goes through the
+/// recording, and the world shows the moment the recording is at.
+#[derive(Clone)]
+struct Fed {
+    world: Rc<RefCell<World>>,
+    recording: Rc<RefCell<Recording>>,
+}
+
+impl Fed {
+    /// Records `events` from the source.
+    fn record(&self, events: Vec<protocol::Event>) {
+        self.recording
+            .borrow_mut()
+            .record(&mut self.world.borrow_mut(), ServerMessage::Events { events });
+    }
+
+    /// Records one frame from a lab (or what was wrong with it), timed as
+    /// the frame's work.
+    fn apply_frame(&self, message: Result<ServerMessage, String>) {
+        frame_clock::time(|| {
+            let (mut recording, mut world) = (self.recording.borrow_mut(), self.world.borrow_mut());
+            match message {
+                Ok(message) => recording.record(&mut world, message),
+                Err(problem) => recording.note(&mut world, problem),
+            }
+        });
+    }
+
+    /// Puts a problem of the page's own in the log.
+    fn note(&self, text: String) {
+        self.recording
+            .borrow_mut()
+            .note(&mut self.world.borrow_mut(), text);
+    }
+
+    /// Forgets the run.
+    fn restart(&self) {
+        self.recording
+            .borrow_mut()
+            .restart(&mut self.world.borrow_mut());
+    }
+
+    fn seek(&self, position: u64) {
+        self.recording
+            .borrow_mut()
+            .seek(&mut self.world.borrow_mut(), position);
+    }
+
+    fn step_back(&self) {
+        self.recording
+            .borrow_mut()
+            .step_back(&mut self.world.borrow_mut());
+    }
+
+    fn step_forward(&self) {
+        self.recording
+            .borrow_mut()
+            .step_forward(&mut self.world.borrow_mut());
+    }
+
+    fn back_to_now(&self) {
+        self.recording
+            .borrow_mut()
+            .back_to_now(&mut self.world.borrow_mut());
+    }
+
+    /// The time of the moment shown.
+    fn time_shown(&self) -> protocol::Micros {
+        let recording = self.recording.borrow();
+        recording.time_at(recording.position())
+    }
+
+    /// Shows the moment of this run at `at`: a compared run follows the
+    /// page's own.
+    fn follow_time(&self, at: protocol::Micros) {
+        let position = self.recording.borrow().position_at_time(at);
+        self.seek(position);
+    }
+
+    /// Offers the recording as a run file with `header` to download.
+    fn save(&self, header: &Header) -> Result<(), String> {
+        let bytes = frame_clock::time(|| self.recording.borrow().save(header));
+        let model = self.world.borrow().model;
+        let name = format!(
+            "loopscope-{}{FILE_SUFFIX}",
+            model.map_or("run", crate::simulated::model_key)
+        );
+        let array = js_sys::Uint8Array::from(&bytes[..]);
+        crate::trace::offer_download(&js_sys::Array::of1(&array), "application/gzip", &name)
+    }
+}
+
+/// The bytes of a file the person picked or dropped.
+async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|error| format!("the browser could not read it ({error:?})"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// The panel that stands for the controls while a saved run is shown.
+fn saved_run_panel(saved: &SavedRun, recording: &Recording, to_sim: Callback<MouseEvent>) -> Html {
+    let header = &saved.header;
+    let origin = match (header.source, &header.hello) {
+        (RunSource::Live, Some(hello)) => {
+            format!("a live lab (#{} on {})", hello.lab, hello.echo_addr)
+        }
+        (RunSource::Live, None) => "a live lab".to_owned(),
+        (RunSource::Simulation, _) => "a simulation".to_owned(),
+    };
+    let end = recording.end();
+    html! {
+        <section id="saved-run" class="panel controls" aria-labelledby="saved-run-title">
+            <h2 id="saved-run-title">{ "Saved run" }</h2>
+            <p><strong class="file-name">{ saved.name.clone() }</strong></p>
+            <p id="saved-run-summary">
+                { format!("Recorded from {origin}: {} events over {:.3} s. No relay is needed to replay it: \
+                          drag the timeline, Step back (←) and Step (→) through it.",
+                          thousands(end - recording.first()), recording.time_at(end) as f64 / 1e6) }
+            </p>
+            if let Some(scenario) = &header.scenario {
+                <p class="hint">{ "Its scenario: " }<a href={format!("/{scenario}")}>{ scenario.clone() }</a></p>
+            }
+            <button id="close-saved-run" class="secondary" onclick={to_sim}>{ "Back to the simulation" }</button>
+        </section>
     }
 }
 
@@ -524,15 +883,15 @@ impl LabMemo {
 fn follow(
     query: &str,
     sim: &RefCell<SimSource>,
-    world: &RefCell<World>,
+    fed: &Fed,
     second_sim: &RefCell<Option<SimSource>>,
-    second_world: &RefCell<World>,
+    second_fed: &Fed,
 ) {
     let link = ScenarioLink::parse(query);
     *second_sim.borrow_mut() = link.compare.map(|model| compared_run(&link, model));
     *sim.borrow_mut() = SimSource::new(link);
-    *world.borrow_mut() = World::default();
-    *second_world.borrow_mut() = World::default();
+    fed.restart();
+    second_fed.restart();
     keep_in_address(query);
 }
 
@@ -550,30 +909,25 @@ fn compared_run(link: &ScenarioLink, model: ServerModel) -> SimSource {
 
 /// Lets `real_ms` pass in a simulation and applies what happened to its
 /// world; says whether anything did.
-fn advance(sim: &mut SimSource, world: &RefCell<World>, real_ms: f64) -> bool {
+fn advance(sim: &mut SimSource, fed: &Fed, real_ms: f64) -> bool {
     let events = sim.advance(real_ms);
     let changed = !events.is_empty();
     if changed {
-        world
-            .borrow_mut()
-            .apply_message(ServerMessage::Events { events });
+        fed.record(events);
     }
     changed
 }
 
 /// Does to the compared simulation what `action` does to the page's own
 /// (it keeps its own model when the page's is reset).
-fn mirror(action: &SimAction, second: &mut SimSource, world: &mut World) {
+fn mirror(action: &SimAction, second: &mut SimSource, fed: &Fed) {
     match action {
         SimAction::TogglePlay => {}
-        SimAction::Step => {
-            let events = second.step();
-            world.apply_message(ServerMessage::Events { events });
-        }
+        SimAction::Step => fed.record(second.step()),
         SimAction::Reset(settings) => {
             let model = second.settings().model;
             second.reset(SimSettings { model, ..*settings });
-            *world = World::default();
+            fed.restart();
         }
         SimAction::Speed(speed) => second.speed = *speed,
         SimAction::AddClients(key, count) => {
@@ -583,29 +937,15 @@ fn mirror(action: &SimAction, second: &mut SimSource, world: &mut World) {
     }
 }
 
-/// Applies one frame from a lab (or what was wrong with it) to `world`,
-/// timed as the frame's work.
-fn apply_frame(world: &RefCell<World>, message: Result<ServerMessage, String>) {
-    frame_clock::time(|| match message {
-        Ok(message) => world.borrow_mut().apply_message(message),
-        Err(problem) => world.borrow_mut().note(problem),
-    });
-}
-
 /// Opens a second lab on the relay for the comparison and switches it to
-/// `model` as soon as it greets; its events go to `world`.
-fn open_second_lab(
-    model: ServerModel,
-    url: String,
-    world: Rc<RefCell<World>>,
-    redraw: Callback<()>,
-) -> Link {
+/// `model` as soon as it greets; its events go to `fed`.
+fn open_second_lab(model: ServerModel, url: String, fed: Fed, redraw: Callback<()>) -> Link {
     let opened: Rc<RefCell<Option<Link>>> = Rc::default();
     let on_message = {
         let opened = Rc::clone(&opened);
         Callback::from(move |message: Result<ServerMessage, String>| {
             let greeted = matches!(message, Ok(ServerMessage::Hello(_)));
-            apply_frame(&world, message);
+            fed.apply_frame(message);
             if greeted && let Some(link) = opened.borrow().as_ref() {
                 link.send(&Command::SetModel { model });
             }

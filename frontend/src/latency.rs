@@ -29,6 +29,11 @@ impl Latencies {
         }
     }
 
+    /// Roughly the bytes it holds (its counts).
+    pub fn weight(&self) -> usize {
+        self.histogram.distinct_values() * std::mem::size_of::<u64>()
+    }
+
     /// The mean latency; `None` before the first.
     pub fn mean(&self) -> Option<Micros> {
         (!self.histogram.is_empty()).then(|| self.histogram.mean().round() as Micros)

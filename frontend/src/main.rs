@@ -18,6 +18,7 @@ mod latency;
 mod lesson;
 mod live;
 mod simulated;
+mod recording;
 mod trace;
 mod workshop;
 mod world;

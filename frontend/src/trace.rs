@@ -1,10 +1,14 @@
-//! A run's lanes as a trace in the Trace Event Format (the JSON that
-//! Perfetto and `chrome://tracing` open): one thread per connection, a
-//! complete event per state it was in, instants for would-block tries and
-//! final states, and the shutdown deadline across all lanes.
+//! A run as a trace in the Trace Event Format (the JSON that Perfetto and
+//! `chrome://tracing` open): one thread per connection, a complete event per
+//! state it was in, instants for would-block tries and final states, and the
+//! shutdown deadline across all lanes; and the server loop's own thread with
+//! the raw events (each loop iteration, `select()` called and returned, each
+//! blocking call, the shutdown's phases) as instants, beside counters for
+//! open connections, the backlog, the would-block tries and the CPU.
 //!
 //! The trace holds what the page keeps: each lane's newest spans (see
-//! [`crate::world::SPANS_KEPT`]) and the connections still listed.
+//! [`crate::world::SPANS_KEPT`]), the connections still listed, and the
+//! newest [`RAW_EVENTS_KEPT`] recorded events up to the moment shown.
 
 use gloo_timers::callback::Timeout;
 use protocol::ServerModel;
@@ -13,13 +17,97 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, Url};
 
 use crate::components::{lane_name, state_class, state_text};
+use crate::recording::Recording;
 use crate::simulated::model_key;
 use crate::world::World;
+use crate::world::wording::{describe, kind_name};
+use protocol::{Event, EventKind};
 
 /// The trace's only process: the echo server.
 const PID: u64 = 1;
+/// The server loop's thread in the trace (connections are 1, 2, …).
+const LOOP_TID: u64 = 0;
+/// Raw events a trace holds at most: the newest up to the moment shown.
+pub const RAW_EVENTS_KEPT: usize = 200_000;
 
-/// The trace of `world`'s lanes, to save as a `.json` file.
+/// The trace of `world`'s lanes and `recording`'s events up to the moment
+/// shown, to save as a `.json` file.
+pub fn run_trace(world: &World, recording: &Recording) -> Value {
+    let mut trace = chrome_trace(world);
+    let shown = recording.position().saturating_sub(recording.first()) as usize;
+    let raw = recording
+        .events()
+        .take(shown)
+        .skip(shown.saturating_sub(RAW_EVENTS_KEPT));
+    if let Some(events) = trace["traceEvents"].as_array_mut() {
+        events.extend(raw_events(raw));
+    }
+    trace
+}
+
+/// The server loop's thread, its instants, and the counters, from raw events.
+pub fn raw_events<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<Value> {
+    let mut out = vec![
+        json!({
+            "name": "thread_name", "ph": "M", "pid": PID, "tid": LOOP_TID,
+            "args": { "name": "server loop" },
+        }),
+        json!({
+            "name": "thread_sort_index", "ph": "M", "pid": PID, "tid": LOOP_TID,
+            "args": { "sort_index": -1 },
+        }),
+    ];
+    let (mut open, mut would_block) = (0_u64, 0_u64);
+    for event in events {
+        let at = event.at;
+        let counter = |name: &str, value: u64| {
+            json!({ "name": name, "ph": "C", "ts": at, "pid": PID, "args": { name: value } })
+        };
+        match &event.kind {
+            EventKind::LoopIteration { iteration } => out.push(json!({
+                "name": "loop iteration", "cat": "loop_iteration", "ph": "i", "s": "t",
+                "ts": at, "pid": PID, "tid": LOOP_TID, "args": { "iteration": iteration },
+            })),
+            EventKind::Accepted { .. } => {
+                open += 1;
+                out.push(counter("open connections", open));
+            }
+            EventKind::Closed { .. } => {
+                open = open.saturating_sub(1);
+                out.push(counter("open connections", open));
+            }
+            EventKind::Backlog { waiting } => out.push(counter("backlog", u64::from(*waiting))),
+            EventKind::WouldBlock { .. } => {
+                would_block += 1;
+                out.push(counter("would-block tries", would_block));
+            }
+            EventKind::Spins {
+                would_block: tries, ..
+            } => {
+                would_block += tries;
+                out.push(counter("would-block tries", would_block));
+            }
+            EventKind::Cpu { busy_us, window_us } if *window_us > 0 => {
+                out.push(counter("server CPU %", busy_us * 100 / window_us));
+            }
+            EventKind::SelectCalled { .. }
+            | EventKind::SelectReturned { .. }
+            | EventKind::CallBlocked { .. }
+            | EventKind::CallReturned { .. }
+            | EventKind::Shutdown { .. }
+            | EventKind::ServerCrashed { .. }
+            | EventKind::Listening { .. } => out.push(json!({
+                "name": describe(&event.kind), "cat": kind_name(&event.kind),
+                "ph": "i", "s": if matches!(event.kind, EventKind::Shutdown { .. } | EventKind::ServerCrashed { .. }) { "g" } else { "t" },
+                "ts": at, "pid": PID, "tid": LOOP_TID,
+            })),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The trace of `world`'s lanes.
 pub fn chrome_trace(world: &World) -> Value {
     let model = world.model.map_or("unknown", model_key);
     let mut events = vec![json!({
@@ -83,14 +171,21 @@ pub fn file_name(model: Option<ServerModel>) -> String {
     format!("loopscope-{}.trace.json", model.map_or("run", model_key))
 }
 
-/// Offers `world`'s trace to the person as a file to save.
-pub fn save(world: &World) -> Result<(), String> {
-    let text = serde_json::to_string(&chrome_trace(world)).map_err(|error| error.to_string())?;
+/// Offers the trace of `world` and `recording` to the person as a file to
+/// save.
+pub fn save(world: &World, recording: &Recording) -> Result<(), String> {
+    let text = serde_json::to_string(&run_trace(world, recording))
+        .map_err(|error| error.to_string())?;
+    let parts = js_sys::Array::of1(&JsValue::from_str(&text));
+    offer_download(&parts, "application/json", &file_name(world.model))
+}
+
+/// Offers `parts` (strings or byte arrays) as a file called `name` to save.
+pub fn offer_download(parts: &js_sys::Array, mime: &str, name: &str) -> Result<(), String> {
     let js = |error: JsValue| format!("{error:?}");
     let options = BlobPropertyBag::new();
-    options.set_type("application/json");
-    let parts = js_sys::Array::of1(&JsValue::from_str(&text));
-    let blob = Blob::new_with_str_sequence_and_options(&parts, &options).map_err(js)?;
+    options.set_type(mime);
+    let blob = Blob::new_with_blob_sequence_and_options(parts, &options).map_err(js)?;
     let url = Url::create_object_url_with_blob(&blob).map_err(js)?;
     let anchor: HtmlAnchorElement = web_sys::window()
         .and_then(|window| window.document())
@@ -99,7 +194,7 @@ pub fn save(world: &World) -> Result<(), String> {
         .map_err(js)?
         .unchecked_into();
     anchor.set_href(&url);
-    anchor.set_download(&file_name(world.model));
+    anchor.set_download(name);
     anchor.click();
     // The download has started reading the file by then.
     Timeout::new(60_000, move || {
@@ -276,6 +371,79 @@ mod tests {
         assert_eq!(
             file_name(Some(ServerModel::Selector)),
             "loopscope-selector.trace.json"
+        );
+    }
+
+    #[test]
+    fn the_raw_events_up_to_the_moment_shown_are_instants_and_counters() {
+        use protocol::Sock;
+        let mut recording = Recording::default();
+        let mut world = World::default();
+        let kinds = vec![
+            (0, EventKind::LoopIteration { iteration: 1 }),
+            (1, EventKind::SelectCalled { timeout_us: None }),
+            (
+                5,
+                EventKind::Accepted {
+                    conn: ConnId(1),
+                    peer: "p".into(),
+                },
+            ),
+            (
+                6,
+                EventKind::WouldBlock {
+                    sock: Sock::Conn(ConnId(1)),
+                    op: IoOp::Read,
+                },
+            ),
+            (7, EventKind::LoopIteration { iteration: 2 }),
+            (9, EventKind::Closed { conn: ConnId(1) }),
+        ];
+        recording.record(
+            &mut world,
+            ServerMessage::Events {
+                events: kinds.into_iter().map(|(at, kind)| Event { at, kind }).collect(),
+            },
+        );
+        // Looking back to just before the second iteration.
+        recording.seek(&mut world, 4);
+        let trace = run_trace(&world, &recording);
+        let loop_instants: Vec<(String, u64)> = of_phase(&trace, "i")
+            .into_iter()
+            .filter(|event| event["tid"] == LOOP_TID)
+            .map(|event| {
+                (
+                    event["name"].as_str().unwrap().to_owned(),
+                    event["ts"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            loop_instants,
+            [
+                ("loop iteration".to_owned(), 0),
+                ("select(): sleeping until a socket is ready".to_owned(), 1)
+            ]
+        );
+        let counters: Vec<(String, u64)> = of_phase(&trace, "C")
+            .into_iter()
+            .map(|event| {
+                let name = event["name"].as_str().unwrap().to_owned();
+                let value = event["args"][&name].as_u64().unwrap();
+                (name, value)
+            })
+            .collect();
+        assert_eq!(
+            counters,
+            [
+                ("open connections".to_owned(), 1),
+                ("would-block tries".to_owned(), 1)
+            ]
+        );
+        assert!(
+            of_phase(&trace, "M")
+                .iter()
+                .any(|event| event["args"]["name"] == "server loop")
         );
     }
 }

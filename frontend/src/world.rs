@@ -1,9 +1,14 @@
-//! The `World`: everything the views show, reduced from [`protocol`] events.
+//! The `World`: the state every view shows, reduced from [`protocol`] events.
 //!
-//! This is the app's one piece of state. Sources (the live relay today, the
-//! simulator later) feed it whole batches with [`World::apply_message`]; it is
-//! mutated in place, never cloned per event, and the views read it once per
-//! animation frame. Pure Rust: no DOM, no clock, tested natively below.
+//! Sources (a live lab, the simulator, a saved run) feed it through the
+//! [`Recording`](crate::recording::Recording), which keeps the events and
+//! snapshots of the world for seeking; the world is mutated in place, cloned
+//! only for a snapshot, and the views read it once per animation frame.
+//! What the log says about each event is [`wording`], apart from the state,
+//! so the log costs the world nothing and a snapshot holds no text. Pure
+//! Rust: no DOM, no clock, tested natively below.
+
+pub mod wording;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -14,8 +19,6 @@ use protocol::{
     ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
 };
 
-/// Log lines kept; older ones scroll away.
-pub const LOG_CAPACITY: usize = 100_000;
 /// Closed connections kept in the table; older ones are forgotten.
 pub const CLOSED_CONNECTIONS_KEPT: usize = 200;
 /// State changes kept per lane; older ones scroll out of the history.
@@ -184,69 +187,8 @@ pub struct SocketRow {
     pub send_queue: u64,
 }
 
-/// One line of the event log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    /// When it happened.
-    pub at: Micros,
-    /// What happened, in words.
-    pub text: String,
-    /// A class for colouring: the event's type name.
-    pub kind: &'static str,
-    /// The socket it is about, if one (a task's events: the socket its
-    /// task serves).
-    pub sock: Option<Sock>,
-    /// The task it is about, if one.
-    pub task: Option<TaskId>,
-}
-
-/// Which log lines to show.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LogFilter {
-    /// Only events of this type name.
-    pub kind: Option<&'static str>,
-    /// Only events about this socket.
-    pub sock: Option<Sock>,
-    /// Only events about this task.
-    pub task: Option<TaskId>,
-}
-
-impl LogFilter {
-    /// Reads what a person types to pick a socket or a task: `conn#3`,
-    /// `conn 3`, `task#2`, `listener`. `None` if it names neither.
-    pub fn subject(text: &str) -> Option<(Option<Sock>, Option<TaskId>)> {
-        let text = text.trim().to_ascii_lowercase();
-        if text == "listener" {
-            return Some((Some(Sock::Listener), None));
-        }
-        let number = |prefix: &str| {
-            text.strip_prefix(prefix)?
-                .trim_start_matches(['#', ' '])
-                .parse::<u64>()
-                .ok()
-        };
-        if let Some(conn) = number("conn") {
-            Some((Some(Sock::Conn(ConnId(conn))), None))
-        } else {
-            number("task").map(|task| (None, Some(TaskId(task))))
-        }
-    }
-
-    /// Whether `line` passes.
-    pub fn matches(&self, line: &LogLine) -> bool {
-        self.kind.is_none_or(|kind| kind == line.kind)
-            && self.sock.is_none_or(|sock| line.sock == Some(sock))
-            && self.task.is_none_or(|task| line.task == Some(task))
-    }
-
-    /// Whether it lets every line through.
-    pub fn is_open(&self) -> bool {
-        *self == LogFilter::default()
-    }
-}
-
 /// Everything the views show.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct World {
     /// The lab being watched, once its hello came.
     pub lab: Option<Hello>,
@@ -254,8 +196,6 @@ pub struct World {
     pub connections: BTreeMap<ConnId, Connection>,
     /// The counters.
     pub counters: Counters,
-    /// The newest [`LOG_CAPACITY`] log lines, oldest first.
-    pub log: VecDeque<LogLine>,
     /// The time of the newest event.
     pub now: Micros,
     /// The line of the server's listing it is at.
@@ -297,13 +237,10 @@ impl World {
     pub fn apply_message(&mut self, message: ServerMessage) {
         match message {
             ServerMessage::Hello(hello) => {
-                *self = World::default();
-                self.log_line(
-                    0,
-                    "hello",
-                    format!("lab #{} echoes on {}", hello.lab, hello.echo_addr),
-                );
-                self.lab = Some(hello);
+                *self = World {
+                    lab: Some(hello),
+                    ..World::default()
+                };
             }
             ServerMessage::Events { events } => {
                 for event in &events {
@@ -315,8 +252,7 @@ impl World {
 
     /// Makes the server's next start (its `listening`, say after a
     /// `set_model`) begin a fresh run: connections, sockets, lanes, counters
-    /// and latencies start from nothing; the lab, the model and the log
-    /// stay. What the old run's clients report afterwards is not counted.
+    /// and latencies start from nothing; the lab and the model stay. What the old run's clients report afterwards is not counted.
     pub fn begin_fresh_run(&mut self) {
         self.fresh_run_pending = true;
     }
@@ -327,7 +263,6 @@ impl World {
             *self = World {
                 lab: self.lab.take(),
                 model: self.model,
-                log: std::mem::take(&mut self.log),
                 newest_client: self.newest_client,
                 first_client: self.newest_client + 1,
                 ..World::default()
@@ -343,20 +278,32 @@ impl World {
         self.count(&event.kind);
         self.track_connection(&event.kind);
         self.track_server(&event.kind);
-        if !is_frequent(&event.kind) {
-            let (sock, task) = subjects(&event.kind);
-            let sock = sock.or_else(|| {
-                let conn = self.task_conns.get(&task?)?;
-                Some(Sock::Conn(*conn))
-            });
-            self.push_log(LogLine {
-                at: event.at,
-                text: describe(&event.kind),
-                kind: kind_name(&event.kind),
-                sock,
-                task,
-            });
-        }
+    }
+
+    /// The connection `task` serves, while the world keeps it.
+    pub fn conn_of_task(&self, task: TaskId) -> Option<ConnId> {
+        self.task_conns.get(&task).copied()
+    }
+
+    /// Roughly how many bytes the world holds: what a snapshot of it costs.
+    pub fn weight(&self) -> usize {
+        use std::mem::size_of;
+        let lanes: usize = self
+            .connections
+            .values()
+            .map(|connection| {
+                size_of::<Connection>()
+                    + connection.peer.len()
+                    + connection.history.len() * size_of::<Span>()
+                    + connection.would_blocks.len() * size_of::<Micros>()
+            })
+            .sum();
+        size_of::<World>()
+            + lanes
+            + self.sockets.len() * size_of::<SocketRow>()
+            + (self.task_conns.len() + self.task_waits.len()) * 32
+            + self.closed_order.len() * size_of::<ConnId>()
+            + self.latencies.weight()
     }
 
     fn track_server(&mut self, kind: &EventKind) {
@@ -483,12 +430,6 @@ impl World {
             }
             _ => {}
         }
-    }
-
-    /// Records a problem of the app itself (say, an unreadable frame) in the
-    /// log, where the person looking will see it.
-    pub fn note(&mut self, text: String) {
-        self.log_line(self.now, "error", text);
     }
 
     /// Whether `client` started in this run (rather than in one before).
@@ -698,283 +639,6 @@ impl World {
         {
             connection.enter(state, now);
         }
-    }
-
-    fn log_line(&mut self, at: Micros, kind: &'static str, text: String) {
-        self.push_log(LogLine {
-            at,
-            text,
-            kind,
-            sock: None,
-            task: None,
-        });
-    }
-
-    /// Appends `line`, letting the oldest go beyond [`LOG_CAPACITY`].
-    fn push_log(&mut self, line: LogLine) {
-        self.log.push_back(line);
-        if self.log.len() > LOG_CAPACITY {
-            self.log.pop_front();
-        }
-    }
-}
-
-/// The socket and the task an event is about, when it names them.
-fn subjects(kind: &EventKind) -> (Option<Sock>, Option<TaskId>) {
-    match kind {
-        EventKind::Accepted { conn, .. }
-        | EventKind::Received { conn, .. }
-        | EventKind::Sent { conn, .. }
-        | EventKind::Traffic { conn, .. }
-        | EventKind::ErrorHandled { conn, .. }
-        | EventKind::Closed { conn } => (Some(Sock::Conn(*conn)), None),
-        EventKind::TaskSpawned { task, conn } | EventKind::TaskFinished { task, conn, .. } => {
-            (conn.map(Sock::Conn), Some(*task))
-        }
-        EventKind::TaskWaiting { task, sock, .. } => (Some(*sock), Some(*task)),
-        EventKind::TaskWoken { task }
-        | EventKind::TaskResumed { task }
-        | EventKind::TaskPolled { task, .. }
-        | EventKind::TaskActivity { task, .. }
-        | EventKind::ExceptionNeverRetrieved { task, .. } => (None, Some(*task)),
-        EventKind::CallBlocked { sock, .. }
-        | EventKind::CallReturned { sock, .. }
-        | EventKind::WouldBlock { sock, .. }
-        | EventKind::Registered { sock, .. }
-        | EventKind::Unregistered { sock } => (Some(*sock), None),
-        _ => (None, None),
-    }
-}
-
-/// The event type names the log keeps (not the frequent ones), as its
-/// filter offers them.
-pub const KIND_NAMES: [&str; 30] = [
-    "hello",
-    "listening",
-    "accepted",
-    "task_spawned",
-    "task_waiting",
-    "task_woken",
-    "task_resumed",
-    "task_polled",
-    "received",
-    "sent",
-    "task_finished",
-    "exception_never_retrieved",
-    "error_handled",
-    "server_crashed",
-    "closed",
-    "call_blocked",
-    "call_returned",
-    "backlog",
-    "traffic",
-    "task_activity",
-    "stepping",
-    "registered",
-    "unregistered",
-    "select_called",
-    "select_returned",
-    "shutdown",
-    "client_started",
-    "client_finished",
-    "dropped",
-    "error",
-];
-
-/// Events that come too often to log one by one; they show as counters
-/// and highlights instead.
-pub fn is_frequent(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::WouldBlock { .. }
-            | EventKind::CodeLine { .. }
-            | EventKind::Cpu { .. }
-            | EventKind::Spins { .. }
-            | EventKind::RoundTrip { .. }
-            | EventKind::Buffered { .. }
-            | EventKind::Phase { .. }
-            | EventKind::LoopIteration { .. }
-    )
-}
-
-/// The event's `type` name on the wire.
-pub fn kind_name(kind: &EventKind) -> &'static str {
-    match kind {
-        EventKind::Listening { .. } => "listening",
-        EventKind::Accepted { .. } => "accepted",
-        EventKind::TaskSpawned { .. } => "task_spawned",
-        EventKind::TaskWaiting { .. } => "task_waiting",
-        EventKind::TaskWoken { .. } => "task_woken",
-        EventKind::TaskResumed { .. } => "task_resumed",
-        EventKind::TaskPolled { .. } => "task_polled",
-        EventKind::Received { .. } => "received",
-        EventKind::Sent { .. } => "sent",
-        EventKind::TaskFinished { .. } => "task_finished",
-        EventKind::ExceptionNeverRetrieved { .. } => "exception_never_retrieved",
-        EventKind::ErrorHandled { .. } => "error_handled",
-        EventKind::ServerCrashed { .. } => "server_crashed",
-        EventKind::Closed { .. } => "closed",
-        EventKind::CallBlocked { .. } => "call_blocked",
-        EventKind::CallReturned { .. } => "call_returned",
-        EventKind::Backlog { .. } => "backlog",
-        EventKind::WouldBlock { .. } => "would_block",
-        EventKind::Spins { .. } => "spins",
-        EventKind::Traffic { .. } => "traffic",
-        EventKind::TaskActivity { .. } => "task_activity",
-        EventKind::Stepping { .. } => "stepping",
-        EventKind::Registered { .. } => "registered",
-        EventKind::Unregistered { .. } => "unregistered",
-        EventKind::SelectCalled { .. } => "select_called",
-        EventKind::SelectReturned { .. } => "select_returned",
-        EventKind::LoopIteration { .. } => "loop_iteration",
-        EventKind::Phase { .. } => "phase",
-        EventKind::Shutdown { .. } => "shutdown",
-        EventKind::CodeLine { .. } => "code_line",
-        EventKind::Cpu { .. } => "cpu",
-        EventKind::ClientStarted { .. } => "client_started",
-        EventKind::ClientFinished { .. } => "client_finished",
-        EventKind::RoundTrip { .. } => "round_trip",
-        EventKind::Buffered { .. } => "buffered",
-        EventKind::Dropped { .. } => "dropped",
-        EventKind::Error { .. } => "error",
-    }
-}
-
-fn call_name(call: Call) -> &'static str {
-    match call {
-        Call::Accept => "accept",
-        Call::Recv => "recv",
-        Call::Send => "sendall",
-    }
-}
-
-fn op_name(op: IoOp) -> &'static str {
-    match op {
-        IoOp::Read => "read",
-        IoOp::Write => "write",
-    }
-}
-
-/// An event in the lesson's words.
-pub fn describe(kind: &EventKind) -> String {
-    match kind {
-        EventKind::Listening { addr, .. } => format!("server listens on {addr}"),
-        EventKind::Accepted { conn, peer } => format!("accept() → {conn} from {peer}"),
-        EventKind::TaskSpawned { task, conn } => match conn {
-            Some(conn) => format!("{task} spawned to serve {conn}"),
-            None => format!("{task} spawned (the accept loop)"),
-        },
-        EventKind::TaskWaiting { task, sock, op } => {
-            let call = match (sock, op) {
-                (Sock::Listener, _) => "sock_accept",
-                (_, IoOp::Read) => "sock_recv",
-                (_, IoOp::Write) => "sock_sendall",
-            };
-            format!("{task} suspends: await {call}({sock})")
-        }
-        EventKind::TaskWoken { task } => format!("{task} woken: its socket is ready"),
-        EventKind::TaskResumed { task } => format!("{task} resumed"),
-        EventKind::TaskPolled {
-            task,
-            duration_us,
-            ready,
-        } => format!(
-            "{task} polled for {duration_us} µs → {}",
-            if *ready { "Ready" } else { "Pending" }
-        ),
-        EventKind::Received { conn, bytes } => format!("recv({conn}) → {bytes} bytes"),
-        EventKind::Sent { conn, bytes } => format!("sendall({conn}, {bytes} bytes)"),
-        EventKind::TaskFinished { task, outcome, .. } => match outcome {
-            TaskOutcome::Ok => format!("{task} finished"),
-            TaskOutcome::Failed { error } => format!("{task} failed: {error}"),
-            TaskOutcome::Cancelled => format!("{task} cancelled"),
-        },
-        EventKind::ExceptionNeverRetrieved { task, error } => {
-            format!("Task exception was never retrieved: {task}: {error}")
-        }
-        EventKind::ErrorHandled { conn, error } => format!("caught on {conn}: {error}; closed it"),
-        EventKind::ServerCrashed { error } => format!("the server crashed: {error}"),
-        EventKind::Closed { conn } => format!("{conn} closed"),
-        EventKind::CallBlocked { call, sock } => {
-            format!("{}({sock}) blocks: the thread is parked", call_name(*call))
-        }
-        EventKind::CallReturned { call, sock } => format!("{}({sock}) returned", call_name(*call)),
-        EventKind::Backlog { waiting } => format!("{waiting} waiting in the listen backlog"),
-        EventKind::WouldBlock { sock, op } => format!("{sock}: {} would block", op_name(*op)),
-        EventKind::Spins {
-            iterations,
-            would_block,
-        } => format!("{iterations} loop iterations, {would_block} would-block tries"),
-        EventKind::Traffic {
-            conn,
-            received,
-            sent,
-            reads,
-            writes,
-        } => format!("{conn}: {reads} reads ({received} bytes), {writes} writes ({sent} bytes)"),
-        EventKind::TaskActivity {
-            task,
-            polls,
-            wakes,
-            waits,
-            busy_us,
-        } => format!("{task}: {polls} polls ({busy_us} µs), {wakes} wakes, {waits} waits"),
-        EventKind::Stepping { paused: true } => "paused before the next loop iteration".to_owned(),
-        EventKind::Stepping { paused: false } => "running freely".to_owned(),
-        EventKind::Registered { sock, op } => format!("register {sock} for {}", op_name(*op)),
-        EventKind::Unregistered { sock } => format!("unregister {sock}"),
-        EventKind::SelectCalled { timeout_us } => match timeout_us {
-            Some(timeout) => format!("select(timeout={:.3} s)", *timeout as f64 / 1e6),
-            None => "select(): sleeping until a socket is ready".to_owned(),
-        },
-        EventKind::SelectReturned { ready } => {
-            let ready: Vec<String> = ready
-                .iter()
-                .map(|ready| format!("{} {}", ready.sock, op_name(ready.op)))
-                .collect();
-            format!("select() → [{}]", ready.join(", "))
-        }
-        EventKind::LoopIteration { iteration } => format!("loop iteration {iteration}"),
-        EventKind::Phase { phase } => format!("phase {phase:?}"),
-        EventKind::Shutdown { phase } => match phase {
-            ShutdownPhase::StopAccepting => {
-                "shutdown: listener closed, no new connections".to_owned()
-            }
-            ShutdownPhase::Draining { deadline } => {
-                format!(
-                    "shutdown: in-flight connections may finish until {:.3} s",
-                    *deadline as f64 / 1e6
-                )
-            }
-            ShutdownPhase::Cancelling => "shutdown: grace over, cancelling the rest".to_owned(),
-            ShutdownPhase::Stopped => "shutdown: stopped".to_owned(),
-        },
-        EventKind::CodeLine { line } => format!("line {line}"),
-        EventKind::Cpu { busy_us, window_us } => format!("cpu {busy_us}/{window_us} µs"),
-        EventKind::ClientStarted { client, .. } => format!("{client} started"),
-        EventKind::Buffered {
-            conn,
-            recv_queue,
-            send_queue,
-        } => format!("{conn}: {recv_queue} B unread, {send_queue} B on the way back"),
-        EventKind::RoundTrip { client, latency_us } => {
-            format!(
-                "{client} got its echo after {}",
-                crate::latency::human(*latency_us)
-            )
-        }
-        EventKind::ClientFinished {
-            client,
-            echoed,
-            error,
-        } => match error {
-            None => format!("{client} done: {echoed} bytes echoed intact"),
-            Some(error) => format!("{client} stopped after {echoed} bytes: {error}"),
-        },
-        EventKind::Dropped { count } => {
-            format!("{count} events dropped: the page read more slowly than the lab ran")
-        }
-        EventKind::Error { message } => format!("error: {message}"),
     }
 }
 

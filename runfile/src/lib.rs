@@ -217,15 +217,19 @@ impl Writer {
         writer
     }
 
-    /// Adds events, oldest first (split into lines of [`EVENTS_PER_LINE`]).
-    pub fn events(&mut self, events: &[Event]) {
-        for chunk in events.chunks(EVENTS_PER_LINE) {
-            #[derive(Serialize)]
-            #[serde(rename_all = "snake_case")]
-            enum Line<'a> {
-                Events(&'a [Event]),
-            }
-            self.line(&Line::Events(chunk));
+    /// Adds events, oldest first (in lines of [`EVENTS_PER_LINE`]).
+    pub fn events<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Line<'a> {
+            Events(&'a [&'a Event]),
+        }
+        let mut chunk: Vec<&Event> = Vec::with_capacity(EVENTS_PER_LINE);
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            chunk.clear();
+            chunk.extend(events.by_ref().take(EVENTS_PER_LINE));
+            self.line(&Line::Events(&chunk));
             self.events += chunk.len() as u64;
         }
     }
@@ -250,33 +254,56 @@ impl Writer {
     }
 }
 
-/// Reads a run file, handing each entry (never [`Entry::End`]) to `visit`
-/// as it is read; gives the header. `bytes` may be gzip-compressed (as saved)
-/// or plain JSON lines.
-pub fn read_with(
-    bytes: &[u8],
-    limits: &Limits,
-    mut visit: impl FnMut(Entry),
-) -> Result<Header, RunFileError> {
-    check_size(bytes.len() as u64, limits)?;
-    let unpacked: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(GzDecoder::new(bytes))
-    } else {
-        Box::new(bytes)
-    };
-    let mut lines = Lines {
-        reader: BufReader::new(unpacked),
-        limits: *limits,
-        number: 0,
-        unpacked: 0,
-        buffer: Vec::new(),
-    };
-    let Some(first) = lines.next()? else {
-        return Err(RunFileError::NotARun("it is empty".to_owned()));
-    };
-    let header = read_header(first)?;
-    let mut events = 0_u64;
-    loop {
+/// Reads a run file one entry at a time: the header first (read when the
+/// reader is made), then [`Reader::next_entry`] until it gives `None`.
+pub struct Reader<'a> {
+    lines: Lines<Box<dyn Read + 'a>>,
+    header: Header,
+    events: u64,
+    finished: bool,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads the header of `bytes`, gzip-compressed (as saved) or plain
+    /// JSON lines.
+    pub fn new(bytes: &'a [u8], limits: &Limits) -> Result<Self, RunFileError> {
+        check_size(bytes.len() as u64, limits)?;
+        let unpacked: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
+            Box::new(GzDecoder::new(bytes))
+        } else {
+            Box::new(bytes)
+        };
+        let mut lines = Lines {
+            reader: BufReader::new(unpacked),
+            limits: *limits,
+            number: 0,
+            unpacked: 0,
+            buffer: Vec::new(),
+        };
+        let Some(first) = lines.next()? else {
+            return Err(RunFileError::NotARun("it is empty".to_owned()));
+        };
+        let header = read_header(first)?;
+        Ok(Reader {
+            lines,
+            header,
+            events: 0,
+            finished: false,
+        })
+    }
+
+    /// The file's first line.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The next entry ([`Entry::Events`] or [`Entry::FreshRun`]); `None`
+    /// once the last line has been read and checked.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, RunFileError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let lines = &mut self.lines;
         let line = lines.number + 1;
         let Some(text) = lines.next()? else {
             return Err(RunFileError::Truncated(format!(
@@ -287,10 +314,13 @@ pub fn read_with(
         let entry: Entry = serde_json::from_slice(text).map_err(|error| damaged(line, &error))?;
         match entry {
             Entry::End { events: counted } => {
-                if counted != events {
+                if counted != self.events {
                     return Err(RunFileError::Damaged {
                         line,
-                        reason: format!("it counts {counted} events, but {events} came before it"),
+                        reason: format!(
+                            "it counts {counted} events, but {} came before it",
+                            self.events
+                        ),
                     });
                 }
                 if lines.next()?.is_some() {
@@ -299,20 +329,35 @@ pub fn read_with(
                         reason: "nothing may follow the last line".to_owned(),
                     });
                 }
-                return Ok(header);
+                self.finished = true;
+                Ok(None)
             }
             Entry::Events(batch) => {
-                events += batch.len() as u64;
-                if events > limits.max_events {
+                self.events += batch.len() as u64;
+                if self.events > lines.limits.max_events {
                     return Err(RunFileError::TooManyEvents {
-                        limit: limits.max_events,
+                        limit: lines.limits.max_events,
                     });
                 }
-                visit(Entry::Events(batch));
+                Ok(Some(Entry::Events(batch)))
             }
-            Entry::FreshRun => visit(Entry::FreshRun),
+            Entry::FreshRun => Ok(Some(Entry::FreshRun)),
         }
     }
+}
+
+/// Reads a run file, handing each entry (never [`Entry::End`]) to `visit`
+/// as it is read; gives the header.
+pub fn read_with(
+    bytes: &[u8],
+    limits: &Limits,
+    mut visit: impl FnMut(Entry),
+) -> Result<Header, RunFileError> {
+    let mut reader = Reader::new(bytes, limits)?;
+    while let Some(entry) = reader.next_entry()? {
+        visit(entry);
+    }
+    Ok(reader.header)
 }
 
 /// A whole run file in memory: its header and its entries.

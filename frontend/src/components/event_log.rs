@@ -1,12 +1,13 @@
-//! The event log, newest first: up to [`LOG_CAPACITY`] lines, filtered by
-//! event type, socket or task, and windowed, so that only the lines in view
-//! are rendered however many there are.
+//! The event log, newest first: every line the recording keeps up to the
+//! moment shown, filtered by event type, socket or task, and windowed, so
+//! that only the lines in view are put in words and rendered, however many
+//! there are.
 
 use yew::prelude::*;
 
 use crate::components::SharedWorld;
 use crate::components::windowing::{in_view, use_scroll_top};
-use crate::world::{KIND_NAMES, LOG_CAPACITY, LogFilter, LogLine};
+use crate::recording::{KIND_NAMES, LogFilter, MAX_EVENTS};
 
 /// Height of one line, in CSS pixels (fixed, for the windowing).
 const LINE_PX: f64 = 20.0;
@@ -54,22 +55,35 @@ pub fn EventLog(props: &EventLogProps) -> Html {
         })
     };
 
-    let world = props.world.world.borrow();
-    let log = &world.log;
+    let recording = props.world.recording.borrow();
+    // The lines up to the moment shown.
+    let shown = recording.log_len_at(recording.position());
     // Newest first: row i is the i-th newest line that passes.
     let matching: Option<Vec<u32>> = (!filter.is_open()).then(|| {
-        (0..log.len() as u32)
+        (0..shown as u32)
             .rev()
-            .filter(|index| filter.matches(&log[*index as usize]))
+            .filter(|index| {
+                recording
+                    .log_entry(*index as usize)
+                    .is_some_and(|entry| filter.matches(entry))
+            })
             .collect()
     });
-    let total = matching.as_ref().map_or(log.len(), Vec::len);
+    let total = matching.as_ref().map_or(shown, Vec::len);
     let view = in_view(total, LINE_PX, VIEW_PX, scroll_top);
-    let line_at = |row: usize| -> &LogLine {
-        match &matching {
-            Some(indices) => &log[indices[row] as usize],
-            None => &log[log.len() - 1 - row],
-        }
+    let line_at = |row: usize| {
+        let index = match &matching {
+            Some(indices) => indices[row] as usize,
+            None => shown - 1 - row,
+        };
+        recording
+            .log_entry(index)
+            .map(|entry| recording.log_line(entry))
+            .unwrap_or_else(|| crate::recording::LogLine {
+                at: 0,
+                text: String::new(),
+                kind: "",
+            })
     };
     let unknown_subject =
         !subject_text.trim().is_empty() && LogFilter::subject(&subject_text).is_none();
@@ -91,7 +105,7 @@ pub fn EventLog(props: &EventLogProps) -> Html {
                            aria-invalid={unknown_subject.to_string()} />
                 </label>
                 <span id="log-count" class="hint">
-                    { format!("{total} of {} lines (the newest {LOG_CAPACITY} are kept)", log.len()) }
+                    { format!("{total} of {shown} lines (a run keeps its newest {MAX_EVENTS} events)") }
                 </span>
             </div>
             <div class="log-scroll" style={format!("height:{VIEW_PX}px")} {onscroll}>

@@ -19,6 +19,7 @@ use yew::prelude::*;
 use crate::components::windowing::{in_view, use_scroll_top};
 use crate::latency::human;
 use crate::trace;
+use crate::recording::Recording;
 use crate::world::{Connection, TaskState, World};
 
 /// Height of one lane, in CSS pixels.
@@ -51,8 +52,10 @@ const CLASSES: [&str; 12] = [
 /// The world, shared with the app; `frame` tells renders apart.
 #[derive(Clone)]
 pub struct SharedWorld {
-    /// The world.
+    /// The world at the moment shown.
     pub world: Rc<RefCell<World>>,
+    /// The run's recording: its log and its events.
+    pub recording: Rc<RefCell<Recording>>,
     /// Bumped on each of the app's renders.
     pub frame: u64,
 }
@@ -192,12 +195,14 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     };
     let save_trace = {
         let world = Rc::clone(&props.world.world);
+        let recording = Rc::clone(&props.world.recording);
         Callback::from(move |_: MouseEvent| {
-            let saved = trace::save(&world.borrow());
+            let saved = trace::save(&world.borrow(), &recording.borrow());
             if let Err(problem) = saved {
-                world
-                    .borrow_mut()
-                    .note(format!("the trace could not be saved: {problem}"));
+                recording.borrow_mut().note(
+                    &mut world.borrow_mut(),
+                    format!("the trace could not be saved: {problem}"),
+                );
             }
         })
     };

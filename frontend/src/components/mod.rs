@@ -16,6 +16,7 @@ mod selector_table;
 mod shutdown_control;
 pub mod sim_controls;
 mod status;
+pub mod timeline;
 pub mod windowing;
 
 pub use code_listing::CodeListing;
@@ -31,3 +32,4 @@ pub use selector_table::SelectorTable;
 pub use shutdown_control::ShutdownControl;
 pub use sim_controls::{SimAction, SimControls};
 pub use status::StatusBadge;
+pub use timeline::{TimeAction, Timeline};

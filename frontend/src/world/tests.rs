@@ -1,6 +1,8 @@
 //! Hand-written event sequences and the exact world they must produce.
 
 use super::*;
+use crate::recording::{LogEntry, LogFilter, Recording};
+use crate::world::wording::KIND_NAMES;
 use protocol::{
     Call, ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, Ready, ServerModel, Sock,
 };
@@ -19,6 +21,52 @@ fn hello(lab: u64) -> ServerMessage {
             ..Limits::default()
         },
     })
+}
+
+/// A world fed as the page feeds it, through a recording, which keeps the
+/// log.
+#[derive(Default)]
+struct Fed {
+    recording: Recording,
+    world: World,
+}
+
+/// A log line with what the filter reads.
+struct Line {
+    entry: LogEntry,
+    text: String,
+    kind: &'static str,
+}
+
+impl Fed {
+    fn apply_message(&mut self, message: ServerMessage) {
+        self.recording.record(&mut self.world, message);
+    }
+
+    fn begin_fresh_run(&mut self) {
+        self.recording.begin_fresh_run(&mut self.world);
+    }
+
+    fn log(&self) -> Vec<Line> {
+        self.recording
+            .log_entries()
+            .map(|entry| {
+                let line = self.recording.log_line(entry);
+                Line {
+                    entry: *entry,
+                    text: line.text,
+                    kind: line.kind,
+                }
+            })
+            .collect()
+    }
+}
+
+impl std::ops::Deref for Fed {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 fn batch(kinds: Vec<EventKind>) -> ServerMessage {
@@ -81,7 +129,7 @@ fn one_served_client() -> Vec<EventKind> {
 
 #[test]
 fn a_served_client_leaves_one_closed_row_and_exact_counters() {
-    let mut world = World::default();
+    let mut world = Fed::default();
     world.apply_message(hello(1));
     world.apply_message(batch(one_served_client()));
 
@@ -138,9 +186,9 @@ fn a_served_client_leaves_one_closed_row_and_exact_counters() {
     assert_eq!(row.since, 80);
     assert_eq!(world.now, 100);
     // The hello line, then one per event.
-    assert_eq!(world.log.len(), 12);
+    assert_eq!(world.log().len(), 12);
     assert_eq!(
-        world.log[4].text,
+        world.log()[4].text,
         "task#1 suspends: await sock_recv(conn#1)"
     );
 }
@@ -158,7 +206,7 @@ fn a_task_waiting_for_data_shows_as_waiting_on_read() {
 fn a_failed_task_is_counted_and_keeps_its_error() {
     let conn = ConnId(2);
     let task = TaskId(5);
-    let mut world = World::default();
+    let mut world = Fed::default();
     world.apply_message(batch(vec![
         EventKind::Accepted {
             conn,
@@ -184,7 +232,7 @@ fn a_failed_task_is_counted_and_keeps_its_error() {
         })
     );
     assert_eq!(
-        world.log.back().unwrap().text,
+        world.log().last().unwrap().text,
         "task#5 failed: Connection reset by peer (os error 104)"
     );
 }
@@ -201,14 +249,14 @@ fn dropped_counts_add_up() {
 
 #[test]
 fn a_new_hello_forgets_the_previous_lab() {
-    let mut world = World::default();
+    let mut world = Fed::default();
     world.apply_message(hello(1));
     world.apply_message(batch(one_served_client()));
     world.apply_message(hello(2));
     assert_eq!(world.counters, Counters::default());
     assert!(world.connections.is_empty());
     assert_eq!(world.lab.as_ref().map(|lab| lab.lab), Some(2));
-    assert_eq!(world.log.len(), 1);
+    assert_eq!(world.log().len(), 1);
 }
 
 #[test]
@@ -551,17 +599,6 @@ fn a_lane_keeps_only_its_newest_history() {
 }
 
 #[test]
-fn the_log_keeps_the_newest_lines() {
-    let mut world = World::default();
-    let kinds = (1..=LOG_CAPACITY as u64 + 10)
-        .map(|id| EventKind::Closed { conn: ConnId(id) })
-        .collect();
-    world.apply_message(batch(kinds));
-    assert_eq!(world.log.len(), LOG_CAPACITY);
-    assert_eq!(world.log[0].text, "conn#11 closed");
-}
-
-#[test]
 fn the_log_filter_reads_sockets_and_tasks_as_people_type_them() {
     let conn = |id| Some((Some(Sock::Conn(ConnId(id))), None));
     assert_eq!(LogFilter::subject("conn#3"), conn(3));
@@ -577,14 +614,14 @@ fn the_log_filter_reads_sockets_and_tasks_as_people_type_them() {
 
 #[test]
 fn filtering_by_a_socket_finds_its_tasks_events_too() {
-    let mut world = World::default();
+    let mut world = Fed::default();
     world.apply_message(hello(1));
     world.apply_message(batch(one_served_client()));
     let lines = |filter: LogFilter| -> Vec<&'static str> {
         world
-            .log
-            .iter()
-            .filter(|line| filter.matches(line))
+            .log()
+            .into_iter()
+            .filter(|line| filter.matches(&line.entry))
             .map(|line| line.kind)
             .collect()
     };
@@ -636,7 +673,7 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
         client: ClientId(client),
         behaviour: ClientBehaviour::default(),
     };
-    let mut world = World::default();
+    let mut world = Fed::default();
     world.apply_message(hello(1));
     world.apply_message(batch(vec![
         listening(ServerModel::AsyncTasks),
@@ -690,7 +727,7 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
     assert_eq!(world.lab.as_ref().map(|lab| lab.lab), Some(1));
     assert_eq!(world.model, Some(ServerModel::Blocking));
     assert!(
-        world.log.iter().any(|line| line.text == "client#1 started"),
+        world.log().iter().any(|line| line.text == "client#1 started"),
         "the log keeps the old run"
     );
 
@@ -712,7 +749,7 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
 #[test]
 fn an_error_reported_after_its_task_ended_is_filed_under_the_connection() {
     let (conn, task) = (ConnId(1), TaskId(2));
-    let mut world = World::default();
+    let mut world = Fed::default();
     world.apply_message(batch(vec![
         EventKind::Accepted {
             conn,
@@ -740,9 +777,9 @@ fn an_error_reported_after_its_task_ended_is_filed_under_the_connection() {
         ..LogFilter::default()
     };
     let shown: Vec<&str> = world
-        .log
-        .iter()
-        .filter(|line| filter.matches(line))
+        .log()
+        .into_iter()
+        .filter(|line| filter.matches(&line.entry))
         .map(|line| line.kind)
         .collect();
     assert_eq!(
@@ -789,12 +826,12 @@ fn the_type_filter_offers_every_type_the_log_keeps() {
             simulation.run_until(second);
             simulation.shutdown(second / 2);
             simulation.run_until(3 * second);
-            let mut world = World::default();
+            let mut world = Fed::default();
             world.apply_message(hello(1));
             world.apply_message(ServerMessage::Events {
                 events: simulation.drain_events(),
             });
-            kinds.extend(world.log.iter().map(|line| line.kind));
+            kinds.extend(world.log().iter().map(|line| line.kind));
         }
     }
     let missing: Vec<_> = kinds

@@ -1,0 +1,269 @@
+//! The log's wording: each event in the lesson's words, its type name, and
+//! the socket and task it is about. Pure functions of one event, apart from
+//! the world's state, so the log is written only for the lines in view.
+
+use protocol::{Call, EventKind, Hello, IoOp, ShutdownPhase, Sock, TaskId, TaskOutcome};
+
+/// The log's first line for a lab.
+pub fn greeting(hello: &Hello) -> String {
+    format!("lab #{} echoes on {}", hello.lab, hello.echo_addr)
+}
+
+/// The socket and the task an event is about, when it names them.
+pub fn subjects(kind: &EventKind) -> (Option<Sock>, Option<TaskId>) {
+    match kind {
+        EventKind::Accepted { conn, .. }
+        | EventKind::Received { conn, .. }
+        | EventKind::Sent { conn, .. }
+        | EventKind::Traffic { conn, .. }
+        | EventKind::ErrorHandled { conn, .. }
+        | EventKind::Closed { conn } => (Some(Sock::Conn(*conn)), None),
+        EventKind::TaskSpawned { task, conn } | EventKind::TaskFinished { task, conn, .. } => {
+            (conn.map(Sock::Conn), Some(*task))
+        }
+        EventKind::TaskWaiting { task, sock, .. } => (Some(*sock), Some(*task)),
+        EventKind::TaskWoken { task }
+        | EventKind::TaskResumed { task }
+        | EventKind::TaskPolled { task, .. }
+        | EventKind::TaskActivity { task, .. }
+        | EventKind::ExceptionNeverRetrieved { task, .. } => (None, Some(*task)),
+        EventKind::CallBlocked { sock, .. }
+        | EventKind::CallReturned { sock, .. }
+        | EventKind::WouldBlock { sock, .. }
+        | EventKind::Registered { sock, .. }
+        | EventKind::Unregistered { sock } => (Some(*sock), None),
+        _ => (None, None),
+    }
+}
+
+/// The event type names the log keeps (not the frequent ones), as its
+/// filter offers them.
+pub const KIND_NAMES: [&str; 30] = [
+    "hello",
+    "listening",
+    "accepted",
+    "task_spawned",
+    "task_waiting",
+    "task_woken",
+    "task_resumed",
+    "task_polled",
+    "received",
+    "sent",
+    "task_finished",
+    "exception_never_retrieved",
+    "error_handled",
+    "server_crashed",
+    "closed",
+    "call_blocked",
+    "call_returned",
+    "backlog",
+    "traffic",
+    "task_activity",
+    "stepping",
+    "registered",
+    "unregistered",
+    "select_called",
+    "select_returned",
+    "shutdown",
+    "client_started",
+    "client_finished",
+    "dropped",
+    "error",
+];
+
+/// Events that come too often to log one by one; they show as counters
+/// and highlights instead.
+pub fn is_frequent(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::WouldBlock { .. }
+            | EventKind::CodeLine { .. }
+            | EventKind::Cpu { .. }
+            | EventKind::Spins { .. }
+            | EventKind::RoundTrip { .. }
+            | EventKind::Buffered { .. }
+            | EventKind::Phase { .. }
+            | EventKind::LoopIteration { .. }
+    )
+}
+
+/// The event's `type` name on the wire.
+pub fn kind_name(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Listening { .. } => "listening",
+        EventKind::Accepted { .. } => "accepted",
+        EventKind::TaskSpawned { .. } => "task_spawned",
+        EventKind::TaskWaiting { .. } => "task_waiting",
+        EventKind::TaskWoken { .. } => "task_woken",
+        EventKind::TaskResumed { .. } => "task_resumed",
+        EventKind::TaskPolled { .. } => "task_polled",
+        EventKind::Received { .. } => "received",
+        EventKind::Sent { .. } => "sent",
+        EventKind::TaskFinished { .. } => "task_finished",
+        EventKind::ExceptionNeverRetrieved { .. } => "exception_never_retrieved",
+        EventKind::ErrorHandled { .. } => "error_handled",
+        EventKind::ServerCrashed { .. } => "server_crashed",
+        EventKind::Closed { .. } => "closed",
+        EventKind::CallBlocked { .. } => "call_blocked",
+        EventKind::CallReturned { .. } => "call_returned",
+        EventKind::Backlog { .. } => "backlog",
+        EventKind::WouldBlock { .. } => "would_block",
+        EventKind::Spins { .. } => "spins",
+        EventKind::Traffic { .. } => "traffic",
+        EventKind::TaskActivity { .. } => "task_activity",
+        EventKind::Stepping { .. } => "stepping",
+        EventKind::Registered { .. } => "registered",
+        EventKind::Unregistered { .. } => "unregistered",
+        EventKind::SelectCalled { .. } => "select_called",
+        EventKind::SelectReturned { .. } => "select_returned",
+        EventKind::LoopIteration { .. } => "loop_iteration",
+        EventKind::Phase { .. } => "phase",
+        EventKind::Shutdown { .. } => "shutdown",
+        EventKind::CodeLine { .. } => "code_line",
+        EventKind::Cpu { .. } => "cpu",
+        EventKind::ClientStarted { .. } => "client_started",
+        EventKind::ClientFinished { .. } => "client_finished",
+        EventKind::RoundTrip { .. } => "round_trip",
+        EventKind::Buffered { .. } => "buffered",
+        EventKind::Dropped { .. } => "dropped",
+        EventKind::Error { .. } => "error",
+    }
+}
+
+fn call_name(call: Call) -> &'static str {
+    match call {
+        Call::Accept => "accept",
+        Call::Recv => "recv",
+        Call::Send => "sendall",
+    }
+}
+
+fn op_name(op: IoOp) -> &'static str {
+    match op {
+        IoOp::Read => "read",
+        IoOp::Write => "write",
+    }
+}
+
+/// An event in the lesson's words.
+pub fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Listening { addr, .. } => format!("server listens on {addr}"),
+        EventKind::Accepted { conn, peer } => format!("accept() → {conn} from {peer}"),
+        EventKind::TaskSpawned { task, conn } => match conn {
+            Some(conn) => format!("{task} spawned to serve {conn}"),
+            None => format!("{task} spawned (the accept loop)"),
+        },
+        EventKind::TaskWaiting { task, sock, op } => {
+            let call = match (sock, op) {
+                (Sock::Listener, _) => "sock_accept",
+                (_, IoOp::Read) => "sock_recv",
+                (_, IoOp::Write) => "sock_sendall",
+            };
+            format!("{task} suspends: await {call}({sock})")
+        }
+        EventKind::TaskWoken { task } => format!("{task} woken: its socket is ready"),
+        EventKind::TaskResumed { task } => format!("{task} resumed"),
+        EventKind::TaskPolled {
+            task,
+            duration_us,
+            ready,
+        } => format!(
+            "{task} polled for {duration_us} µs → {}",
+            if *ready { "Ready" } else { "Pending" }
+        ),
+        EventKind::Received { conn, bytes } => format!("recv({conn}) → {bytes} bytes"),
+        EventKind::Sent { conn, bytes } => format!("sendall({conn}, {bytes} bytes)"),
+        EventKind::TaskFinished { task, outcome, .. } => match outcome {
+            TaskOutcome::Ok => format!("{task} finished"),
+            TaskOutcome::Failed { error } => format!("{task} failed: {error}"),
+            TaskOutcome::Cancelled => format!("{task} cancelled"),
+        },
+        EventKind::ExceptionNeverRetrieved { task, error } => {
+            format!("Task exception was never retrieved: {task}: {error}")
+        }
+        EventKind::ErrorHandled { conn, error } => format!("caught on {conn}: {error}; closed it"),
+        EventKind::ServerCrashed { error } => format!("the server crashed: {error}"),
+        EventKind::Closed { conn } => format!("{conn} closed"),
+        EventKind::CallBlocked { call, sock } => {
+            format!("{}({sock}) blocks: the thread is parked", call_name(*call))
+        }
+        EventKind::CallReturned { call, sock } => format!("{}({sock}) returned", call_name(*call)),
+        EventKind::Backlog { waiting } => format!("{waiting} waiting in the listen backlog"),
+        EventKind::WouldBlock { sock, op } => format!("{sock}: {} would block", op_name(*op)),
+        EventKind::Spins {
+            iterations,
+            would_block,
+        } => format!("{iterations} loop iterations, {would_block} would-block tries"),
+        EventKind::Traffic {
+            conn,
+            received,
+            sent,
+            reads,
+            writes,
+        } => format!("{conn}: {reads} reads ({received} bytes), {writes} writes ({sent} bytes)"),
+        EventKind::TaskActivity {
+            task,
+            polls,
+            wakes,
+            waits,
+            busy_us,
+        } => format!("{task}: {polls} polls ({busy_us} µs), {wakes} wakes, {waits} waits"),
+        EventKind::Stepping { paused: true } => "paused before the next loop iteration".to_owned(),
+        EventKind::Stepping { paused: false } => "running freely".to_owned(),
+        EventKind::Registered { sock, op } => format!("register {sock} for {}", op_name(*op)),
+        EventKind::Unregistered { sock } => format!("unregister {sock}"),
+        EventKind::SelectCalled { timeout_us } => match timeout_us {
+            Some(timeout) => format!("select(timeout={:.3} s)", *timeout as f64 / 1e6),
+            None => "select(): sleeping until a socket is ready".to_owned(),
+        },
+        EventKind::SelectReturned { ready } => {
+            let ready: Vec<String> = ready
+                .iter()
+                .map(|ready| format!("{} {}", ready.sock, op_name(ready.op)))
+                .collect();
+            format!("select() → [{}]", ready.join(", "))
+        }
+        EventKind::LoopIteration { iteration } => format!("loop iteration {iteration}"),
+        EventKind::Phase { phase } => format!("phase {phase:?}"),
+        EventKind::Shutdown { phase } => match phase {
+            ShutdownPhase::StopAccepting => {
+                "shutdown: listener closed, no new connections".to_owned()
+            }
+            ShutdownPhase::Draining { deadline } => {
+                format!(
+                    "shutdown: in-flight connections may finish until {:.3} s",
+                    *deadline as f64 / 1e6
+                )
+            }
+            ShutdownPhase::Cancelling => "shutdown: grace over, cancelling the rest".to_owned(),
+            ShutdownPhase::Stopped => "shutdown: stopped".to_owned(),
+        },
+        EventKind::CodeLine { line } => format!("line {line}"),
+        EventKind::Cpu { busy_us, window_us } => format!("cpu {busy_us}/{window_us} µs"),
+        EventKind::ClientStarted { client, .. } => format!("{client} started"),
+        EventKind::Buffered {
+            conn,
+            recv_queue,
+            send_queue,
+        } => format!("{conn}: {recv_queue} B unread, {send_queue} B on the way back"),
+        EventKind::RoundTrip { client, latency_us } => {
+            format!(
+                "{client} got its echo after {}",
+                crate::latency::human(*latency_us)
+            )
+        }
+        EventKind::ClientFinished {
+            client,
+            echoed,
+            error,
+        } => match error {
+            None => format!("{client} done: {echoed} bytes echoed intact"),
+            Some(error) => format!("{client} stopped after {echoed} bytes: {error}"),
+        },
+        EventKind::Dropped { count } => {
+            format!("{count} events dropped: the page read more slowly than the lab ran")
+        }
+        EventKind::Error { message } => format!("error: {message}"),
+    }
+}
