@@ -645,13 +645,13 @@ pub fn App() -> Html {
                 <NoRelayNotice url={bare_lab_url()} {retry_in_s} />
             }
             if let LinkStatus::Refused { reason } = &*status {
-                <div id="lab-refused" class="notice" role="alert">
+                <div id="lab-refused" class="panel notice" role="alert">
                     <p>{ "The relay refused this page a lab: " }<span class="reason">{ reason.clone() }</span></p>
                     <p class="hint">{ "Meanwhile the page runs the simulation." }</p>
                 </div>
             }
             if let LinkStatus::Closed { reason } = &*status {
-                <div id="lab-closed" class="notice" role="alert">
+                <div id="lab-closed" class="panel notice" role="alert">
                     <p>{ "The relay closed this lab: " }<span class="reason">{ reason.clone() }</span></p>
                     <button id="reopen-lab" onclick={Callback::from(|_: MouseEvent| {
                         if let Some(window) = web_sys::window() {
@@ -661,7 +661,7 @@ pub fn App() -> Html {
                 </div>
             }
             if let Some(problem) = &*run_problem {
-                <div id="run-problem" class="notice" role="alert">
+                <div id="run-problem" class="panel notice run-problem" role="alert">
                     <p>{ problem.clone() }</p>
                     <button class="secondary" onclick={let run_problem = run_problem.clone();
                             Callback::from(move |_: MouseEvent| run_problem.set(None))}>{ "Dismiss" }</button>

@@ -116,6 +116,7 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    downloads: tempfile::TempDir,
 }
 
 impl Browser {
@@ -123,6 +124,7 @@ impl Browser {
     pub async fn start() -> anyhow::Result<Browser> {
         let (driver, port) = start_chromedriver().await?;
         let profile = tempfile::tempdir().context("making a browser profile folder")?;
+        let downloads = tempfile::tempdir().context("making a downloads folder")?;
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -142,7 +144,15 @@ impl Browser {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({ "binary": chromium_binary(), "args": args }),
+            serde_json::json!({
+                "binary": chromium_binary(),
+                "args": args,
+                // What the page offers to save lands here, unasked.
+                "prefs": {
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                },
+            }),
         );
         let client = ClientBuilder::native()
             .capabilities(capabilities)
@@ -153,7 +163,29 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            downloads,
         })
+    }
+
+    /// Waits for a file whose name ends in `suffix` to finish downloading,
+    /// and gives its path.
+    pub async fn downloaded(&self, suffix: &str) -> anyhow::Result<PathBuf> {
+        wait_until(&format!("a downloaded *{suffix}"), || async {
+            std::fs::read_dir(self.downloads.path())
+                .ok()?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .find(|path| path.to_string_lossy().ends_with(suffix))
+        })
+        .await
+    }
+
+    /// Picks the file at `path` in the file input matching `css`, as a
+    /// person does in the file dialog.
+    pub async fn pick_file(&self, css: &str, path: &Path) -> anyhow::Result<()> {
+        let input = self.client.find(Locator::Css(css)).await?;
+        input.send_keys(&path.to_string_lossy()).await?;
+        Ok(())
     }
 
     /// Text of the first element matching `css`, if there is one.

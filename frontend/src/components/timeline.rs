@@ -98,7 +98,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
                    oninput={on_scrub} />
             <button id="scrub-now" class={classes!("secondary", now.then_some("at-now"))} disabled={now}
                     title="Back to now (End)" onclick={action(TimeAction::Now)}>
-                { if props.goes_on { "Live ⏭" } else { "End ⏭" } }
+                { if props.goes_on { "Live" } else { "End" } }
             </button>
             <span id="scrub-position" class="hint" aria-live="off">
                 { if now {

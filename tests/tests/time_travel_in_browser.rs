@@ -1,0 +1,276 @@
+//! Time travel in a real headless Chromium: a live run saved to a file and
+//! opened again with no relay, the scrubber, Step back and Step, and files
+//! the page must refuse without losing what it shows.
+
+use loopscope_e2e::{Browser, Relay, serve_static_app, wait_until};
+use loopscope_runfile::{Header, RunSource, Writer};
+use protocol::{Event, EventKind, ServerModel};
+
+/// The number a counter shows.
+async fn counter(browser: &Browser, name: &str) -> Option<u64> {
+    browser
+        .text(&format!("#counter-{name}"))
+        .await?
+        .replace(',', "")
+        .parse()
+        .ok()
+}
+
+/// Drags the scrubber to `to` (`"min"`, `"max"` or a number), as a person's
+/// drag ends: the value set, then the input event.
+async fn scrub_to(browser: &Browser, to: &str) -> anyhow::Result<()> {
+    browser
+        .client
+        .execute(
+            "const scrub = document.querySelector('#scrub');
+             const to = arguments[0];
+             scrub.value = to === 'min' ? scrub.min : to === 'max' ? scrub.max : to;
+             scrub.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![to.into()],
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> anyhow::Result<()>
+{
+    let relay = Relay::start().await;
+    let browser = Browser::start().await?;
+    browser.client.goto(&relay.url()).await?;
+    browser.wait_for_status("live").await?;
+    // The real selector loop reports each iteration, for Step back.
+    browser.select("#live-model", "selector").await?;
+    wait_until("the selector program beside the lab", || async {
+        (browser.text("#code-title").await? == "selector.py").then_some(())
+    })
+    .await?;
+    browser.set_value("#spawn-count", "5").await?;
+    browser.click("#spawn").await?;
+    wait_until("five clients served", || async {
+        (browser.text("#counter-clients-finished").await? == "5 / 5").then_some(())
+    })
+    .await?;
+    browser.click("#save-run").await?;
+    let saved = browser.downloaded(".loopscope.gz").await?;
+    assert!(
+        saved
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy() == "loopscope-selector.loopscope.gz"),
+        "{saved:?}"
+    );
+    relay.stop().await;
+
+    // The page again, from a plain static server: no relay anywhere.
+    let (addr, server) = serve_static_app().await?;
+    browser.client.goto(&format!("http://{addr}/")).await?;
+    browser.wait_for_status("no-relay").await?;
+    browser.pick_file("#open-run", &saved).await?;
+    wait_until("the saved run shown", || async {
+        browser.text("#saved-run-summary").await.filter(|text| text.contains("a live lab (#1 on 127.0.0.1:"))
+    })
+    .await?;
+    assert_eq!(
+        browser.attr("#source-saved", "aria-pressed").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(browser.count("#lanes .lane").await, 5, "five connections");
+    assert_eq!(
+        browser.text("#counter-clients-finished").await.as_deref(),
+        Some("5 / 5")
+    );
+    assert_eq!(browser.text("#code-title").await.as_deref(), Some("selector.py"));
+    let iterations = counter(&browser, "iterations").await.unwrap_or(0);
+    assert!(iterations > 5, "{iterations} iterations");
+
+    scrub_to(&browser, "min").await?;
+    wait_until("no connection at the start", || async {
+        (browser.count("#lanes .lane").await == 0).then_some(())
+    })
+    .await?;
+    assert_eq!(counter(&browser, "iterations").await, Some(0));
+    assert!(
+        browser
+            .text("#scrub-position")
+            .await
+            .is_some_and(|text| text.contains("looking back")),
+    );
+    browser.screenshot_if_asked("saved-run-at-start").await?;
+
+    // End shows the end again; Step back goes one iteration back.
+    browser.press("\u{E010}").await?;
+    wait_until("the end again", || async {
+        (browser.count("#lanes .lane").await == 5).then_some(())
+    })
+    .await?;
+    assert_eq!(counter(&browser, "iterations").await, Some(iterations));
+    browser.click("#step-back").await?;
+    wait_until("one iteration back", || async {
+        (counter(&browser, "iterations").await? == iterations - 1).then_some(())
+    })
+    .await?;
+    browser.click("#step-back").await?;
+    wait_until("two iterations back", || async {
+        (counter(&browser, "iterations").await? == iterations - 2).then_some(())
+    })
+    .await?;
+    // → is Step: one iteration on.
+    browser.press("\u{E014}").await?;
+    wait_until("one iteration on", || async {
+        (counter(&browser, "iterations").await? == iterations - 1).then_some(())
+    })
+    .await?;
+    browser.screenshot_if_asked("saved-run-step-back").await?;
+
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -> anyhow::Result<()>
+{
+    let (addr, server) = serve_static_app().await?;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("http://{addr}/?model=selector&speed=5&clients=polite*3"))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    wait_until("three clients served", || async {
+        (browser.text("#counter-clients-finished").await? == "3 / 3").then_some(())
+    })
+    .await?;
+    let lines = |text: String| -> Option<u64> { text.split(' ').nth(2)?.parse().ok() };
+    let end_iterations = counter(&browser, "iterations").await.unwrap_or(0);
+    let end_lines = lines(browser.text("#log-count").await.unwrap_or_default());
+    // ← is Step back.
+    browser.press("\u{E012}").await?;
+    wait_until("one iteration back", || async {
+        (counter(&browser, "iterations").await? + 1 == end_iterations).then_some(())
+    })
+    .await?;
+    let back_lines = lines(browser.text("#log-count").await.unwrap_or_default());
+    assert!(back_lines < end_lines, "{back_lines:?} lines, {end_lines:?} at the end");
+    assert_eq!(
+        browser.text("#sim-play").await.as_deref(),
+        Some("Play"),
+        "the simulation holds still"
+    );
+    // → goes on through the recording, up to now.
+    browser.press("\u{E014}").await?;
+    wait_until("now again", || async {
+        (browser.attr("#scrub-now", "disabled").await.as_deref() == Some("true")).then_some(())
+    })
+    .await?;
+    assert_eq!(counter(&browser, "iterations").await, Some(end_iterations));
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+/// A small run file written by the same code the page uses.
+fn small_run(version: u32) -> Vec<u8> {
+    let mut header = Header::new(RunSource::Simulation, Some("?model=selector".into()), None);
+    header.version = version;
+    let mut writer = Writer::new(&header);
+    let events: Vec<Event> = [
+        EventKind::Listening {
+            addr: "127.0.0.1:9".into(),
+            model: ServerModel::Selector,
+        },
+        EventKind::LoopIteration { iteration: 1 },
+        EventKind::LoopIteration { iteration: 2 },
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(at, kind)| Event {
+        at: at as u64 * 1000,
+        kind,
+    })
+    .collect();
+    writer.events(&events);
+    writer.finish()
+}
+
+#[tokio::test]
+async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run() -> anyhow::Result<()>
+{
+    let (addr, server) = serve_static_app().await?;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("http://{addr}/?model=async_tasks&speed=5&clients=polite*2"))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    let folder = tempfile::tempdir()?;
+    let file = |name: &str, bytes: &[u8]| -> anyhow::Result<std::path::PathBuf> {
+        let path = folder.path().join(name);
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    };
+    let good = small_run(loopscope_runfile::VERSION);
+    let cases = [
+        (file("photo.gz", b"\x89PNG\r\n\x1a\n not a run")?, "is not a saved Loopscope run"),
+        (file("cut.loopscope.gz", &good[..good.len() - 12])?, "cut short"),
+        (file("newer.loopscope.gz", &small_run(99))?, "newer Loopscope (run format 99)"),
+    ];
+    for (path, words) in &cases {
+        browser.pick_file("#open-run", path).await?;
+        let problem = wait_until("the refusal", || async {
+            browser.text("#run-problem").await.filter(|text| text.contains(words))
+        })
+        .await?;
+        assert!(problem.starts_with(&*path.file_name().unwrap().to_string_lossy()), "{problem}");
+    }
+    browser.screenshot_if_asked("run-refused").await?;
+    // Nothing was lost: the simulation runs on, its clients are served.
+    assert_eq!(browser.count("#source-saved").await, 0);
+    wait_until("the simulation's clients served", || async {
+        (browser.text("#counter-clients-finished").await? == "2 / 2").then_some(())
+    })
+    .await?;
+
+    // Dropped on the page, a good file opens.
+    let base64 = base64_of(&good);
+    browser
+        .client
+        .execute(
+            "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+             const transfer = new DataTransfer();
+             transfer.items.add(new File([bytes], 'dropped.loopscope.gz'));
+             document.querySelector('.app').dispatchEvent(
+               new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));",
+            vec![base64.into()],
+        )
+        .await?;
+    wait_until("the dropped run", || async {
+        browser.text("#saved-run .file-name").await.filter(|name| name == "dropped.loopscope.gz")
+    })
+    .await?;
+    assert_eq!(counter(&browser, "iterations").await, Some(2));
+    assert_eq!(browser.count("#run-problem").await, 0, "the old refusal is gone");
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+/// Standard base64, for handing bytes to the page's script.
+fn base64_of(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0_u32, |word, (index, byte)| word | u32::from(*byte) << (16 - 8 * index));
+        for index in 0..4 {
+            if index <= chunk.len() {
+                out.push(ALPHABET[(word >> (18 - 6 * index) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
