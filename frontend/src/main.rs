@@ -1,6 +1,8 @@
 //! Loopscope's browser app: watch an event loop juggle sockets.
 //!
 //! * [`world`]: the one piece of state, reduced from protocol events (pure);
+//! * [`recording`]: the run's events and snapshots of the world, for the
+//!   timeline, Step back, and saving and opening runs (pure);
 //! * [`live`]: the live source, a WebSocket to the relay that served the page;
 //! * [`simulated`]: the simulated source, the simulator running in the page;
 //! * [`app`]: the root component, which wires sources to the world and the
@@ -22,6 +24,19 @@ mod recording;
 mod trace;
 mod workshop;
 mod world;
+
+/// Bytes of the page's WebAssembly memory: what the app holds (its
+/// recording, snapshots and world). The benchmarks read it as
+/// `window.wasmBindings.wasm_memory_bytes()`.
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
 
 fn main() {
     let path = web_sys::window()

@@ -3,12 +3,14 @@
 //! the run can be saved and opened again ([`loopscope_runfile`]).
 //!
 //! Events go through [`Recording::record`], which keeps them and applies
-//! them to the world at the end of the run (the *head*). Every
-//! [`Recording::interval`] events it keeps a snapshot of the head; seeking to
-//! a position clones the snapshot before it and applies the events between,
-//! so a seek costs at most one interval of events whatever the run's length.
-//! Snapshots share a memory budget: when they pass it, every other one goes
-//! and the interval doubles.
+//! them to the world at the end of the run (the *head*). Every interval of
+//! events it keeps a snapshot of the head; seeking to a position clones the
+//! snapshot before it and applies the events between, so a seek costs at
+//! most one interval of events whatever the run's length. The interval is
+//! at least [`EVENTS_PER_LANE`] events per connection shown, so that the
+//! cost of a snapshot (a clone of every lane) stays a small part of the
+//! events' own. Snapshots share a memory budget: when they pass it, every
+//! other one goes and the interval doubles.
 //!
 //! While the page shows an earlier moment, the head is kept aside and goes
 //! on taking the events that arrive; [`Recording::back_to_now`] puts it back.
@@ -20,13 +22,17 @@
 //! where a snapshot costs one interval. One way also makes Save run the same
 //! file for both.
 //!
-//! The log is a view of the recording too: one small [`LogEntry`] per event
-//! worth a line, written in words ([`wording::describe`]) only when shown.
+//! The log is a view of the recording too: one position (8 bytes) per event
+//! worth a line, put in words ([`wording::describe`]) only when shown.
 
-use std::collections::VecDeque;
+mod chunked;
+
+use std::collections::{HashMap, VecDeque};
+
+use chunked::Chunked;
 
 use loopscope_runfile::{Entry, Header, Limits, Reader, RunFileError, Writer};
-use protocol::{Event, EventKind, Hello, Micros, ServerMessage, Sock, TaskId};
+use protocol::{ConnId, Event, EventKind, Hello, Micros, ServerMessage, Sock, TaskId};
 
 use crate::world::World;
 use crate::world::wording::{self, describe, greeting, is_frequent, kind_name, subjects};
@@ -37,17 +43,15 @@ pub const MAX_EVENTS: u64 = 2_000_000;
 /// go.
 pub const MAX_SPAN: Micros = 30 * 60 * 1_000_000;
 /// Memory the snapshots may take, in bytes.
-pub const SNAPSHOT_BUDGET: usize = 48 << 20;
+pub const SNAPSHOT_BUDGET: usize = 32 << 20;
 /// Events between two snapshots to begin with.
 pub const FIRST_INTERVAL: u64 = 1024;
+/// Events between two snapshots, at least, per connection in the world.
+pub const EVENTS_PER_LANE: u64 = 32;
 
-/// One line of the log, as the recording keeps it: what it is about, and
-/// where its event is.
+/// What a line of the log is about: what its filter reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogEntry {
-    /// The position from which the line shows: one past its event (0 for
-    /// the hello's line).
-    pub position: u64,
+pub struct LogSubject {
     /// The event's type name (`"hello"` for the lab's greeting).
     pub kind: &'static str,
     /// The socket it is about, if one (a task's events: the socket its task
@@ -100,11 +104,11 @@ impl LogFilter {
         }
     }
 
-    /// Whether `entry` passes.
-    pub fn matches(&self, entry: &LogEntry) -> bool {
-        self.kind.is_none_or(|kind| kind == entry.kind)
-            && self.sock.is_none_or(|sock| entry.sock == Some(sock))
-            && self.task.is_none_or(|task| entry.task == Some(task))
+    /// Whether a line about `subject` passes.
+    pub fn matches(&self, subject: &LogSubject) -> bool {
+        self.kind.is_none_or(|kind| kind == subject.kind)
+            && self.sock.is_none_or(|sock| subject.sock == Some(sock))
+            && self.task.is_none_or(|task| subject.task == Some(task))
     }
 
     /// Whether it lets every line through.
@@ -131,8 +135,12 @@ pub struct Recording {
     hello: Option<Hello>,
     /// The position of the oldest event kept (how many were let go).
     first: u64,
-    events: VecDeque<Event>,
-    log: VecDeque<LogEntry>,
+    events: Chunked<Event>,
+    /// Each log line's position: where it shows from, one past its event
+    /// (0 for the hello's line).
+    log: VecDeque<u64>,
+    /// The connection each task served, for filing its lines under it.
+    task_conns: HashMap<TaskId, ConnId>,
     /// Positions of the events that begin a server loop iteration.
     iterations: VecDeque<u64>,
     /// Positions where the page began a fresh run.
@@ -142,6 +150,8 @@ pub struct Recording {
     snapshot_bytes: usize,
     interval: u64,
     first_interval: u64,
+    /// The position of the newest snapshot made for the interval.
+    last_snapshot: u64,
     snapshot_budget: usize,
     max_events: u64,
     /// The world at the end of the run, while the page shows an earlier
@@ -165,8 +175,9 @@ impl Recording {
         Recording {
             hello: None,
             first: 0,
-            events: VecDeque::new(),
+            events: Chunked::default(),
             log: VecDeque::new(),
+            task_conns: HashMap::new(),
             iterations: VecDeque::new(),
             fresh_runs: Vec::new(),
             snapshots: vec![Snapshot {
@@ -178,6 +189,7 @@ impl Recording {
             snapshot_bytes: 0,
             interval,
             first_interval: interval,
+            last_snapshot: 0,
             snapshot_budget,
             max_events,
             head_aside: None,
@@ -200,18 +212,14 @@ impl Recording {
                 self.restart(shown);
                 shown.apply_message(ServerMessage::Hello(hello.clone()));
                 self.snapshots[0].world = shown.clone();
-                self.log.push_back(LogEntry {
-                    position: 0,
-                    kind: "hello",
-                    sock: None,
-                    task: None,
-                });
+                self.log.push_back(0);
                 self.hello = Some(hello);
             }
             ServerMessage::Events { events } => {
                 for event in events {
                     self.push(shown, event);
                 }
+                self.let_go_beyond_caps(shown);
             }
         }
     }
@@ -220,11 +228,13 @@ impl Recording {
     /// `error` event, in the log where the person looking will see it.
     pub fn note(&mut self, shown: &mut World, text: String) {
         let at = self.head(shown).now;
-        self.push(
+        self.record(
             shown,
-            Event {
-                at,
-                kind: EventKind::Error { message: text },
+            ServerMessage::Events {
+                events: vec![Event {
+                    at,
+                    kind: EventKind::Error { message: text },
+                }],
             },
         );
     }
@@ -286,7 +296,7 @@ impl Recording {
     pub fn time_at(&self, position: u64) -> Micros {
         position
             .checked_sub(self.first + 1)
-            .and_then(|index| self.events.get(index as usize))
+            .and_then(|index| self.events.get(usize::try_from(index).ok()?))
             .map_or(0, |event| event.at)
     }
 
@@ -313,9 +323,7 @@ impl Recording {
             // Forward within one interval: on from where the page is.
             self.apply_range(shown, current, position);
         } else {
-            *shown = snapshot.world.clone();
-            let from = snapshot.at;
-            self.apply_range(shown, from, position);
+            *shown = self.world_at(position);
         }
         self.cursor = Some(position);
     }
@@ -362,8 +370,8 @@ impl Recording {
             Box::new(
                 self.log
                     .iter()
-                    .filter(|entry| entry.position > 0)
-                    .map(|entry| entry.position - 1),
+                    .filter(|position| **position > 0)
+                    .map(|position| position - 1),
             )
         } else {
             Box::new(self.iterations.iter().copied())
@@ -372,41 +380,55 @@ impl Recording {
 
     /// How many log lines show at `position`.
     pub fn log_len_at(&self, position: u64) -> usize {
-        self.log.partition_point(|entry| entry.position <= position)
+        self.log.partition_point(|shows_from| *shows_from <= position)
     }
 
-    /// The log's `index`-th line kept (oldest first).
-    pub fn log_entry(&self, index: usize) -> Option<&LogEntry> {
-        self.log.get(index)
-    }
-
-    /// The log's entries, oldest first.
+    /// Log lines kept.
     #[cfg(test)]
-    pub fn log_entries(&self) -> impl DoubleEndedIterator<Item = &LogEntry> + ExactSizeIterator {
-        self.log.iter()
+    pub fn log_len(&self) -> usize {
+        self.log.len()
     }
 
-    /// `entry` in words.
-    pub fn log_line(&self, entry: &LogEntry) -> LogLine {
-        if entry.kind == "hello" {
-            return LogLine {
-                at: 0,
-                text: self.hello.as_ref().map(greeting).unwrap_or_default(),
+    /// The position from which the log's `index`-th line (oldest first)
+    /// shows.
+    pub fn log_position(&self, index: usize) -> Option<u64> {
+        self.log.get(index).copied()
+    }
+
+    /// What the log's `index`-th line is about.
+    pub fn log_subject(&self, index: usize) -> Option<LogSubject> {
+        let position = self.log_position(index)?;
+        let Some(event) = position.checked_sub(1).and_then(|at| self.event_at(at)) else {
+            return Some(LogSubject {
                 kind: "hello",
-            };
-        }
-        match self.event_at(entry.position.saturating_sub(1)) {
+                sock: None,
+                task: None,
+            });
+        };
+        let (sock, task) = subjects(&event.kind);
+        let sock = sock.or_else(|| Some(Sock::Conn(*self.task_conns.get(&task?)?)));
+        Some(LogSubject {
+            kind: kind_name(&event.kind),
+            sock,
+            task,
+        })
+    }
+
+    /// The log's `index`-th line in words.
+    pub fn log_line(&self, index: usize) -> Option<LogLine> {
+        let position = self.log_position(index)?;
+        Some(match position.checked_sub(1).and_then(|at| self.event_at(at)) {
             Some(event) => LogLine {
                 at: event.at,
                 text: describe(&event.kind),
-                kind: entry.kind,
+                kind: kind_name(&event.kind),
             },
             None => LogLine {
                 at: 0,
-                text: String::new(),
-                kind: entry.kind,
+                text: self.hello.as_ref().map(greeting).unwrap_or_default(),
+                kind: "hello",
             },
-        }
+        })
     }
 
     /// The event at `position` (the one applied to go from `position` to
@@ -416,9 +438,10 @@ impl Recording {
             .get(usize::try_from(position.checked_sub(self.first)?).ok()?)
     }
 
-    /// The events kept, oldest first.
-    pub fn events(&self) -> impl ExactSizeIterator<Item = &Event> {
-        self.events.iter()
+    /// The events kept from position `from` to `to`, oldest first.
+    pub fn events_between(&self, from: u64, to: u64) -> impl Iterator<Item = &Event> {
+        let index = |position: u64| position.saturating_sub(self.first) as usize;
+        self.events.range(index(from)..index(to))
     }
 
     /// The recording as a run file with `header` (the events kept, and
@@ -431,7 +454,7 @@ impl Recording {
             writer.fresh_run();
             from = fresh;
         }
-        writer.events(self.events.range((from - self.first) as usize..));
+        writer.events(self.events.range((from - self.first) as usize..self.events.len()));
         writer.finish()
     }
 
@@ -469,25 +492,29 @@ impl Recording {
         let head = self.head_aside.as_mut().unwrap_or(shown);
         head.apply(&event);
         if !is_frequent(&event.kind) {
-            let (sock, task) = subjects(&event.kind);
-            let sock = sock.or_else(|| Some(Sock::Conn(head.conn_of_task(task?)?)));
-            self.log.push_back(LogEntry {
-                position: position + 1,
-                kind: kind_name(&event.kind),
-                sock,
-                task,
-            });
+            self.log.push_back(position + 1);
+        }
+        if let EventKind::TaskSpawned {
+            task,
+            conn: Some(conn),
+        } = event.kind
+        {
+            self.task_conns.insert(task, conn);
         }
         if matches!(event.kind, EventKind::LoopIteration { .. }) {
             self.iterations.push_back(position);
         }
         self.events.push_back(event);
         let end = position + 1;
-        if end % self.interval == 0 {
-            let world = self.head_aside.as_ref().unwrap_or(shown).clone();
+        let head = self.head_aside.as_ref().unwrap_or(shown);
+        let interval = self
+            .interval
+            .max(head.connections.len() as u64 * EVENTS_PER_LANE);
+        if end - self.last_snapshot >= interval {
+            let world = head.clone();
+            self.last_snapshot = end;
             self.keep_snapshot(end, world, false);
         }
-        self.let_go_beyond_caps(shown);
     }
 
     fn keep_snapshot(&mut self, at: u64, world: World, pinned: bool) {
@@ -511,11 +538,17 @@ impl Recording {
         }
         // Over budget: every other snapshot goes, and they come half as
         // often from now on (the first and the pinned stay).
-        while self.snapshot_bytes > self.snapshot_budget && self.interval < (1 << 40) {
+        while self.snapshot_bytes > self.snapshot_budget {
+            let before = self.snapshots.len();
+            let mut index = 0;
+            self.snapshots.retain(|snapshot| {
+                index += 1;
+                snapshot.pinned || index % 2 == 1
+            });
+            if self.snapshots.len() == before {
+                break;
+            }
             self.interval *= 2;
-            let (first, interval) = (self.first, self.interval);
-            self.snapshots
-                .retain(|snapshot| snapshot.pinned || snapshot.at == first || snapshot.at % interval == 0);
             self.snapshot_bytes = self.snapshots.iter().map(|snapshot| snapshot.weight).sum();
         }
     }
@@ -532,19 +565,21 @@ impl Recording {
         }
         let by_count = self.end().saturating_sub(self.max_events);
         let by_time = self.first + self.events.partition_point(|event| event.at < too_old) as u64;
-        let needed = by_count.max(by_time);
-        let Some(cut) = self
-            .snapshots
-            .iter()
-            .map(|snapshot| snapshot.at)
-            .find(|at| *at >= needed)
-        else {
-            // No snapshot late enough yet: one at the end is the new start.
-            let end = self.end();
-            let world = self.head_aside.as_ref().unwrap_or(shown).clone();
-            self.keep_snapshot(end, world, false);
-            return self.let_go_before(self.end(), shown);
-        };
+        // A sixteenth more than needed goes, so that this happens seldom.
+        let cut = (by_count.max(by_time) + self.max_events / 16).min(self.end());
+        // The world at the cut becomes the first snapshot.
+        let world = self.world_at(cut);
+        let index = self.snapshots.partition_point(|snapshot| snapshot.at < cut);
+        let weight = world.weight();
+        self.snapshots.insert(
+            index,
+            Snapshot {
+                at: cut,
+                world,
+                weight,
+                pinned: false,
+            },
+        );
         self.let_go_before(cut, shown);
     }
 
@@ -552,11 +587,11 @@ impl Recording {
         if cut <= self.first {
             return;
         }
-        self.events.drain(..(cut - self.first) as usize);
+        self.events.let_go((cut - self.first) as usize);
         self.first = cut;
         let (first, hello) = (cut, self.hello.is_some());
         self.log
-            .retain(|entry| entry.position > first || (hello && entry.position == 0));
+            .retain(|position| *position > first || (hello && *position == 0));
         while self.iterations.front().is_some_and(|at| *at < first) {
             self.iterations.pop_front();
         }
@@ -566,6 +601,14 @@ impl Recording {
         if self.cursor.is_some_and(|cursor| cursor < first) {
             self.seek(shown, first);
         }
+    }
+
+    /// The world after `position` events, from the snapshot before it.
+    fn world_at(&self, position: u64) -> World {
+        let snapshot = self.snapshot_before(position);
+        let mut world = snapshot.world.clone();
+        self.apply_range(&mut world, snapshot.at, position);
+        world
     }
 
     fn snapshot_before(&self, position: u64) -> &Snapshot {

@@ -34,11 +34,8 @@ pub const RAW_EVENTS_KEPT: usize = 200_000;
 /// shown, to save as a `.json` file.
 pub fn run_trace(world: &World, recording: &Recording) -> Value {
     let mut trace = chrome_trace(world);
-    let shown = recording.position().saturating_sub(recording.first()) as usize;
-    let raw = recording
-        .events()
-        .take(shown)
-        .skip(shown.saturating_sub(RAW_EVENTS_KEPT));
+    let shown = recording.position();
+    let raw = recording.events_between(shown.saturating_sub(RAW_EVENTS_KEPT as u64), shown);
     if let Some(events) = trace["traceEvents"].as_array_mut() {
         events.extend(raw_events(raw));
     }
@@ -146,7 +143,7 @@ pub fn chrome_trace(world: &World) -> Value {
                 "pid": PID, "tid": tid,
             }));
         }
-        for at in &connection.would_blocks {
+        for at in connection.would_blocks.iter() {
             events.push(json!({
                 "name": "would block", "cat": "would_block",
                 "ph": "i", "s": "t", "ts": at, "pid": PID, "tid": tid,

@@ -8,7 +8,10 @@
 //! so the log costs the world nothing and a snapshot holds no text. Pure
 //! Rust: no DOM, no clock, tested natively below.
 
+pub mod kept;
 pub mod wording;
+
+use kept::Kept;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -87,10 +90,10 @@ pub struct Connection {
     /// Since when.
     pub since: Micros,
     /// The earlier states, oldest first; the newest [`SPANS_KEPT`].
-    pub history: VecDeque<Span>,
+    pub history: Kept<Span>,
     /// When a non-blocking try on it found nothing; the newest
     /// [`MARKS_KEPT`].
-    pub would_blocks: VecDeque<Micros>,
+    pub would_blocks: Kept<Micros>,
     /// Bytes the server read from it.
     pub bytes_in: u64,
     /// Bytes the server wrote back.
@@ -105,8 +108,8 @@ impl Connection {
             task: None,
             state,
             since,
-            history: VecDeque::new(),
-            would_blocks: VecDeque::new(),
+            history: Kept::new(SPANS_KEPT),
+            would_blocks: Kept::new(MARKS_KEPT),
             bytes_in: 0,
             bytes_out: 0,
         }
@@ -117,9 +120,6 @@ impl Connection {
     fn enter(&mut self, state: TaskState, at: Micros) {
         if self.state == state || (self.state.is_final() && state == TaskState::Closed) {
             return;
-        }
-        if self.history.len() == SPANS_KEPT {
-            self.history.pop_front();
         }
         let left = std::mem::replace(&mut self.state, state);
         self.history.push_back(Span {
@@ -133,9 +133,6 @@ impl Connection {
     fn would_block(&mut self, at: Micros) {
         if self.would_blocks.back() == Some(&at) {
             return;
-        }
-        if self.would_blocks.len() == MARKS_KEPT {
-            self.would_blocks.pop_front();
         }
         self.would_blocks.push_back(at);
     }
@@ -280,11 +277,6 @@ impl World {
         self.track_server(&event.kind);
     }
 
-    /// The connection `task` serves, while the world keeps it.
-    pub fn conn_of_task(&self, task: TaskId) -> Option<ConnId> {
-        self.task_conns.get(&task).copied()
-    }
-
     /// Roughly how many bytes the world holds: what a snapshot of it costs.
     pub fn weight(&self) -> usize {
         use std::mem::size_of;
@@ -294,8 +286,8 @@ impl World {
             .map(|connection| {
                 size_of::<Connection>()
                     + connection.peer.len()
-                    + connection.history.len() * size_of::<Span>()
-                    + connection.would_blocks.len() * size_of::<Micros>()
+                    + connection.history.weight()
+                    + connection.would_blocks.weight()
             })
             .sum();
         size_of::<World>()

@@ -7,7 +7,7 @@ use yew::prelude::*;
 
 use crate::components::SharedWorld;
 use crate::components::windowing::{in_view, use_scroll_top};
-use crate::recording::{KIND_NAMES, LogFilter, MAX_EVENTS};
+use crate::recording::{KIND_NAMES, LogFilter, LogLine, MAX_EVENTS};
 
 /// Height of one line, in CSS pixels (fixed, for the windowing).
 const LINE_PX: f64 = 20.0;
@@ -64,8 +64,8 @@ pub fn EventLog(props: &EventLogProps) -> Html {
             .rev()
             .filter(|index| {
                 recording
-                    .log_entry(*index as usize)
-                    .is_some_and(|entry| filter.matches(entry))
+                    .log_subject(*index as usize)
+                    .is_some_and(|subject| filter.matches(&subject))
             })
             .collect()
     });
@@ -76,14 +76,11 @@ pub fn EventLog(props: &EventLogProps) -> Html {
             Some(indices) => indices[row] as usize,
             None => shown - 1 - row,
         };
-        recording
-            .log_entry(index)
-            .map(|entry| recording.log_line(entry))
-            .unwrap_or_else(|| crate::recording::LogLine {
-                at: 0,
-                text: String::new(),
-                kind: "",
-            })
+        recording.log_line(index).unwrap_or_else(|| LogLine {
+            at: 0,
+            text: String::new(),
+            kind: "",
+        })
     };
     let unknown_subject =
         !subject_text.trim().is_empty() && LogFilter::subject(&subject_text).is_none();

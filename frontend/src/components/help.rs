@@ -22,13 +22,21 @@ pub fn HelpOverlay(props: &HelpOverlayProps) -> Html {
                 <h2 id="help-title">{ "Keyboard shortcuts" }</h2>
                 <dl class="shortcuts">
                     <dt><kbd>{ "Space" }</kbd></dt><dd>{ "play or pause the simulation" }</dd>
-                    <dt><kbd>{ "→" }</kbd></dt><dd>{ "step: one iteration of the server's loop" }</dd>
+                    <dt><kbd>{ "→" }</kbd></dt><dd>{ "step: one iteration of the server's loop (looking back: one iteration on, towards now)" }</dd>
+                    <dt><kbd>{ "←" }</kbd></dt><dd>{ "step back: the run as it was one iteration earlier" }</dd>
+                    <dt><kbd>{ "End" }</kbd></dt><dd>{ "back to now (the timeline's Live)" }</dd>
                     <dt><kbd>{ "?" }</kbd></dt><dd>{ "show or hide this help" }</dd>
                     <dt><kbd>{ "Esc" }</kbd></dt><dd>{ "close it" }</dd>
                 </dl>
                 <p class="hint">
                     { "The page's address keeps the simulated scenario (server, error handling, \
                        seed, speed, clients): copy it to share a lesson." }
+                </p>
+                <p class="hint">
+                    { "The timeline at the bottom holds the whole run: drag it to see any earlier moment \
+                       (a simulation holds still meanwhile; a live lab goes on recording). Save run \
+                       downloads the run as a file; Open run, or a file dropped on the page, replays it \
+                       here with no relay." }
                 </p>
                 <button id="help-close" onclick={close}>{ "Close" }</button>
             </div>

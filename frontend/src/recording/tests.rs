@@ -91,7 +91,7 @@ fn seeking_anywhere_in_any_order_equals_replaying_up_to_there() {
     for model in MODELS {
         let events = simulated_run(model);
         assert!(events.len() > 150, "{model:?}: {} events", events.len());
-        for budget in [SNAPSHOT_BUDGET, 20_000] {
+        for budget in [SNAPSHOT_BUDGET, 10_000] {
             let (mut recording, mut world) = recorded(&events, budget);
             let end_world = world.clone();
             // Positions in a scrambled order: back, forward, far, near.
@@ -107,10 +107,15 @@ fn seeking_anywhere_in_any_order_equals_replaying_up_to_there() {
             }
             recording.back_to_now(&mut world);
             assert!(world == end_world, "{model:?}: back to now is the end");
+            let (count, bytes) = recording.snapshots();
             if budget < SNAPSHOT_BUDGET {
-                let (count, bytes) = recording.snapshots();
-                assert!(bytes <= budget, "{bytes} bytes in {count} snapshots");
-                assert!(recording.interval() > INTERVAL, "thinned");
+                assert!(
+                    bytes <= budget || count == 1,
+                    "{model:?}: {bytes} bytes in {count} snapshots"
+                );
+                assert!(recording.interval() > INTERVAL, "{model:?}: thinned");
+            } else {
+                assert!(count > 1, "{model:?}: seeks went through snapshots");
             }
         }
     }
@@ -216,13 +221,13 @@ fn the_log_shows_the_lines_up_to_the_position() {
     let all = recording.log_len_at(recording.end());
     let frequent = events.iter().filter(|event| is_frequent(&event.kind)).count();
     assert_eq!(all, 1 + events.len() - frequent, "the hello's line, then one per event");
-    assert_eq!(recording.log_line(recording.log_entry(0).unwrap()).text, "lab #7 echoes on 127.0.0.1:4000");
+    assert_eq!(recording.log_line(0).unwrap().text, "lab #7 echoes on 127.0.0.1:4000");
     recording.seek(&mut world, 0);
     assert_eq!(recording.log_len_at(recording.position()), 1);
-    let third = recording.log_entry(3).unwrap().position;
+    let third = recording.log_position(3).unwrap();
     assert_eq!(recording.log_len_at(third), 4);
     assert_eq!(recording.log_len_at(third - 1), 3);
-    let line = recording.log_line(recording.log_entry(3).unwrap());
+    let line = recording.log_line(3).unwrap();
     assert_eq!(line.text, describe(&events[third as usize - 1].kind));
 }
 
@@ -231,9 +236,8 @@ fn a_note_is_an_error_event_in_the_log() {
     let mut recording = Recording::default();
     let mut world = World::default();
     recording.note(&mut world, "frame 3 is not JSON".into());
-    let entry = *recording.log_entry(0).unwrap();
-    assert_eq!(entry.kind, "error");
-    assert_eq!(recording.log_line(&entry).text, "error: frame 3 is not JSON");
+    assert_eq!(recording.log_subject(0).unwrap().kind, "error");
+    assert_eq!(recording.log_line(0).unwrap().text, "error: frame 3 is not JSON");
     assert_eq!(recording.end(), 1);
 }
 
@@ -251,8 +255,9 @@ fn the_oldest_events_are_let_go_beyond_the_cap() {
         },
     );
     let kept = recording.end() - recording.first();
-    assert!(kept <= cap, "{kept} kept");
-    assert!(kept >= cap - INTERVAL, "{kept} kept");
+    // A sixteenth more than the excess goes at once, so that letting go
+    // happens seldom.
+    assert_eq!(kept, cap - cap / 16);
     assert_eq!(recording.end(), events.len() as u64);
     // The oldest kept moment is what it was, and earlier ones are not.
     let first = recording.first();
@@ -260,11 +265,11 @@ fn the_oldest_events_are_let_go_beyond_the_cap() {
     assert_eq!(recording.position(), first);
     assert!(world == replayed(&events, first as usize));
     assert_eq!(
-        recording.log_line(recording.log_entry(0).unwrap()).kind,
+        recording.log_line(0).unwrap().kind,
         "hello",
         "the lab's line stays"
     );
-    assert!(recording.log_entries().skip(1).all(|entry| entry.position > first));
+    assert!((1..recording.log_len()).all(|index| recording.log_position(index).unwrap() > first));
 }
 
 #[test]
@@ -322,3 +327,4 @@ fn a_bad_file_is_refused_whole() {
     let cut = Recording::open(&bytes[..bytes.len() - 9], &Limits::default()).unwrap_err();
     assert!(cut.to_string().contains("cut short"), "{cut}");
 }
+

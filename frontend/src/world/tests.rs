@@ -1,7 +1,7 @@
 //! Hand-written event sequences and the exact world they must produce.
 
 use super::*;
-use crate::recording::{LogEntry, LogFilter, Recording};
+use crate::recording::{LogFilter, LogSubject, Recording};
 use crate::world::wording::KIND_NAMES;
 use protocol::{
     Call, ClientBehaviour, ClientId, Limits, PROTOCOL_VERSION, Ready, ServerModel, Sock,
@@ -33,7 +33,7 @@ struct Fed {
 
 /// A log line with what the filter reads.
 struct Line {
-    entry: LogEntry,
+    entry: LogSubject,
     text: String,
     kind: &'static str,
 }
@@ -48,12 +48,11 @@ impl Fed {
     }
 
     fn log(&self) -> Vec<Line> {
-        self.recording
-            .log_entries()
-            .map(|entry| {
-                let line = self.recording.log_line(entry);
+        (0..self.recording.log_len())
+            .map(|index| {
+                let line = self.recording.log_line(index).unwrap();
                 Line {
-                    entry: *entry,
+                    entry: self.recording.log_subject(index).unwrap(),
                     text: line.text,
                     kind: line.kind,
                 }
@@ -528,7 +527,7 @@ fn busy_poll_lanes_mark_each_would_block_and_show_the_echo_between() {
     ]));
     let lane = &world.connections[&conn];
     assert_eq!(lane.state, TaskState::Polling);
-    assert_eq!(Vec::from(lane.would_blocks.clone()), vec![20, 30, 50]);
+    assert_eq!(lane.would_blocks.iter().copied().collect::<Vec<_>>(), vec![20, 30, 50]);
     assert_eq!(
         lane.history.back().map(|span| &span.state),
         Some(&TaskState::Running)
