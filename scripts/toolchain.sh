@@ -131,7 +131,7 @@ ensure_web_toolchain() {
 }
 
 # The files the app is built from: a change to any of them rebuilds it.
-APP_INPUTS=(frontend sim protocol index.html Trunk.toml Cargo.toml Cargo.lock)
+APP_INPUTS=(frontend sim protocol runfile index.html Trunk.toml Cargo.toml Cargo.lock)
 
 # Builds the app (release wasm) into dist/ unless dist/ is newer than every
 # file it is built from; Trunk rewrites dist/ even when nothing changed,

@@ -24,13 +24,13 @@ use crate::components::{
     NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
     TimeAction, Timeline,
 };
-use crate::recording::Recording;
-use loopscope_runfile::{FILE_SUFFIX, Header, Limits, RunSource};
 use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
+use crate::recording::Recording;
 use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource, model_named};
 use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
 use crate::world::World;
+use loopscope_runfile::{FILE_SUFFIX, Header, Limits, RunSource};
 
 /// How often the simulation advances while playing.
 const SIM_TICK_MS: u32 = 40;
@@ -761,9 +761,10 @@ struct Fed {
 impl Fed {
     /// Records `events` from the source.
     fn record(&self, events: Vec<protocol::Event>) {
-        self.recording
-            .borrow_mut()
-            .record(&mut self.world.borrow_mut(), ServerMessage::Events { events });
+        self.recording.borrow_mut().record(
+            &mut self.world.borrow_mut(),
+            ServerMessage::Events { events },
+        );
     }
 
     /// Records one frame from a lab (or what was wrong with it), timed as

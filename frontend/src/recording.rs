@@ -380,7 +380,8 @@ impl Recording {
 
     /// How many log lines show at `position`.
     pub fn log_len_at(&self, position: u64) -> usize {
-        self.log.partition_point(|shows_from| *shows_from <= position)
+        self.log
+            .partition_point(|shows_from| *shows_from <= position)
     }
 
     /// Log lines kept.
@@ -417,18 +418,20 @@ impl Recording {
     /// The log's `index`-th line in words.
     pub fn log_line(&self, index: usize) -> Option<LogLine> {
         let position = self.log_position(index)?;
-        Some(match position.checked_sub(1).and_then(|at| self.event_at(at)) {
-            Some(event) => LogLine {
-                at: event.at,
-                text: describe(&event.kind),
-                kind: kind_name(&event.kind),
+        Some(
+            match position.checked_sub(1).and_then(|at| self.event_at(at)) {
+                Some(event) => LogLine {
+                    at: event.at,
+                    text: describe(&event.kind),
+                    kind: kind_name(&event.kind),
+                },
+                None => LogLine {
+                    at: 0,
+                    text: self.hello.as_ref().map(greeting).unwrap_or_default(),
+                    kind: "hello",
+                },
             },
-            None => LogLine {
-                at: 0,
-                text: self.hello.as_ref().map(greeting).unwrap_or_default(),
-                kind: "hello",
-            },
-        })
+        )
     }
 
     /// The event at `position` (the one applied to go from `position` to
@@ -450,11 +453,17 @@ impl Recording {
         let mut writer = Writer::new(header);
         let mut from = self.first;
         for &fresh in self.fresh_runs.iter().filter(|at| **at >= self.first) {
-            writer.events(self.events.range((from - self.first) as usize..(fresh - self.first) as usize));
+            writer.events(
+                self.events
+                    .range((from - self.first) as usize..(fresh - self.first) as usize),
+            );
             writer.fresh_run();
             from = fresh;
         }
-        writer.events(self.events.range((from - self.first) as usize..self.events.len()));
+        writer.events(
+            self.events
+                .range((from - self.first) as usize..self.events.len()),
+        );
         writer.finish()
     }
 

@@ -57,9 +57,7 @@ pub fn raw_events<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<Value> {
     let (mut open, mut would_block) = (0_u64, 0_u64);
     for event in events {
         let at = event.at;
-        let counter = |name: &str, value: u64| {
-            json!({ "name": name, "ph": "C", "ts": at, "pid": PID, "args": { name: value } })
-        };
+        let counter = |name: &str, value: u64| json!({ "name": name, "ph": "C", "ts": at, "pid": PID, "args": { name: value } });
         match &event.kind {
             EventKind::LoopIteration { iteration } => out.push(json!({
                 "name": "loop iteration", "cat": "loop_iteration", "ph": "i", "s": "t",
@@ -171,8 +169,8 @@ pub fn file_name(model: Option<ServerModel>) -> String {
 /// Offers the trace of `world` and `recording` to the person as a file to
 /// save.
 pub fn save(world: &World, recording: &Recording) -> Result<(), String> {
-    let text = serde_json::to_string(&run_trace(world, recording))
-        .map_err(|error| error.to_string())?;
+    let text =
+        serde_json::to_string(&run_trace(world, recording)).map_err(|error| error.to_string())?;
     let parts = js_sys::Array::of1(&JsValue::from_str(&text));
     offer_download(&parts, "application/json", &file_name(world.model))
 }
@@ -399,7 +397,10 @@ mod tests {
         recording.record(
             &mut world,
             ServerMessage::Events {
-                events: kinds.into_iter().map(|(at, kind)| Event { at, kind }).collect(),
+                events: kinds
+                    .into_iter()
+                    .map(|(at, kind)| Event { at, kind })
+                    .collect(),
             },
         );
         // Looking back to just before the second iteration.

@@ -149,7 +149,9 @@ pub enum RunFileError {
         found: u32,
     },
     /// Written in a format this page no longer reads.
-    #[error("this run was saved in run format {found}, which this page no longer reads (it reads format {VERSION})")]
+    #[error(
+        "this run was saved in run format {found}, which this page no longer reads (it reads format {VERSION})"
+    )]
     OlderFormat {
         /// The file's format version.
         found: u32,

@@ -72,7 +72,10 @@ fn a_written_run_reads_back_entry_for_entry() {
             _ => 0,
         })
         .sum();
-    assert_eq!(events_before, 1500, "the fresh run sits where it was marked");
+    assert_eq!(
+        events_before, 1500,
+        "the fresh run sits where it was marked"
+    );
     assert!(bytes.starts_with(&[0x1f, 0x8b]), "saved files are gzip");
 }
 
@@ -90,7 +93,13 @@ fn plain_json_lines_read_too() {
 #[test]
 fn other_versions_are_named() {
     let file = |version, protocol| {
-        gzip(format!("{}\n{{\"end\":{{\"events\":0}}}}\n", header_line(version, protocol)).as_bytes())
+        gzip(
+            format!(
+                "{}\n{{\"end\":{{\"events\":0}}}}\n",
+                header_line(version, protocol)
+            )
+            .as_bytes(),
+        )
     };
     assert_eq!(
         read(&file(VERSION + 1, PROTOCOL_VERSION), &Limits::default()),
@@ -101,7 +110,12 @@ fn other_versions_are_named() {
         Err(RunFileError::OlderFormat { found: 0 })
     );
     let other = read(&file(VERSION, PROTOCOL_VERSION + 1), &Limits::default()).unwrap_err();
-    assert_eq!(other, RunFileError::OtherProtocol { found: PROTOCOL_VERSION + 1 });
+    assert_eq!(
+        other,
+        RunFileError::OtherProtocol {
+            found: PROTOCOL_VERSION + 1
+        }
+    );
     assert!(other.to_string().contains("protocol version 2"), "{other}");
     assert!(read(&file(VERSION, PROTOCOL_VERSION), &Limits::default()).is_ok());
 }
@@ -114,7 +128,9 @@ fn a_file_cut_at_any_point_is_called_truncated_or_damaged() {
         assert!(
             matches!(
                 error,
-                RunFileError::Truncated(_) | RunFileError::NotARun(_) | RunFileError::Damaged { .. }
+                RunFileError::Truncated(_)
+                    | RunFileError::NotARun(_)
+                    | RunFileError::Damaged { .. }
             ),
             "cut at {cut}: {error}"
         );
@@ -193,7 +209,10 @@ fn a_file_beyond_the_size_cap_is_refused_before_reading() {
         ..limits
     };
     let (bytes, _) = sample_file(100);
-    assert!(matches!(read(&bytes, &small), Err(RunFileError::FileTooLarge { .. })));
+    assert!(matches!(
+        read(&bytes, &small),
+        Err(RunFileError::FileTooLarge { .. })
+    ));
 }
 
 /// A compression bomb: a few KB that unpack to gigabytes stop at the

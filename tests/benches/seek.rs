@@ -27,9 +27,12 @@ const EVENTS: usize = 1_000_000;
 /// A million events of an asyncio server with polite clients arriving 2 ms
 /// apart (about a thousand connected at a time), as the page would record.
 fn recorded_run() -> Vec<u8> {
-    let scenario = Scenario::new(ServerModel::AsyncTasks)
-        .seed(7)
-        .clients(40_000, ClientBehaviour::default(), 0, 2_000);
+    let scenario = Scenario::new(ServerModel::AsyncTasks).seed(7).clients(
+        40_000,
+        ClientBehaviour::default(),
+        0,
+        2_000,
+    );
     let mut simulation = Simulation::new(scenario);
     let mut events: Vec<Event> = Vec::with_capacity(EVENTS);
     let mut until = 0;
@@ -124,7 +127,10 @@ async fn main() -> anyhow::Result<()> {
     browser.wait_for_status("no-relay").await?;
     let opening = Instant::now();
     browser.pick_file("#open-run", &path).await?;
-    wait_until("the run opened", || async { browser.text("#saved-run-summary").await }).await?;
+    wait_until("the run opened", || async {
+        browser.text("#saved-run-summary").await
+    })
+    .await?;
     let opened = opening.elapsed();
 
     // 150 moments anywhere, then a drag of 50 short moves.
@@ -146,7 +152,9 @@ async fn main() -> anyhow::Result<()> {
         .context("seeking")?;
     let (mut work, mut painted) = (numbers(&result, "work"), numbers(&result, "painted"));
     let mb = |key: &str| result[key].as_f64().unwrap_or(f64::NAN) / 1e6;
-    println!("| seeks | work p50 | work p95 | work max | to painted p95 | open | JS heap | wasm memory | file |");
+    println!(
+        "| seeks | work p50 | work p95 | work max | to painted p95 | open | JS heap | wasm memory | file |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} s | {:.0} MB | {:.0} MB | {:.1} MB |",

@@ -769,7 +769,10 @@ async fn the_lanes_save_as_a_trace_file_for_perfetto() -> anyhow::Result<()> {
         .filter(|event| event["name"] == "thread_name")
         .filter_map(|event| event["args"]["name"].as_str())
         .collect();
-    assert_eq!(threads, ["conn#1 · task#2", "conn#2 · task#3", "server loop"]);
+    assert_eq!(
+        threads,
+        ["conn#1 · task#2", "conn#2 · task#3", "server loop"]
+    );
     // The raw events too: each loop iteration an instant on the loop's
     // thread (0), and the open connections as a counter.
     let iterations = named("i", "loop iteration");

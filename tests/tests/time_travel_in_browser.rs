@@ -33,8 +33,7 @@ async fn scrub_to(browser: &Browser, to: &str) -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> anyhow::Result<()>
-{
+async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> anyhow::Result<()> {
     let relay = Relay::start().await;
     let browser = Browser::start().await?;
     browser.client.goto(&relay.url()).await?;
@@ -67,11 +66,17 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
     browser.wait_for_status("no-relay").await?;
     browser.pick_file("#open-run", &saved).await?;
     wait_until("the saved run shown", || async {
-        browser.text("#saved-run-summary").await.filter(|text| text.contains("a live lab (#1 on 127.0.0.1:"))
+        browser
+            .text("#saved-run-summary")
+            .await
+            .filter(|text| text.contains("a live lab (#1 on 127.0.0.1:"))
     })
     .await?;
     assert_eq!(
-        browser.attr("#source-saved", "aria-pressed").await.as_deref(),
+        browser
+            .attr("#source-saved", "aria-pressed")
+            .await
+            .as_deref(),
         Some("true")
     );
     assert_eq!(browser.count("#lanes .lane").await, 5, "five connections");
@@ -79,7 +84,10 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
         browser.text("#counter-clients-finished").await.as_deref(),
         Some("5 / 5")
     );
-    assert_eq!(browser.text("#code-title").await.as_deref(), Some("selector.py"));
+    assert_eq!(
+        browser.text("#code-title").await.as_deref(),
+        Some("selector.py")
+    );
     let iterations = counter(&browser, "iterations").await.unwrap_or(0);
     assert!(iterations > 5, "{iterations} iterations");
 
@@ -134,7 +142,9 @@ async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -
     let browser = Browser::start().await?;
     browser
         .client
-        .goto(&format!("http://{addr}/?model=selector&speed=5&clients=polite*3"))
+        .goto(&format!(
+            "http://{addr}/?model=selector&speed=5&clients=polite*3"
+        ))
         .await?;
     browser.wait_for_status("no-relay").await?;
     wait_until("three clients served", || async {
@@ -151,7 +161,10 @@ async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -
     })
     .await?;
     let back_lines = lines(browser.text("#log-count").await.unwrap_or_default());
-    assert!(back_lines < end_lines, "{back_lines:?} lines, {end_lines:?} at the end");
+    assert!(
+        back_lines < end_lines,
+        "{back_lines:?} lines, {end_lines:?} at the end"
+    );
     assert_eq!(
         browser.text("#sim-play").await.as_deref(),
         Some("Play"),
@@ -194,13 +207,15 @@ fn small_run(version: u32) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run() -> anyhow::Result<()>
-{
+async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run()
+-> anyhow::Result<()> {
     let (addr, server) = serve_static_app().await?;
     let browser = Browser::start().await?;
     browser
         .client
-        .goto(&format!("http://{addr}/?model=async_tasks&speed=5&clients=polite*2"))
+        .goto(&format!(
+            "http://{addr}/?model=async_tasks&speed=5&clients=polite*2"
+        ))
         .await?;
     browser.wait_for_status("no-relay").await?;
     let folder = tempfile::tempdir()?;
@@ -211,17 +226,32 @@ async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run()
     };
     let good = small_run(loopscope_runfile::VERSION);
     let cases = [
-        (file("photo.gz", b"\x89PNG\r\n\x1a\n not a run")?, "is not a saved Loopscope run"),
-        (file("cut.loopscope.gz", &good[..good.len() - 12])?, "cut short"),
-        (file("newer.loopscope.gz", &small_run(99))?, "newer Loopscope (run format 99)"),
+        (
+            file("photo.gz", b"\x89PNG\r\n\x1a\n not a run")?,
+            "is not a saved Loopscope run",
+        ),
+        (
+            file("cut.loopscope.gz", &good[..good.len() - 12])?,
+            "cut short",
+        ),
+        (
+            file("newer.loopscope.gz", &small_run(99))?,
+            "newer Loopscope (run format 99)",
+        ),
     ];
     for (path, words) in &cases {
         browser.pick_file("#open-run", path).await?;
         let problem = wait_until("the refusal", || async {
-            browser.text("#run-problem").await.filter(|text| text.contains(words))
+            browser
+                .text("#run-problem")
+                .await
+                .filter(|text| text.contains(words))
         })
         .await?;
-        assert!(problem.starts_with(&*path.file_name().unwrap().to_string_lossy()), "{problem}");
+        assert!(
+            problem.starts_with(&*path.file_name().unwrap().to_string_lossy()),
+            "{problem}"
+        );
     }
     browser.screenshot_if_asked("run-refused").await?;
     // Nothing was lost: the simulation runs on, its clients are served.
@@ -245,11 +275,18 @@ async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run()
         )
         .await?;
     wait_until("the dropped run", || async {
-        browser.text("#saved-run .file-name").await.filter(|name| name == "dropped.loopscope.gz")
+        browser
+            .text("#saved-run .file-name")
+            .await
+            .filter(|name| name == "dropped.loopscope.gz")
     })
     .await?;
     assert_eq!(counter(&browser, "iterations").await, Some(2));
-    assert_eq!(browser.count("#run-problem").await, 0, "the old refusal is gone");
+    assert_eq!(
+        browser.count("#run-problem").await,
+        0,
+        "the old refusal is gone"
+    );
     browser.close().await?;
     server.abort();
     Ok(())
@@ -260,10 +297,9 @@ fn base64_of(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0_u32, |word, (index, byte)| word | u32::from(*byte) << (16 - 8 * index));
+        let word = chunk.iter().enumerate().fold(0_u32, |word, (index, byte)| {
+            word | u32::from(*byte) << (16 - 8 * index)
+        });
         for index in 0..4 {
             if index <= chunk.len() {
                 out.push(ALPHABET[(word >> (18 - 6 * index) & 63) as usize] as char);

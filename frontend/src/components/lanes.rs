@@ -18,8 +18,8 @@ use yew::prelude::*;
 
 use crate::components::windowing::{in_view, use_scroll_top};
 use crate::latency::human;
-use crate::trace;
 use crate::recording::Recording;
+use crate::trace;
 use crate::world::{Connection, TaskState, World};
 
 /// Height of one lane, in CSS pixels.

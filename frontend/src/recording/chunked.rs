@@ -83,6 +83,7 @@ impl<T> Chunked<T> {
     }
 
     /// Every item, oldest first.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.range(0..self.len)
     }
@@ -140,7 +141,10 @@ mod tests {
         assert_eq!(chunked.front(), Some(&5000));
         assert_eq!(chunked.back(), Some(&9999));
         assert_eq!(chunked.iter().count(), 5000);
-        assert_eq!(chunked.range(4998..6000).copied().collect::<Vec<_>>(), [9998, 9999]);
+        assert_eq!(
+            chunked.range(4998..6000).copied().collect::<Vec<_>>(),
+            [9998, 9999]
+        );
         assert_eq!(chunked.chunks.len(), 2, "whole chunks went");
         chunked.let_go(5000);
         assert_eq!((chunked.len(), chunked.front()), (0, None));

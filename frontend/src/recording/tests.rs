@@ -35,13 +35,10 @@ fn simulated_run(model: ServerModel) -> Vec<Event> {
         },
         ClientBehaviour::Crasher { size: 32 },
     ];
-    let scenario = behaviours
-        .iter()
-        .enumerate()
-        .fold(
-            Scenario::new(model).style(HandlerStyle::Handled),
-            |scenario, (index, behaviour)| scenario.client(behaviour.clone(), index as Micros * 50_000),
-        );
+    let scenario = behaviours.iter().enumerate().fold(
+        Scenario::new(model).style(HandlerStyle::Handled),
+        |scenario, (index, behaviour)| scenario.client(behaviour.clone(), index as Micros * 50_000),
+    );
     let mut simulation = Simulation::new(scenario);
     simulation.run_until(second);
     simulation.shutdown(second / 2);
@@ -219,9 +216,19 @@ fn the_log_shows_the_lines_up_to_the_position() {
     let events = simulated_run(ServerModel::Selector);
     let (mut recording, mut world) = recorded(&events, SNAPSHOT_BUDGET);
     let all = recording.log_len_at(recording.end());
-    let frequent = events.iter().filter(|event| is_frequent(&event.kind)).count();
-    assert_eq!(all, 1 + events.len() - frequent, "the hello's line, then one per event");
-    assert_eq!(recording.log_line(0).unwrap().text, "lab #7 echoes on 127.0.0.1:4000");
+    let frequent = events
+        .iter()
+        .filter(|event| is_frequent(&event.kind))
+        .count();
+    assert_eq!(
+        all,
+        1 + events.len() - frequent,
+        "the hello's line, then one per event"
+    );
+    assert_eq!(
+        recording.log_line(0).unwrap().text,
+        "lab #7 echoes on 127.0.0.1:4000"
+    );
     recording.seek(&mut world, 0);
     assert_eq!(recording.log_len_at(recording.position()), 1);
     let third = recording.log_position(3).unwrap();
@@ -237,7 +244,10 @@ fn a_note_is_an_error_event_in_the_log() {
     let mut world = World::default();
     recording.note(&mut world, "frame 3 is not JSON".into());
     assert_eq!(recording.log_subject(0).unwrap().kind, "error");
-    assert_eq!(recording.log_line(0).unwrap().text, "error: frame 3 is not JSON");
+    assert_eq!(
+        recording.log_line(0).unwrap().text,
+        "error: frame 3 is not JSON"
+    );
     assert_eq!(recording.end(), 1);
 }
 
@@ -294,11 +304,18 @@ fn a_saved_run_opens_to_the_same_moments() {
     );
     let bytes = recording.save(&Header::new(RunSource::Live, None, Some(hello())));
 
-    let (header, mut opened, mut opened_world) = Recording::open(&bytes, &Limits::default()).unwrap();
+    let (header, mut opened, mut opened_world) =
+        Recording::open(&bytes, &Limits::default()).unwrap();
     assert_eq!(header.hello, Some(hello()));
     assert!(opened_world == world, "the same end");
     assert_eq!(opened.end(), recording.end());
-    for position in [0, 17, before.len() as u64, before.len() as u64 + 5, events.len() as u64 - 3] {
+    for position in [
+        0,
+        17,
+        before.len() as u64,
+        before.len() as u64 + 5,
+        events.len() as u64 - 3,
+    ] {
         recording.seek(&mut world, position);
         opened.seek(&mut opened_world, position);
         assert!(opened_world == world, "the same world at {position}");
@@ -310,7 +327,10 @@ fn a_hello_begins_a_new_recording() {
     let events = simulated_run(ServerModel::Blocking);
     let (mut recording, mut world) = recorded(&events, SNAPSHOT_BUDGET);
     recording.seek(&mut world, 5);
-    recording.record(&mut world, ServerMessage::Hello(Hello { lab: 8, ..hello() }));
+    recording.record(
+        &mut world,
+        ServerMessage::Hello(Hello { lab: 8, ..hello() }),
+    );
     assert_eq!(recording.end(), 0);
     assert!(!recording.is_looking_back());
     assert_eq!(world.lab.as_ref().map(|lab| lab.lab), Some(8));
@@ -320,11 +340,19 @@ fn a_hello_begins_a_new_recording() {
 #[test]
 fn a_bad_file_is_refused_whole() {
     let error = Recording::open(b"not a run", &Limits::default()).unwrap_err();
-    assert!(error.to_string().starts_with("this is not a saved Loopscope run"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("this is not a saved Loopscope run"),
+        "{error}"
+    );
     let events = simulated_run(ServerModel::Selector);
     let (recording, _) = recorded(&events, SNAPSHOT_BUDGET);
-    let bytes = recording.save(&Header::new(RunSource::Simulation, Some("?model=selector".into()), None));
+    let bytes = recording.save(&Header::new(
+        RunSource::Simulation,
+        Some("?model=selector".into()),
+        None,
+    ));
     let cut = Recording::open(&bytes[..bytes.len() - 9], &Limits::default()).unwrap_err();
     assert!(cut.to_string().contains("cut short"), "{cut}");
 }
-

@@ -32,6 +32,7 @@ impl<T: Clone> Kept<T> {
     }
 
     /// Items kept.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -150,7 +151,10 @@ mod tests {
             assert_eq!(kept.len(), (item as usize + 1).min(100));
             assert_eq!(kept.back(), Some(&item));
         }
-        assert_eq!(kept.iter().copied().collect::<Vec<_>>(), (900..1000).collect::<Vec<_>>());
+        assert_eq!(
+            kept.iter().copied().collect::<Vec<_>>(),
+            (900..1000).collect::<Vec<_>>()
+        );
         assert_eq!(kept[0], 900);
         assert_eq!(kept.partition_point(|item| *item < 950), 50);
         assert_eq!(kept.range(98..).copied().collect::<Vec<_>>(), [998, 999]);

@@ -527,7 +527,10 @@ fn busy_poll_lanes_mark_each_would_block_and_show_the_echo_between() {
     ]));
     let lane = &world.connections[&conn];
     assert_eq!(lane.state, TaskState::Polling);
-    assert_eq!(lane.would_blocks.iter().copied().collect::<Vec<_>>(), vec![20, 30, 50]);
+    assert_eq!(
+        lane.would_blocks.iter().copied().collect::<Vec<_>>(),
+        vec![20, 30, 50]
+    );
     assert_eq!(
         lane.history.back().map(|span| &span.state),
         Some(&TaskState::Running)
@@ -726,7 +729,10 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
     assert_eq!(world.lab.as_ref().map(|lab| lab.lab), Some(1));
     assert_eq!(world.model, Some(ServerModel::Blocking));
     assert!(
-        world.log().iter().any(|line| line.text == "client#1 started"),
+        world
+            .log()
+            .iter()
+            .any(|line| line.text == "client#1 started"),
         "the log keeps the old run"
     );
 
