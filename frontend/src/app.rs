@@ -27,10 +27,11 @@ use crate::components::{
 use crate::frame_clock;
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::recording::Recording;
+use crate::saving;
 use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource, model_named};
 use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
 use crate::world::World;
-use loopscope_runfile::{FILE_SUFFIX, Header, Limits, RunSource};
+use loopscope_runfile::{Header, Limits, RunSource};
 
 /// How often the simulation advances while playing.
 const SIM_TICK_MS: u32 = 40;
@@ -448,10 +449,7 @@ pub fn App() -> Html {
                     None => return,
                 },
             };
-            if let Err(problem) = fed.save(&header) {
-                fed.note(format!("the run could not be saved: {problem}"));
-                redraw.emit(());
-            }
+            fed.save(&header, redraw.clone());
         })
     };
     let on_open = {
@@ -830,16 +828,18 @@ impl Fed {
         self.seek(position);
     }
 
-    /// Offers the recording as a run file with `header` to download.
-    fn save(&self, header: &Header) -> Result<(), String> {
-        let bytes = frame_clock::time(|| self.recording.borrow().save(header));
-        let model = self.world.borrow().model;
-        let name = format!(
-            "loopscope-{}{FILE_SUFFIX}",
-            model.map_or("run", crate::simulated::model_key)
-        );
-        let array = js_sys::Uint8Array::from(&bytes[..]);
-        crate::trace::offer_download(&js_sys::Array::of1(&array), "application/gzip", &name)
+    /// Offers the recording as a run file with `header` to download (the
+    /// browser compresses it, and may take a moment for a long run).
+    fn save(&self, header: &Header, redraw: Callback<()>) {
+        let parts = frame_clock::time(|| saving::run_parts(&self.recording.borrow(), header));
+        let name = saving::file_name(self.world.borrow().model);
+        let fed = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(problem) = saving::offer_gzipped(parts, name).await {
+                fed.note(format!("the run could not be saved: {problem}"));
+                redraw.emit(());
+            }
+        });
     }
 }
 

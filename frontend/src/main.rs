@@ -20,6 +20,7 @@ mod latency;
 mod lesson;
 mod live;
 mod recording;
+mod saving;
 mod simulated;
 mod trace;
 mod workshop;

@@ -447,24 +447,16 @@ impl Recording {
         self.events.range(index(from)..index(to))
     }
 
-    /// The recording as a run file with `header` (the events kept, and
-    /// where fresh runs began).
-    pub fn save(&self, header: &Header) -> Vec<u8> {
-        let mut writer = Writer::new(header);
+    /// Writes the recording into a run file (the events kept, and where
+    /// fresh runs began).
+    pub fn write_to<W: std::io::Write>(&self, writer: &mut Writer<W>) {
         let mut from = self.first;
         for &fresh in self.fresh_runs.iter().filter(|at| **at >= self.first) {
-            writer.events(
-                self.events
-                    .range((from - self.first) as usize..(fresh - self.first) as usize),
-            );
+            writer.events(self.events_between(from, fresh));
             writer.fresh_run();
             from = fresh;
         }
-        writer.events(
-            self.events
-                .range((from - self.first) as usize..self.events.len()),
-        );
-        writer.finish()
+        writer.events(self.events_between(from, self.end()));
     }
 
     /// Opens a run file: its header, its recording, and the world at its

@@ -177,11 +177,17 @@ pub fn save(world: &World, recording: &Recording) -> Result<(), String> {
 
 /// Offers `parts` (strings or byte arrays) as a file called `name` to save.
 pub fn offer_download(parts: &js_sys::Array, mime: &str, name: &str) -> Result<(), String> {
-    let js = |error: JsValue| format!("{error:?}");
     let options = BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = Blob::new_with_blob_sequence_and_options(parts, &options).map_err(js)?;
-    let url = Url::create_object_url_with_blob(&blob).map_err(js)?;
+    let blob = Blob::new_with_blob_sequence_and_options(parts, &options)
+        .map_err(|error| format!("{error:?}"))?;
+    offer_blob(&blob, name)
+}
+
+/// Offers `blob` as a file called `name` to save.
+pub fn offer_blob(blob: &Blob, name: &str) -> Result<(), String> {
+    let js = |error: JsValue| format!("{error:?}");
+    let url = Url::create_object_url_with_blob(blob).map_err(js)?;
     let anchor: HtmlAnchorElement = web_sys::window()
         .and_then(|window| window.document())
         .ok_or("no document")?

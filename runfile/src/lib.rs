@@ -198,23 +198,34 @@ pub enum RunFileError {
 }
 
 /// Writes a run file as the run is walked: the header, then entries, then
-/// [`Writer::finish`]. Lines go straight into the compressor, so a run of
-/// a million events never exists as one string.
-pub struct Writer {
-    gzip: GzEncoder<Vec<u8>>,
+/// the last line. Lines go straight into `W` (a compressor, or the page's
+/// list of parts for the browser's own compressor), so a run of a million
+/// events never exists as one string.
+pub struct Writer<W: Write> {
+    out: W,
     events: u64,
 }
 
 /// Events per `events` line.
 pub const EVENTS_PER_LINE: usize = 1024;
 
-impl Writer {
-    /// Starts a file with `header`.
+impl Writer<GzEncoder<Vec<u8>>> {
+    /// Starts a gzip-compressed file in memory with `header`.
     pub fn new(header: &Header) -> Self {
-        let mut writer = Writer {
-            gzip: GzEncoder::new(Vec::new(), Compression::default()),
-            events: 0,
-        };
+        Writer::plain(header, GzEncoder::new(Vec::new(), Compression::default()))
+    }
+
+    /// Ends the file and gives its compressed bytes.
+    pub fn finish(self) -> Vec<u8> {
+        // Compressing into memory cannot fail.
+        self.end().finish().unwrap_or_default()
+    }
+}
+
+impl<W: Write> Writer<W> {
+    /// Starts a file with `header`, its lines uncompressed into `out`.
+    pub fn plain(header: &Header, out: W) -> Self {
+        let mut writer = Writer { out, events: 0 };
         writer.line(header);
         writer
     }
@@ -241,18 +252,18 @@ impl Writer {
         self.line(&Entry::FreshRun);
     }
 
-    /// Ends the file and gives its bytes.
-    pub fn finish(mut self) -> Vec<u8> {
+    /// Writes the last line and gives `out` back.
+    pub fn end(mut self) -> W {
         let events = self.events;
         self.line(&Entry::End { events });
-        // Writing into memory cannot fail.
-        self.gzip.finish().unwrap_or_default()
+        self.out
     }
 
     fn line(&mut self, value: &impl Serialize) {
-        // Serializing protocol types into memory cannot fail.
-        let _ = serde_json::to_writer(&mut self.gzip, value);
-        let _ = self.gzip.write_all(b"\n");
+        // The sinks are memory: serializing protocol types into them
+        // cannot fail.
+        let _ = serde_json::to_writer(&mut self.out, value);
+        let _ = self.out.write_all(b"\n");
     }
 }
 

@@ -310,3 +310,62 @@ fn base64_of(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn the_timeline_stays_in_view_at_projector_and_large_sizes() -> anyhow::Result<()> {
+    let (addr, server) = serve_static_app().await?;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!(
+            "http://{addr}/?model=selector&speed=5&clients=polite*3"
+        ))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    for (width, height) in [(1280, 720), (1920, 1080)] {
+        browser.client.set_window_size(width, height).await?;
+        for scroll in [
+            "0",
+            "document.body.scrollHeight / 2",
+            "document.body.scrollHeight",
+        ] {
+            let inside = browser
+                .client
+                .execute(
+                    &format!(
+                        "window.scrollTo(0, {scroll});
+                         const bar = document.querySelector('.timeline').getBoundingClientRect();
+                         const scrub = document.querySelector('#scrub').getBoundingClientRect();
+                         return bar.top >= 0 && bar.bottom <= window.innerHeight
+                             && scrub.width > 200;"
+                    ),
+                    vec![],
+                )
+                .await?;
+            assert_eq!(
+                inside,
+                serde_json::Value::Bool(true),
+                "{width}×{height}, scrolled to {scroll}"
+            );
+        }
+        browser
+            .client
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await?;
+        browser.press("\u{E012}").await?;
+        wait_until("looking back", || async {
+            browser
+                .text("#scrub-position")
+                .await
+                .filter(|text| text.contains("looking back"))
+        })
+        .await?;
+        browser
+            .screenshot_if_asked(&format!("timeline-{width}x{height}"))
+            .await?;
+        browser.press("\u{E010}").await?;
+    }
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}

@@ -6,6 +6,7 @@
 use yew::prelude::*;
 
 use crate::components::SharedWorld;
+use crate::components::timeline::thousands;
 use crate::components::windowing::{in_view, use_scroll_top};
 use crate::recording::{KIND_NAMES, LogFilter, LogLine, MAX_EVENTS};
 
@@ -102,7 +103,7 @@ pub fn EventLog(props: &EventLogProps) -> Html {
                            aria-invalid={unknown_subject.to_string()} />
                 </label>
                 <span id="log-count" class="hint">
-                    { format!("{total} of {shown} lines (a run keeps its newest {MAX_EVENTS} events)") }
+                    { format!("{total} of {shown} lines (a run keeps its newest {} events)", thousands(MAX_EVENTS)) }
                 </span>
             </div>
             <div class="log-scroll" style={format!("height:{VIEW_PX}px")} {onscroll}>

@@ -88,7 +88,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
         MAX_SPAN / 60_000_000
     );
     html! {
-        <section class="timeline" aria-label="Timeline">
+        <section class={classes!("timeline", (!now).then_some("looking-back"))} aria-label="Timeline">
             <button id="step-back" class="secondary" disabled={empty || props.position == props.first}
                     title="Show the run one server loop iteration earlier (←)"
                     onclick={action(TimeAction::StepBack)}>{ "◀ Step back" }</button>

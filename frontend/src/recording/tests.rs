@@ -1,7 +1,7 @@
 //! Seeking equals replaying: the world at any position, reached through
 //! snapshots, is the world that applying the events up to it makes.
 
-use loopscope_runfile::{Header, Limits, RunSource};
+use loopscope_runfile::{Header, Limits, RunSource, Writer};
 use loopscope_sim::{HandlerStyle, Scenario, Simulation};
 use protocol::{ClientBehaviour, ConnId, Hello, PROTOCOL_VERSION, ServerModel};
 
@@ -61,6 +61,14 @@ fn replayed(events: &[Event], n: usize) -> World {
         world.apply(event);
     }
     world
+}
+
+/// The recording as a gzip run file, as the page saves it (the page has
+/// the browser compress it).
+fn saved(recording: &Recording, header: &Header) -> Vec<u8> {
+    let mut writer = Writer::new(header);
+    recording.write_to(&mut writer);
+    writer.finish()
 }
 
 /// Events between snapshots in these tests: many snapshots in short runs.
@@ -302,7 +310,10 @@ fn a_saved_run_opens_to_the_same_moments() {
             events: after.to_vec(),
         },
     );
-    let bytes = recording.save(&Header::new(RunSource::Live, None, Some(hello())));
+    let bytes = saved(
+        &recording,
+        &Header::new(RunSource::Live, None, Some(hello())),
+    );
 
     let (header, mut opened, mut opened_world) =
         Recording::open(&bytes, &Limits::default()).unwrap();
@@ -348,11 +359,10 @@ fn a_bad_file_is_refused_whole() {
     );
     let events = simulated_run(ServerModel::Selector);
     let (recording, _) = recorded(&events, SNAPSHOT_BUDGET);
-    let bytes = recording.save(&Header::new(
-        RunSource::Simulation,
-        Some("?model=selector".into()),
-        None,
-    ));
+    let bytes = saved(
+        &recording,
+        &Header::new(RunSource::Simulation, Some("?model=selector".into()), None),
+    );
     let cut = Recording::open(&bytes[..bytes.len() - 9], &Limits::default()).unwrap_err();
     assert!(cut.to_string().contains("cut short"), "{cut}");
 }
