@@ -78,6 +78,9 @@ pub fn App() -> Html {
     let recording = use_mut_ref(Recording::default);
     // A run opened from a file, and what went wrong opening one.
     let saved_run = use_state(|| None::<Rc<SavedRun>>);
+    // While a saved run plays (at its own pace): the moment of the run it
+    // has reached.
+    let replaying: Rc<Cell<Option<protocol::Micros>>> = use_memo((), |_| Cell::new(None));
     let run_problem = use_state_eq(|| None::<String>);
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
@@ -298,6 +301,7 @@ pub fn App() -> Html {
         let sim = Rc::clone(&sim);
         let second_sim = Rc::clone(&second_sim);
         let active = Rc::clone(&active);
+        let replaying = Rc::clone(&replaying);
         let redraw = redraw.clone();
         use_effect_with((), move |_| {
             let mut last = js_sys::Date::now();
@@ -305,6 +309,15 @@ pub fn App() -> Html {
                 let now = js_sys::Date::now();
                 let elapsed = now - last;
                 last = now;
+                if let (Source::Saved, Some(at)) = (active.get(), replaying.get()) {
+                    // A saved run plays on at its own pace, to its end.
+                    let at = at + (elapsed * 1000.0) as protocol::Micros;
+                    frame_clock::time(|| fed.follow_time(at));
+                    let playing = fed.recording.borrow().is_looking_back();
+                    replaying.set(playing.then_some(at));
+                    redraw.emit(());
+                    return;
+                }
                 if active.get() != Source::Sim {
                     return;
                 }
@@ -399,8 +412,13 @@ pub fn App() -> Html {
         };
         let sim = Rc::clone(&sim);
         let second_sim = Rc::clone(&second_sim);
+        let replaying = Rc::clone(&replaying);
         let redraw = redraw.clone();
         Callback::from(move |action: TimeAction| {
+            // Stepping holds a playing saved run still; a drag does not.
+            if !matches!(action, TimeAction::Seek(_)) {
+                replaying.set(None);
+            }
             frame_clock::time(|| {
                 match action {
                     TimeAction::Seek(position) => fed.seek(position),
@@ -418,6 +436,9 @@ pub fn App() -> Html {
                     }
                 } else {
                     second_fed.back_to_now();
+                }
+                if replaying.get().is_some() {
+                    replaying.set(Some(fed.time_shown()));
                 }
             });
             redraw.emit(());
@@ -458,6 +479,7 @@ pub fn App() -> Html {
             recording: Rc::clone(&recording),
         };
         let active = Rc::clone(&active);
+        let replaying = Rc::clone(&replaying);
         let (chosen, saved_run, run_problem) =
             (chosen.clone(), saved_run.clone(), run_problem.clone());
         let redraw = redraw.clone();
@@ -468,9 +490,10 @@ pub fn App() -> Html {
                 run_problem.set(Some(format!("{name} was not opened: {problem}")));
                 return;
             }
-            let (fed, active, chosen, saved_run, run_problem, redraw) = (
+            let (fed, active, replaying, chosen, saved_run, run_problem, redraw) = (
                 fed.clone(),
                 Rc::clone(&active),
+                Rc::clone(&replaying),
                 chosen.clone(),
                 saved_run.clone(),
                 run_problem.clone(),
@@ -484,6 +507,7 @@ pub fn App() -> Html {
                     Ok((header, recording, world)) => {
                         // No source feeds the page's world from here on.
                         active.set(Source::Saved);
+                        replaying.set(None);
                         *fed.recording.borrow_mut() = recording;
                         *fed.world.borrow_mut() = world;
                         saved_run.set(Some(Rc::new(SavedRun { name, header })));
@@ -498,11 +522,31 @@ pub fn App() -> Html {
             });
         })
     };
+    let on_replay = {
+        let fed = Fed {
+            world: Rc::clone(&world),
+            recording: Rc::clone(&recording),
+        };
+        let replaying = Rc::clone(&replaying);
+        let redraw = redraw.clone();
+        Callback::from(move |()| {
+            if replaying.take().is_none() {
+                if !fed.recording.borrow().is_looking_back() {
+                    // At the end: play from the start.
+                    let first = fed.recording.borrow().first();
+                    fed.seek(first);
+                }
+                replaying.set(Some(fed.time_shown()));
+            }
+            redraw.emit(());
+        })
+    };
     {
         // Keyboard: space plays or pauses, → steps, ← steps back, End
         // shows now, ? shows the help.
         let on_sim_action = on_sim_action.clone();
         let on_time = on_time.clone();
+        let on_replay = on_replay.clone();
         let help = help.clone();
         let active = Rc::clone(&active);
         use_effect_with((), move |_| {
@@ -524,6 +568,10 @@ pub fn App() -> Html {
                         " " if active.get() == Source::Sim => {
                             event.prevent_default();
                             on_sim_action.emit(SimAction::TogglePlay);
+                        }
+                        " " if active.get() == Source::Saved => {
+                            event.prevent_default();
+                            on_replay.emit(());
                         }
                         "ArrowRight" if active.get() == Source::Sim => {
                             event.prevent_default();
@@ -670,7 +718,7 @@ pub fn App() -> Html {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
                                  now={sim.now()} on_action={on_sim_action} />
                 } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
-                    { saved_run_panel(saved, &recording, choose(Source::Sim)) }
+                    { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
                 } else {
                     <LabPanel lab={world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={world.model} paused={world.paused}
                               link={(*link).clone()} mirror={mirror_link} enabled={live} />
@@ -852,7 +900,13 @@ async fn file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
 }
 
 /// The panel that stands for the controls while a saved run is shown.
-fn saved_run_panel(saved: &SavedRun, recording: &Recording, to_sim: Callback<MouseEvent>) -> Html {
+fn saved_run_panel(
+    saved: &SavedRun,
+    recording: &Recording,
+    playing: bool,
+    on_replay: Callback<()>,
+    to_sim: Callback<MouseEvent>,
+) -> Html {
     let header = &saved.header;
     let origin = match (header.source, &header.hello) {
         (RunSource::Live, Some(hello)) => {
@@ -868,13 +922,19 @@ fn saved_run_panel(saved: &SavedRun, recording: &Recording, to_sim: Callback<Mou
             <p><strong class="file-name">{ saved.name.clone() }</strong></p>
             <p id="saved-run-summary">
                 { format!("Recorded from {origin}: {} events over {:.3} s. No relay is needed to replay it: \
-                          drag the timeline, Step back (←) and Step (→) through it.",
+                          play it, drag the timeline, Step back (←) and Step (→) through it.",
                           thousands(end - recording.first()), recording.time_at(end) as f64 / 1e6) }
             </p>
             if let Some(scenario) = &header.scenario {
                 <p class="hint">{ "Its scenario: " }<a href={format!("/{scenario}")}>{ scenario.clone() }</a></p>
             }
-            <button id="close-saved-run" class="secondary" onclick={to_sim}>{ "Back to the simulation" }</button>
+            <div class="controls">
+                <button id="replay-play" onclick={Callback::from(move |_: MouseEvent| on_replay.emit(()))}
+                        title="Play the run at its own pace (Space)">
+                    { if playing { "Pause" } else { "Play" } }
+                </button>
+                <button id="close-saved-run" class="secondary" onclick={to_sim}>{ "Back to the simulation" }</button>
+            </div>
         </section>
     }
 }

@@ -130,6 +130,26 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
     .await?;
     browser.screenshot_if_asked("saved-run-step-back").await?;
 
+    // Play replays it from the start at its own pace, to its end.
+    scrub_to(&browser, "min").await?;
+    browser.click("#replay-play").await?;
+    wait_until("the replay playing", || async {
+        (browser.text("#replay-play").await? == "Pause").then_some(())
+    })
+    .await?;
+    wait_until("the first connections replayed", || async {
+        (browser.count("#lanes .lane").await > 0).then_some(())
+    })
+    .await?;
+    wait_until("the replay at its end", || async {
+        (browser.text("#replay-play").await? == "Play"
+            && browser.attr("#scrub-now", "disabled").await.as_deref() == Some("true"))
+        .then_some(())
+    })
+    .await?;
+    assert_eq!(browser.count("#lanes .lane").await, 5);
+    assert_eq!(counter(&browser, "iterations").await, Some(iterations));
+
     browser.close().await?;
     server.abort();
     Ok(())
@@ -151,6 +171,12 @@ async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -
         (browser.text("#counter-clients-finished").await? == "3 / 3").then_some(())
     })
     .await?;
+    // Paused, so that the numbers hold still to be read.
+    browser.click("#sim-play").await?;
+    wait_until("the simulation paused", || async {
+        (browser.text("#sim-play").await? == "Play").then_some(())
+    })
+    .await?;
     let lines = |text: String| -> Option<u64> { text.split(' ').nth(2)?.parse().ok() };
     let end_iterations = counter(&browser, "iterations").await.unwrap_or(0);
     let end_lines = lines(browser.text("#log-count").await.unwrap_or_default());
@@ -170,6 +196,25 @@ async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -
         Some("Play"),
         "the simulation holds still"
     );
+    // Playing again starts from now: the page shows now first.
+    browser.press(" ").await?;
+    wait_until("now again, playing", || async {
+        (browser.attr("#scrub-now", "disabled").await.as_deref() == Some("true")
+            && browser.text("#sim-play").await? == "Pause")
+            .then_some(())
+    })
+    .await?;
+    browser.click("#sim-play").await?;
+    wait_until("paused again", || async {
+        (browser.text("#sim-play").await? == "Play").then_some(())
+    })
+    .await?;
+    let end_iterations = counter(&browser, "iterations").await.unwrap_or(0);
+    browser.press("\u{E012}").await?;
+    wait_until("one iteration back again", || async {
+        (counter(&browser, "iterations").await? + 1 == end_iterations).then_some(())
+    })
+    .await?;
     // → goes on through the recording, up to now.
     browser.press("\u{E014}").await?;
     wait_until("now again", || async {

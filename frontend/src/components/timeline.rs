@@ -102,16 +102,17 @@ pub fn Timeline(props: &TimelineProps) -> Html {
             </button>
             <span id="scrub-position" class="hint" aria-live="off">
                 { if now {
-                    format!("now: {} events, {}", thousands(total), seconds(props.end_at))
+                    format!("now · {} events · {}", thousands(total), seconds(props.end_at))
                 } else {
-                    format!("event {} of {}, at {} — looking back", thousands(shown), thousands(total), seconds(props.at))
+                    format!("looking back · event {} of {} · {}", thousands(shown), thousands(total), seconds(props.at))
                 } }
             </span>
-            <span id="recording-limit" class="hint" title={limit.clone()}>
+            <span id="recording-limit" class="hint" title={limit}>
                 { if props.let_go > 0 {
-                    format!("the oldest {} events were let go ({limit})", thousands(props.let_go))
+                    format!("{} older let go (keeps {} M or {} min)",
+                            thousands(props.let_go), MAX_EVENTS / 1_000_000, MAX_SPAN / 60_000_000)
                 } else {
-                    String::new()
+                    format!("keeps {} M events or {} min", MAX_EVENTS / 1_000_000, MAX_SPAN / 60_000_000)
                 } }
             </span>
             <span class="run-files">
