@@ -479,7 +479,6 @@ impl Recording {
         match entry {
             Entry::Events(events) => self.record(shown, ServerMessage::Events { events }),
             Entry::FreshRun => self.begin_fresh_run(shown),
-            Entry::End { .. } => {}
         }
     }
 

@@ -5,18 +5,22 @@
 //! shows it):
 //!
 //! ```text
-//! {"format":"loopscope-run","version":1,"protocol":1,"source":"live","scenario":null,"hello":{…}}
-//! {"events":[{"at":0,"type":"listening",…},…]}
-//! "fresh_run"
-//! {"events":[…]}
-//! {"end":{"events":1234}}
+//! {"format":"loopscope-run","version":1,"protocol":1,"source":"live","scenario":null}
+//! {"type":"hello","protocol":1,"lab":3,"echo_addr":"127.0.0.1:4100",…}
+//! {"type":"events","events":[{"at":0,"type":"listening",…},…]}
+//! {"type":"fresh_run"}
+//! {"type":"events","events":[…]}
+//! {"type":"end","events":1234}
 //! ```
 //!
 //! * The first line is the [`Header`]: the file format and its version, the
-//!   [`PROTOCOL_VERSION`] of the events, where the run came from, the
-//!   scenario's link and the relay's hello.
-//! * Then [`Entry`] lines in the order they happened: batches of protocol
-//!   events, and the moments the page began a fresh run (a server restart
+//!   [`PROTOCOL_VERSION`] of the events, where the run came from and the
+//!   scenario's link.
+//! * A live lab's run goes on with the relay's hello, then the events in
+//!   batches: these lines are the protocol's own [`ServerMessage`]s, exactly
+//!   as the relay sends them (so the page reads them with the code it reads
+//!   the relay with).
+//! * Between them, the moments the page began a fresh run (a server restart
 //!   whose old clients are no longer counted).
 //! * The last line counts the events, so a file cut short at a line's end is
 //!   still found out (gzip's own trailer finds the rest).
@@ -32,7 +36,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use protocol::{Event, Hello, PROTOCOL_VERSION};
+use protocol::{Event, Hello, PROTOCOL_VERSION, ServerMessage};
 use serde::{Deserialize, Serialize};
 
 /// The `format` field of every run file's first line.
@@ -66,7 +70,9 @@ pub struct Header {
     pub source: RunSource,
     /// The scenario's link (`?model=…`), when the run was a simulation.
     pub scenario: Option<String>,
-    /// The relay's hello, when the run was a live lab's.
+    /// The relay's hello, when the run was a live lab's (its own line, the
+    /// second).
+    #[serde(skip)]
     pub hello: Option<Hello>,
 }
 
@@ -84,20 +90,33 @@ impl Header {
     }
 }
 
-/// One line after the header.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "snake_case")]
+/// What a run holds after its header, in order.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
     /// Events, oldest first.
     Events(Vec<Event>),
     /// The page began a fresh run here: the server's next `listening`
     /// starts the counters, lanes and sockets from nothing.
     FreshRun,
+}
+
+/// The lines that are not the protocol's messages.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Marker {
+    /// [`Entry::FreshRun`].
+    FreshRun,
     /// The last line: how many events came before it.
     End {
         /// Events in the whole file.
         events: u64,
     },
+}
+
+/// One line after the header, as read.
+enum Line {
+    Message(ServerMessage),
+    Marker(Marker),
 }
 
 /// How much a file may take from the reader.
@@ -223,39 +242,44 @@ impl Writer<GzEncoder<Vec<u8>>> {
 }
 
 impl<W: Write> Writer<W> {
-    /// Starts a file with `header`, its lines uncompressed into `out`.
+    /// Starts a file with `header` (and its hello), its lines uncompressed
+    /// into `out`.
     pub fn plain(header: &Header, out: W) -> Self {
         let mut writer = Writer { out, events: 0 };
         writer.line(header);
+        if let Some(hello) = &header.hello {
+            writer.line(&ServerMessage::Hello(hello.clone()));
+        }
         writer
     }
 
     /// Adds events, oldest first (in lines of [`EVENTS_PER_LINE`]).
     pub fn events<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        /// A [`ServerMessage::Events`] of borrowed events.
         #[derive(Serialize)]
-        #[serde(rename_all = "snake_case")]
+        #[serde(tag = "type", rename_all = "snake_case")]
         enum Line<'a> {
-            Events(&'a [&'a Event]),
+            Events { events: &'a [&'a Event] },
         }
         let mut chunk: Vec<&Event> = Vec::with_capacity(EVENTS_PER_LINE);
         let mut events = events.into_iter().peekable();
         while events.peek().is_some() {
             chunk.clear();
             chunk.extend(events.by_ref().take(EVENTS_PER_LINE));
-            self.line(&Line::Events(&chunk));
+            self.line(&Line::Events { events: &chunk });
             self.events += chunk.len() as u64;
         }
     }
 
     /// Marks where the page began a fresh run.
     pub fn fresh_run(&mut self) {
-        self.line(&Entry::FreshRun);
+        self.line(&Marker::FreshRun);
     }
 
     /// Writes the last line and gives `out` back.
     pub fn end(mut self) -> W {
         let events = self.events;
-        self.line(&Entry::End { events });
+        self.line(&Marker::End { events });
         self.out
     }
 
@@ -272,13 +296,15 @@ impl<W: Write> Writer<W> {
 pub struct Reader<'a> {
     lines: Lines<Box<dyn Read + 'a>>,
     header: Header,
+    /// A line read ahead (after the header, looking for the hello).
+    ahead: Option<(u64, Line)>,
     events: u64,
     finished: bool,
 }
 
 impl<'a> Reader<'a> {
-    /// Reads the header of `bytes`, gzip-compressed (as saved) or plain
-    /// JSON lines.
+    /// Reads the header of `bytes` (and the hello after it), gzip-compressed
+    /// (as saved) or plain JSON lines.
     pub fn new(bytes: &'a [u8], limits: &Limits) -> Result<Self, RunFileError> {
         check_size(bytes.len() as u64, limits)?;
         let unpacked: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -297,36 +323,36 @@ impl<'a> Reader<'a> {
             return Err(RunFileError::NotARun("it is empty".to_owned()));
         };
         let header = read_header(first)?;
-        Ok(Reader {
+        let mut reader = Reader {
             lines,
             header,
+            ahead: None,
             events: 0,
             finished: false,
-        })
+        };
+        match reader.line()? {
+            (_, Line::Message(ServerMessage::Hello(hello))) => reader.header.hello = Some(hello),
+            other => reader.ahead = Some(other),
+        }
+        Ok(reader)
     }
 
-    /// The file's first line.
+    /// The file's first line, with the relay's hello.
     pub fn header(&self) -> &Header {
         &self.header
     }
 
-    /// The next entry ([`Entry::Events`] or [`Entry::FreshRun`]); `None`
-    /// once the last line has been read and checked.
+    /// The next entry; `None` once the last line has been read and checked.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, RunFileError> {
         if self.finished {
             return Ok(None);
         }
-        let lines = &mut self.lines;
-        let line = lines.number + 1;
-        let Some(text) = lines.next()? else {
-            return Err(RunFileError::Truncated(format!(
-                "it ends after line {} without its last line",
-                lines.number
-            )));
+        let (line, read) = match self.ahead.take() {
+            Some(ahead) => ahead,
+            None => self.line()?,
         };
-        let entry: Entry = serde_json::from_slice(text).map_err(|error| damaged(line, &error))?;
-        match entry {
-            Entry::End { events: counted } => {
+        match read {
+            Line::Marker(Marker::End { events: counted }) => {
                 if counted != self.events {
                     return Err(RunFileError::Damaged {
                         line,
@@ -336,30 +362,51 @@ impl<'a> Reader<'a> {
                         ),
                     });
                 }
-                if lines.next()?.is_some() {
-                    return Err(RunFileError::Damaged {
-                        line: line + 1,
-                        reason: "nothing may follow the last line".to_owned(),
-                    });
+                if self.lines.next()?.is_some() {
+                    return Err(damaged_text(line + 1, "nothing may follow the last line"));
                 }
                 self.finished = true;
                 Ok(None)
             }
-            Entry::Events(batch) => {
-                self.events += batch.len() as u64;
-                if self.events > lines.limits.max_events {
-                    return Err(RunFileError::TooManyEvents {
-                        limit: lines.limits.max_events,
-                    });
+            Line::Message(ServerMessage::Events { events }) => {
+                self.events += events.len() as u64;
+                let limit = self.lines.limits.max_events;
+                if self.events > limit {
+                    return Err(RunFileError::TooManyEvents { limit });
                 }
-                Ok(Some(Entry::Events(batch)))
+                Ok(Some(Entry::Events(events)))
             }
-            Entry::FreshRun => Ok(Some(Entry::FreshRun)),
+            Line::Marker(Marker::FreshRun) => Ok(Some(Entry::FreshRun)),
+            Line::Message(ServerMessage::Hello(_)) => {
+                Err(damaged_text(line, "a hello may only follow the header"))
+            }
+        }
+    }
+
+    /// The next line and its number: a protocol message, or one of the
+    /// run's own markers.
+    fn line(&mut self) -> Result<(u64, Line), RunFileError> {
+        let number = self.lines.number + 1;
+        let Some(bytes) = self.lines.next()? else {
+            return Err(RunFileError::Truncated(format!(
+                "it ends after line {} without its last line",
+                self.lines.number
+            )));
+        };
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| damaged_text(number, "it is not UTF-8 text"))?;
+        // The relay's own messages first, read as the page reads the relay.
+        match serde_json::from_str::<ServerMessage>(text) {
+            Ok(message) => Ok((number, Line::Message(message))),
+            Err(error) => match serde_json::from_str::<Marker>(text) {
+                Ok(marker) => Ok((number, Line::Marker(marker))),
+                Err(_) => Err(damaged(number, &error)),
+            },
         }
     }
 }
 
-/// Reads a run file, handing each entry (never [`Entry::End`]) to `visit`
+/// Reads a run file, handing each entry to `visit`
 /// as it is read; gives the header.
 pub fn read_with(
     bytes: &[u8],
@@ -410,7 +457,9 @@ pub fn check_size(size: u64, limits: &Limits) -> Result<(), RunFileError> {
     Ok(())
 }
 
-fn read_header(text: &[u8]) -> Result<Header, RunFileError> {
+fn read_header(bytes: &[u8]) -> Result<Header, RunFileError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| RunFileError::NotARun("its first line is not text".to_owned()))?;
     /// What every version's first line has, read before the rest.
     #[derive(Deserialize)]
     struct Probe {
@@ -418,7 +467,7 @@ fn read_header(text: &[u8]) -> Result<Header, RunFileError> {
         version: Option<u32>,
         protocol: Option<u32>,
     }
-    let probe: Probe = serde_json::from_slice(text)
+    let probe: Probe = serde_json::from_str(text)
         .map_err(|_| RunFileError::NotARun("its first line is not a run's header".to_owned()))?;
     if probe.format.as_deref() != Some(FORMAT) {
         return Err(RunFileError::NotARun(format!(
@@ -436,7 +485,7 @@ fn read_header(text: &[u8]) -> Result<Header, RunFileError> {
         Some(found) => return Err(RunFileError::OtherProtocol { found }),
         None => return Err(damaged_text(1, "the header has no protocol version")),
     }
-    serde_json::from_slice(text).map_err(|error| damaged(1, &error))
+    serde_json::from_str(text).map_err(|error| damaged(1, &error))
 }
 
 fn damaged(line: u64, error: &serde_json::Error) -> RunFileError {

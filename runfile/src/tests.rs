@@ -82,7 +82,7 @@ fn a_written_run_reads_back_entry_for_entry() {
 #[test]
 fn plain_json_lines_read_too() {
     let text = format!(
-        "{}\n{{\"events\":[{{\"at\":5,\"type\":\"closed\",\"conn\":1}}]}}\n{{\"end\":{{\"events\":1}}}}\n",
+        "{}\n{{\"type\":\"events\",\"events\":[{{\"at\":5,\"type\":\"closed\",\"conn\":1}}]}}\n{{\"type\":\"end\",\"events\":1}}\n",
         header_line(VERSION, PROTOCOL_VERSION)
     );
     let run = read(text.as_bytes(), &Limits::default()).unwrap();
@@ -95,7 +95,7 @@ fn other_versions_are_named() {
     let file = |version, protocol| {
         gzip(
             format!(
-                "{}\n{{\"end\":{{\"events\":0}}}}\n",
+                "{}\n{{\"type\":\"end\",\"events\":0}}\n",
                 header_line(version, protocol)
             )
             .as_bytes(),
@@ -140,7 +140,7 @@ fn a_file_cut_at_any_point_is_called_truncated_or_damaged() {
 #[test]
 fn a_plain_file_cut_at_a_line_end_misses_its_last_line() {
     let text = format!(
-        "{}\n{{\"events\":[{{\"at\":5,\"type\":\"closed\",\"conn\":1}}]}}\n",
+        "{}\n{{\"type\":\"events\",\"events\":[{{\"at\":5,\"type\":\"closed\",\"conn\":1}}]}}\n",
         header_line(VERSION, PROTOCOL_VERSION)
     );
     let error = read(text.as_bytes(), &Limits::default()).unwrap_err();
@@ -150,12 +150,13 @@ fn a_plain_file_cut_at_a_line_end_misses_its_last_line() {
 #[test]
 fn a_last_line_that_miscounts_or_has_company_is_damaged() {
     let header = header_line(VERSION, PROTOCOL_VERSION);
-    let miscounted = format!("{header}\n{{\"end\":{{\"events\":7}}}}\n");
+    let miscounted = format!("{header}\n{{\"type\":\"end\",\"events\":7}}\n");
     assert!(matches!(
         read(miscounted.as_bytes(), &Limits::default()),
         Err(RunFileError::Damaged { line: 2, .. })
     ));
-    let followed = format!("{header}\n{{\"end\":{{\"events\":0}}}}\n\"fresh_run\"\n");
+    let followed =
+        format!("{header}\n{{\"type\":\"end\",\"events\":0}}\n{{\"type\":\"fresh_run\"}}\n");
     assert!(matches!(
         read(followed.as_bytes(), &Limits::default()),
         Err(RunFileError::Damaged { line: 3, .. })
@@ -165,7 +166,7 @@ fn a_last_line_that_miscounts_or_has_company_is_damaged() {
 #[test]
 fn wrong_types_name_their_line() {
     let text = format!(
-        "{}\n{{\"events\":[{{\"at\":\"soon\",\"type\":\"closed\",\"conn\":1}}]}}\n",
+        "{}\n{{\"type\":\"events\",\"events\":[{{\"at\":\"soon\",\"type\":\"closed\",\"conn\":1}}]}}\n",
         header_line(VERSION, PROTOCOL_VERSION)
     );
     let error = read(text.as_bytes(), &Limits::default()).unwrap_err();
@@ -179,7 +180,7 @@ fn wrong_types_name_their_line() {
 #[test]
 fn deep_nesting_is_refused_without_overflowing_the_stack() {
     let deep = format!(
-        "{}\n{{\"events\":[{{\"at\":1,\"type\":\"closed\",\"conn\":1,\"extra\":{}{}}}]}}\n",
+        "{}\n{{\"type\":\"events\",\"events\":[{{\"at\":1,\"type\":\"closed\",\"conn\":1,\"extra\":{}{}}}]}}\n",
         header_line(VERSION, PROTOCOL_VERSION),
         "[".repeat(100_000),
         "]".repeat(100_000)
@@ -248,7 +249,7 @@ fn short_lines_stop_at_the_unpacked_cap() {
     let mut text = header_line(VERSION, PROTOCOL_VERSION);
     text.push('\n');
     for _ in 0..10_000 {
-        text.push_str("\"fresh_run\"\n");
+        text.push_str("{\"type\":\"fresh_run\"}\n");
     }
     let limits = Limits {
         max_unpacked_bytes: 50_000,
