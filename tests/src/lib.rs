@@ -256,9 +256,17 @@ impl Browser {
             .map_or(0, |found| found.len())
     }
 
-    /// Clicks the element matching `css`.
+    /// Clicks the element matching `css`, first scrolled to the middle of
+    /// the window as a person would (the page's timeline bar stays at the
+    /// bottom of the window, over what is scrolled under it).
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let element = self.client.find(Locator::Css(css)).await?;
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center' });",
+                vec![serde_json::to_value(&element)?],
+            )
+            .await?;
         element.click().await?;
         Ok(())
     }
