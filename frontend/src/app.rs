@@ -355,7 +355,7 @@ pub fn App() -> Html {
             if fed.recording.borrow().is_looking_back() {
                 if action == SimAction::Step {
                     fed.step_forward();
-                    second_fed.follow_time(fed.time_shown());
+                    second_fed.show_moment_of(&fed);
                     redraw.emit(());
                     return;
                 }
@@ -429,7 +429,7 @@ pub fn App() -> Html {
                 if fed.recording.borrow().is_looking_back() {
                     // The compared run shows the same moment, and a
                     // simulation holds still while the learner looks back.
-                    second_fed.follow_time(fed.time_shown());
+                    second_fed.show_moment_of(&fed);
                     sim.borrow_mut().playing = false;
                     if let Some(second) = second_sim.borrow_mut().as_mut() {
                         second.playing = false;
@@ -688,7 +688,7 @@ pub fn App() -> Html {
                 <HelpOverlay on_close={let help = help.clone(); Callback::from(move |_| help.set(false))} />
             }
             if let LinkStatus::NoRelay { retry_in_s } = *status {
-                <NoRelayNotice url={bare_lab_url()} {retry_in_s} />
+                <NoRelayNotice url={bare_lab_url()} {retry_in_s} showing_saved_run={source == Source::Saved} />
             }
             if let LinkStatus::Refused { reason } = &*status {
                 <div id="lab-refused" class="panel notice" role="alert">
@@ -869,8 +869,23 @@ impl Fed {
         recording.time_at(recording.position())
     }
 
-    /// Shows the moment of this run at `at`: a compared run follows the
-    /// page's own.
+    /// Shows the same moment as `other` shows: a compared run follows the
+    /// page's own (its start at the other's start, else the events up to
+    /// the time of the other's newest one shown).
+    fn show_moment_of(&self, other: &Fed) {
+        let at_start = {
+            let other = other.recording.borrow();
+            other.position() == other.first()
+        };
+        if at_start {
+            let first = self.recording.borrow().first();
+            self.seek(first);
+        } else {
+            self.follow_time(other.time_shown());
+        }
+    }
+
+    /// Shows this run after its events up to `at`.
     fn follow_time(&self, at: protocol::Micros) {
         let position = self.recording.borrow().position_at_time(at);
         self.seek(position);

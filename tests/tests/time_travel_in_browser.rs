@@ -80,6 +80,13 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
         Some("true")
     );
     assert_eq!(browser.count("#lanes .lane").await, 5, "five connections");
+    assert!(
+        browser
+            .text("#simulation-note")
+            .await
+            .is_some_and(|note| note.contains("replays the saved run")),
+        "the page says what it shows"
+    );
     assert_eq!(
         browser.text("#counter-clients-finished").await.as_deref(),
         Some("5 / 5")
@@ -90,6 +97,23 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
     );
     let iterations = counter(&browser, "iterations").await.unwrap_or(0);
     assert!(iterations > 5, "{iterations} iterations");
+
+    // Half way through, for a look (and the README's picture).
+    let half = browser.attr("#scrub", "max").await.unwrap_or_default();
+    let half = (half.parse::<u64>().unwrap_or(0) * 55 / 100).to_string();
+    scrub_to(&browser, &half).await?;
+    wait_until("half way", || async {
+        browser
+            .text("#scrub-position")
+            .await
+            .filter(|text| text.contains("looking back"))
+    })
+    .await?;
+    browser
+        .client
+        .execute("window.scrollTo(0, 0);", vec![])
+        .await?;
+    browser.screenshot_if_asked("saved-run").await?;
 
     scrub_to(&browser, "min").await?;
     wait_until("no connection at the start", || async {
@@ -410,6 +434,39 @@ async fn the_timeline_stays_in_view_at_projector_and_large_sizes() -> anyhow::Re
             .await?;
         browser.press("\u{E010}").await?;
     }
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn side_by_side_both_runs_go_back_to_the_same_moment() -> anyhow::Result<()> {
+    let (addr, server) = serve_static_app().await?;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!(
+            "http://{addr}/?model=blocking&speed=5&clients=polite*3&compare=async_tasks"
+        ))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    wait_until("both runs with three lanes", || async {
+        (browser.count("#lanes .lane").await == 3 && browser.count("#lanes-b .lane").await == 3)
+            .then_some(())
+    })
+    .await?;
+    scrub_to(&browser, "min").await?;
+    wait_until("both back at the start", || async {
+        (browser.count("#lanes .lane").await == 0 && browser.count("#lanes-b .lane").await == 0)
+            .then_some(())
+    })
+    .await?;
+    browser.press("\u{E010}").await?;
+    wait_until("both at now again", || async {
+        (browser.count("#lanes .lane").await == 3 && browser.count("#lanes-b .lane").await == 3)
+            .then_some(())
+    })
+    .await?;
     browser.close().await?;
     server.abort();
     Ok(())

@@ -10,6 +10,9 @@ pub struct NoRelayNoticeProps {
     pub url: String,
     /// Seconds until the next try.
     pub retry_in_s: u32,
+    /// Whether the page shows a saved run (rather than the simulation).
+    #[prop_or_default]
+    pub showing_saved_run: bool,
 }
 
 /// The notice shown until a relay answers.
@@ -24,8 +27,12 @@ pub fn NoRelayNotice(props: &NoRelayNoticeProps) -> Html {
                 <code>{ "scripts/run.sh" }</code>{ " and open the address it prints." }
             </p>
             <p id="simulation-note">
-                { "Meanwhile this page runs the simulation: the same four server models, \
-                   simulated in your browser on a virtual clock." }
+                if props.showing_saved_run {
+                    { "Meanwhile this page replays the saved run you opened; it needs no relay." }
+                } else {
+                    { "Meanwhile this page runs the simulation: the same four server models, \
+                       simulated in your browser on a virtual clock." }
+                }
             </p>
         </section>
     }
