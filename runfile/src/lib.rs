@@ -149,7 +149,7 @@ impl Default for Limits {
 #[derive(thiserror::Error, Debug, PartialEq, Eq)]
 pub enum RunFileError {
     /// Too large to open.
-    #[error("the file is {size} bytes; a saved run is at most {limit} bytes")]
+    #[error("the file is {}; a saved run is at most {}", in_mib(*size), in_mib(*limit))]
     FileTooLarge {
         /// Its size.
         size: u64,
@@ -195,7 +195,7 @@ pub enum RunFileError {
     #[error("the file is cut short ({0}); save the run again")]
     Truncated(String),
     /// A line beyond [`Limits::max_line_bytes`].
-    #[error("line {line} of the run is longer than {limit} bytes")]
+    #[error("line {line} of the run is longer than {}", in_mib(*limit))]
     LineTooLong {
         /// Its number, from 1.
         line: u64,
@@ -203,7 +203,7 @@ pub enum RunFileError {
         limit: u64,
     },
     /// More unpacked data than [`Limits::max_unpacked_bytes`].
-    #[error("the run unpacks to more than {limit} bytes")]
+    #[error("the run unpacks to more than {}", in_mib(*limit))]
     TooMuchData {
         /// The cap.
         limit: u64,
@@ -486,6 +486,16 @@ fn read_header(bytes: &[u8]) -> Result<Header, RunFileError> {
         None => return Err(damaged_text(1, "the header has no protocol version")),
     }
     serde_json::from_str(text).map_err(|error| damaged(1, &error))
+}
+
+/// `bytes` as a person reads a file's size: `64 MiB`, `1.5 MiB`, `120 bytes`.
+fn in_mib(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    match bytes {
+        0..MIB => format!("{bytes} bytes"),
+        _ if bytes % MIB == 0 => format!("{} MiB", bytes / MIB),
+        _ => format!("{:.1} MiB", bytes as f64 / MIB as f64),
+    }
 }
 
 fn damaged(line: u64, error: &serde_json::Error) -> RunFileError {

@@ -199,6 +199,10 @@ fn a_file_beyond_the_size_cap_is_refused_before_reading() {
     let limits = Limits::default();
     let error = check_size(1 << 30, &limits).unwrap_err();
     assert_eq!(
+        error.to_string(),
+        "the file is 1024 MiB; a saved run is at most 64 MiB"
+    );
+    assert_eq!(
         error,
         RunFileError::FileTooLarge {
             size: 1 << 30,

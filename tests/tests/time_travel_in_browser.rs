@@ -307,6 +307,11 @@ async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run()
             file("newer.loopscope.gz", &small_run(99))?,
             "newer Loopscope (run format 99)",
         ),
+        // Refused by its size, before a byte of it is read.
+        (
+            file("huge.loopscope.gz", &vec![0; 65 << 20])?,
+            "the file is 65 MiB; a saved run is at most 64 MiB",
+        ),
     ];
     for (path, words) in &cases {
         browser.pick_file("#open-run", path).await?;
