@@ -35,6 +35,8 @@ use loopscope_runfile::{Header, Limits, RunSource};
 
 /// How often the simulation advances while playing.
 const SIM_TICK_MS: u32 = 40;
+/// How long opening a run may take (a million events take about 1.5 s).
+const REPLAY_PATIENCE_MS: f64 = 15_000.0;
 
 /// Where the world's events come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,11 +120,17 @@ pub fn App() -> Html {
         let recording = Rc::clone(&recording);
         let active = Rc::clone(&active);
         let lab_memo = Rc::clone(&lab_memo);
+        let (saved_run, replaying) = (saved_run.clone(), Rc::clone(&replaying));
         let redraw = redraw.clone();
         use_effect_with(source, move |source| {
             active.set(*source);
-            // A saved run was put in place as it opened.
+            // A saved run was put in place as it opened; leaving it lets it
+            // go (its recording is the page's, which the new source fills).
             if *source != Source::Saved {
+                replaying.set(None);
+                if saved_run.is_some() {
+                    saved_run.set(None);
+                }
                 let (mut recording, mut world) = (recording.borrow_mut(), world.borrow_mut());
                 recording.restart(&mut world);
                 if *source == Source::Live {
@@ -176,8 +184,10 @@ pub fn App() -> Html {
                     }
                 }
                 (Source::Live, Some(model)) => {
-                    // This page's lab restarts its server too (same model),
-                    // so that both runs start with no one connected.
+                    // This page's lab restarts its server too (same model:
+                    // the one running now), so that both runs start with no
+                    // one connected.
+                    recording.borrow_mut().back_to_now(&mut world.borrow_mut());
                     let current = world.borrow().model;
                     if let Some(current) = current
                         && link.send(&Command::SetModel { model: current })
@@ -355,7 +365,11 @@ pub fn App() -> Html {
             if fed.recording.borrow().is_looking_back() {
                 if action == SimAction::Step {
                     fed.step_forward();
-                    second_fed.show_moment_of(&fed);
+                    if fed.recording.borrow().is_looking_back() {
+                        second_fed.show_moment_of(&fed);
+                    } else {
+                        second_fed.back_to_now();
+                    }
                     redraw.emit(());
                     return;
                 }
@@ -470,6 +484,10 @@ pub fn App() -> Html {
                     None => return,
                 },
             };
+            let header = Header {
+                let_go: fed.recording.borrow().let_go(),
+                ..header
+            };
             fed.save(&header, redraw.clone());
         })
     };
@@ -480,8 +498,12 @@ pub fn App() -> Html {
         };
         let active = Rc::clone(&active);
         let replaying = Rc::clone(&replaying);
-        let (chosen, saved_run, run_problem) =
-            (chosen.clone(), saved_run.clone(), run_problem.clone());
+        let (chosen, saved_run, run_problem, compare) = (
+            chosen.clone(),
+            saved_run.clone(),
+            run_problem.clone(),
+            compare.clone(),
+        );
         let redraw = redraw.clone();
         Callback::from(move |file: web_sys::File| {
             let name = file.name();
@@ -490,18 +512,21 @@ pub fn App() -> Html {
                 run_problem.set(Some(format!("{name} was not opened: {problem}")));
                 return;
             }
-            let (fed, active, replaying, chosen, saved_run, run_problem, redraw) = (
+            let (fed, active, replaying, chosen, saved_run, run_problem, compare, redraw) = (
                 fed.clone(),
                 Rc::clone(&active),
                 Rc::clone(&replaying),
                 chosen.clone(),
                 saved_run.clone(),
                 run_problem.clone(),
+                compare.clone(),
                 redraw.clone(),
             );
             wasm_bindgen_futures::spawn_local(async move {
                 let opened = file_bytes(&file).await.and_then(|bytes| {
-                    Recording::open(&bytes, &limits).map_err(|problem| problem.to_string())
+                    let give_up_at = js_sys::Date::now() + REPLAY_PATIENCE_MS;
+                    Recording::open_within(&bytes, &limits, || js_sys::Date::now() > give_up_at)
+                        .map_err(|problem| problem.to_string())
                 });
                 match opened {
                     Ok((header, recording, world)) => {
@@ -512,6 +537,8 @@ pub fn App() -> Html {
                         *fed.world.borrow_mut() = world;
                         saved_run.set(Some(Rc::new(SavedRun { name, header })));
                         run_problem.set(None);
+                        // A saved run is shown alone.
+                        compare.set(None);
                         chosen.set(Some(Source::Saved));
                         redraw.emit(());
                     }
@@ -626,6 +653,9 @@ pub fn App() -> Html {
     let mirror_link = second_link.borrow().clone();
     let world = world.borrow();
     let recording = recording.borrow();
+    // What the live lab is now, whatever moment the views show: its panel
+    // acts on now.
+    let now_world = recording.now_world(&world);
     let live = *status == LinkStatus::Live;
     let sim = sim.borrow();
     let model = match source {
@@ -665,7 +695,7 @@ pub fn App() -> Html {
                     }
                 </div>
                 <label class="compare">{ "Compare with" }
-                    <select id="compare-model" onchange={on_compare}>
+                    <select id="compare-model" onchange={on_compare} disabled={source == Source::Saved}>
                         <option value="" selected={compare.is_none()}>{ "nothing" }</option>
                         { for MODELS.iter().map(|(option, label)| html! {
                             <option value={model_key(*option)} selected={compare == Some(*option)}>{ *label }</option>
@@ -720,7 +750,7 @@ pub fn App() -> Html {
                 } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
                     { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
                 } else {
-                    <LabPanel lab={world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={world.model} paused={world.paused}
+                    <LabPanel lab={now_world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={now_world.model} paused={now_world.paused}
                               link={(*link).clone()} mirror={mirror_link} enabled={live} />
                 }
                 <CountersView counters={world.counters}
@@ -873,15 +903,26 @@ impl Fed {
     /// page's own (its start at the other's start, else the events up to
     /// the time of the other's newest one shown).
     fn show_moment_of(&self, other: &Fed) {
-        let at_start = {
+        let (at_start, since_start) = {
             let other = other.recording.borrow();
-            other.position() == other.first()
+            let position = other.position();
+            let since = other
+                .time_at(position)
+                .saturating_sub(other.origin(position));
+            (position == other.first(), since)
         };
         if at_start {
             let first = self.recording.borrow().first();
             self.seek(first);
         } else {
-            self.follow_time(other.time_shown());
+            // Each lab counts time from its own start: both line up on
+            // the start of their server (this one's newest: the one started
+            // for the comparison).
+            let origin = {
+                let recording = self.recording.borrow();
+                recording.origin(recording.end())
+            };
+            self.follow_time(origin + since_start);
         }
     }
 
@@ -936,9 +977,16 @@ fn saved_run_panel(
             <h2 id="saved-run-title">{ "Saved run" }</h2>
             <p><strong class="file-name">{ saved.name.clone() }</strong></p>
             <p id="saved-run-summary">
-                { format!("Recorded from {origin}: {} events over {:.3} s. No relay is needed to replay it: \
+                { format!("Recorded from {origin}: {} events over {:.3} s{}. No relay is needed to replay it: \
                           play it, drag the timeline, Step back (←) and Step (→) through it.",
-                          thousands(end - recording.first()), recording.time_at(end) as f64 / 1e6) }
+                          thousands(end - recording.first()),
+                          recording.time_at(end).saturating_sub(recording.time_at(recording.first())) as f64 / 1e6,
+                          if recording.let_go() > 0 {
+                              format!(" (its first {} events were let go before it was saved: \
+                                       what happened before is not in it)", thousands(recording.let_go()))
+                          } else {
+                              String::new()
+                          }) }
             </p>
             if let Some(scenario) = &header.scenario {
                 <p class="hint">{ "Its scenario: " }<a href={format!("/{scenario}")}>{ scenario.clone() }</a></p>

@@ -27,7 +27,7 @@
 
 mod chunked;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use chunked::Chunked;
 
@@ -117,6 +117,13 @@ impl LogFilter {
     }
 }
 
+/// A number no recording had before: what views key their caches on.
+fn next_epoch() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The world at one position, kept for seeking.
 #[derive(Clone, Debug)]
 struct Snapshot {
@@ -124,10 +131,22 @@ struct Snapshot {
     at: u64,
     world: World,
     weight: usize,
-    /// Made where the world changed outside the events (a fresh run
-    /// begun): thinning keeps it.
-    pinned: bool,
 }
+
+/// A log line as kept: where it shows from (one past its event; 0 for the
+/// hello's line), and the connection its task served when it happened
+/// (`conn + 1`; 0 when it names no task, or the task's connection is not
+/// known).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Line {
+    shows_from: u64,
+    task_conn: u64,
+}
+
+/// Open connections a run may hold at once: more than any lab allows (a
+/// page's relay caps a lab at a few thousand clients). A file claiming more
+/// is refused rather than allowed to fill the page's memory with lanes.
+pub const MAX_OPEN_CONNECTIONS: usize = 10_000;
 
 /// A run's events, its log, and snapshots of its world.
 #[derive(Clone, Debug)]
@@ -136,15 +155,15 @@ pub struct Recording {
     /// The position of the oldest event kept (how many were let go).
     first: u64,
     events: Chunked<Event>,
-    /// Each log line's position: where it shows from, one past its event
-    /// (0 for the hello's line).
-    log: VecDeque<u64>,
-    /// The connection each task served, for filing its lines under it.
-    task_conns: HashMap<TaskId, ConnId>,
+    log: VecDeque<Line>,
     /// Positions of the events that begin a server loop iteration.
     iterations: VecDeque<u64>,
-    /// Positions where the page began a fresh run.
-    fresh_runs: Vec<u64>,
+    /// Positions of the events that start a server (`listening`): where
+    /// the stretch of one server (one model) begins.
+    starts: VecDeque<u64>,
+    /// Positions where the page began a fresh run: before the event there,
+    /// the world was told to ([`World::begin_fresh_run`]).
+    fresh_runs: VecDeque<u64>,
     /// Oldest first; the first is always at `first`.
     snapshots: Vec<Snapshot>,
     snapshot_bytes: usize,
@@ -154,6 +173,9 @@ pub struct Recording {
     last_snapshot: u64,
     snapshot_budget: usize,
     max_events: u64,
+    /// Bumped whenever positions of log lines change meaning (a restart,
+    /// events let go): what a view caches of the log is stale.
+    epoch: u64,
     /// The world at the end of the run, while the page shows an earlier
     /// position.
     head_aside: Option<World>,
@@ -170,21 +192,20 @@ impl Default for Recording {
 impl Recording {
     /// An empty recording that keeps `max_events`, spends `snapshot_budget`
     /// bytes on snapshots, and makes one every `interval` events until the
-    /// budget is reached (a power of two).
+    /// budget is reached.
     pub fn with_limits(max_events: u64, snapshot_budget: usize, interval: u64) -> Self {
         Recording {
             hello: None,
             first: 0,
             events: Chunked::default(),
             log: VecDeque::new(),
-            task_conns: HashMap::new(),
             iterations: VecDeque::new(),
-            fresh_runs: Vec::new(),
+            starts: VecDeque::new(),
+            fresh_runs: VecDeque::new(),
             snapshots: vec![Snapshot {
                 at: 0,
                 world: World::default(),
                 weight: 0,
-                pinned: true,
             }],
             snapshot_bytes: 0,
             interval,
@@ -192,6 +213,7 @@ impl Recording {
             last_snapshot: 0,
             snapshot_budget,
             max_events,
+            epoch: next_epoch(),
             head_aside: None,
             cursor: None,
         }
@@ -212,7 +234,10 @@ impl Recording {
                 self.restart(shown);
                 shown.apply_message(ServerMessage::Hello(hello.clone()));
                 self.snapshots[0].world = shown.clone();
-                self.log.push_back(0);
+                self.log.push_back(Line {
+                    shows_from: 0,
+                    task_conn: 0,
+                });
                 self.hello = Some(hello);
             }
             ServerMessage::Events { events } => {
@@ -240,14 +265,14 @@ impl Recording {
     }
 
     /// Makes the server's next start begin a fresh run
-    /// ([`World::begin_fresh_run`]), and remembers where.
+    /// ([`World::begin_fresh_run`]), and remembers where, so that seeking
+    /// past here does the same.
     pub fn begin_fresh_run(&mut self, shown: &mut World) {
         let end = self.end();
-        let head = self.head(shown);
-        head.begin_fresh_run();
-        let world = head.clone();
-        self.fresh_runs.push(end);
-        self.keep_snapshot(end, world, true);
+        self.head(shown).begin_fresh_run();
+        if self.fresh_runs.back() != Some(&end) {
+            self.fresh_runs.push_back(end);
+        }
     }
 
     /// The relay's hello, when the run is a live lab's.
@@ -265,7 +290,8 @@ impl Recording {
         self.first + self.events.len() as u64
     }
 
-    /// Events let go to stay within the caps.
+    /// Events let go to stay within the caps (or before a saved run's
+    /// file began).
     pub fn let_go(&self) -> u64 {
         self.first
     }
@@ -280,6 +306,18 @@ impl Recording {
         self.cursor.is_some()
     }
 
+    /// Changes whenever cached log line numbers go stale (a restart, lines
+    /// let go), and differs between recordings.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The world now, whatever moment the page shows (`shown` is the
+    /// page's world).
+    pub fn now_world<'a>(&'a self, shown: &'a World) -> &'a World {
+        self.head_aside.as_ref().unwrap_or(shown)
+    }
+
     /// Events between two snapshots now.
     #[cfg(test)]
     pub fn interval(&self) -> u64 {
@@ -292,11 +330,16 @@ impl Recording {
         (self.snapshots.len(), self.snapshot_bytes)
     }
 
-    /// The time of the newest event before `position` (0 before any).
+    /// The time of the moment after `position` events: that of the newest
+    /// of them (at the start, that of the oldest event kept, or 0).
     pub fn time_at(&self, position: u64) -> Micros {
-        position
-            .checked_sub(self.first + 1)
-            .and_then(|index| self.events.get(usize::try_from(index).ok()?))
+        let index = match position.checked_sub(self.first + 1) {
+            Some(index) => index,
+            None if self.first == 0 => return 0,
+            None => 0,
+        };
+        self.events
+            .get(usize::try_from(index).unwrap_or(usize::MAX))
             .map_or(0, |event| event.at)
     }
 
@@ -304,6 +347,19 @@ impl Recording {
     /// where another run stands at the same moment.
     pub fn position_at_time(&self, at: Micros) -> u64 {
         self.first + self.events.partition_point(|event| event.at <= at) as u64
+    }
+
+    /// When the server shown at `position` started (its `listening`, or the
+    /// run's start): two runs compared line up on it.
+    pub fn origin(&self, position: u64) -> Micros {
+        let index = self.starts.partition_point(|start| *start < position);
+        match index
+            .checked_sub(1)
+            .and_then(|index| self.starts.get(index))
+        {
+            Some(start) => self.event_at(*start).map_or(0, |event| event.at),
+            None => self.time_at(self.first),
+        }
     }
 
     /// Shows the run as it was after `position` events (clamped to what is
@@ -318,8 +374,8 @@ impl Recording {
             self.head_aside = Some(std::mem::take(shown));
         }
         let current = self.cursor.unwrap_or(u64::MAX);
-        let snapshot = self.snapshot_before(position);
-        if (snapshot.at..=position).contains(&current) {
+        let snapshot = self.snapshot_before(position).at;
+        if (snapshot..=position).contains(&current) {
             // Forward within one interval: on from where the page is.
             self.apply_range(shown, current, position);
         } else {
@@ -337,15 +393,12 @@ impl Recording {
     }
 
     /// Shows the run one server loop iteration earlier: at the beginning of
-    /// the iteration before the position shown. A run whose server reports
-    /// no iterations (tokio's tasks report none) steps one log line.
+    /// the iteration before the position shown. Where the server reports
+    /// no iterations (tokio's tasks report none), it steps one log line;
+    /// it stops where a server starts (a model switched).
     pub fn step_back(&mut self, shown: &mut World) {
         let position = self.position();
-        let before = self
-            .stops()
-            .take_while(|stop| *stop < position)
-            .last()
-            .unwrap_or(self.first);
+        let before = self.stop_before(position);
         self.seek(shown, before);
     }
 
@@ -355,33 +408,82 @@ impl Recording {
         let Some(position) = self.cursor else {
             return false;
         };
-        let next = self
-            .stops()
-            .find(|stop| *stop > position)
-            .unwrap_or_else(|| self.end());
+        let next = self.stop_after(position);
         self.seek(shown, next);
         true
     }
 
-    /// Where Step back and Step stop: before each event that begins a loop
-    /// iteration, or each log line's event when there are none.
-    fn stops(&self) -> Box<dyn Iterator<Item = u64> + '_> {
-        if self.iterations.is_empty() {
-            Box::new(
-                self.log
-                    .iter()
-                    .filter(|position| **position > 0)
-                    .map(|position| position - 1),
-            )
-        } else {
-            Box::new(self.iterations.iter().copied())
+    /// The stretch of one server around `position`: from its start (or the
+    /// first position) to the next start (or the end).
+    fn stretch(&self, position: u64) -> (u64, u64) {
+        let index = self.starts.partition_point(|start| *start <= position);
+        let from = index
+            .checked_sub(1)
+            .and_then(|index| self.starts.get(index))
+            .copied()
+            .unwrap_or(self.first);
+        let to = self
+            .starts
+            .get(index)
+            .copied()
+            .unwrap_or_else(|| self.end());
+        (from, to)
+    }
+
+    /// Whether the server of the stretch `from..to` reports iterations.
+    fn iterates(&self, from: u64, to: u64) -> bool {
+        let index = self.iterations.partition_point(|at| *at < from);
+        self.iterations.get(index).is_some_and(|at| *at < to)
+    }
+
+    /// The positions before each log line's event.
+    fn line_stop(&self, index: usize) -> Option<u64> {
+        self.log
+            .get(index)
+            .and_then(|line| line.shows_from.checked_sub(1))
+    }
+
+    /// The latest stop before `position`: a stretch's start, an iteration's
+    /// start within a stretch that iterates, a log line's within one that
+    /// does not.
+    fn stop_before(&self, position: u64) -> u64 {
+        if position <= self.first {
+            return self.first;
         }
+        let (from, to) = self.stretch(position - 1);
+        let within = if self.iterates(from, to) {
+            let index = self.iterations.partition_point(|at| *at < position);
+            index
+                .checked_sub(1)
+                .and_then(|index| self.iterations.get(index))
+                .copied()
+        } else {
+            let index = self
+                .log
+                .partition_point(|line| line.shows_from < position + 1);
+            (0..index).rev().find_map(|index| self.line_stop(index))
+        };
+        within.filter(|stop| *stop >= from).unwrap_or(from)
+    }
+
+    /// The earliest stop after `position` (the end when none is left).
+    fn stop_after(&self, position: u64) -> u64 {
+        let (from, to) = self.stretch(position);
+        let within = if self.iterates(from, to) {
+            let index = self.iterations.partition_point(|at| *at <= position);
+            self.iterations.get(index).copied()
+        } else {
+            let index = self
+                .log
+                .partition_point(|line| line.shows_from <= position + 1);
+            (index..self.log.len()).find_map(|index| self.line_stop(index))
+        };
+        within.filter(|stop| *stop < to).unwrap_or(to)
     }
 
     /// How many log lines show at `position`.
     pub fn log_len_at(&self, position: u64) -> usize {
-        self.log
-            .partition_point(|shows_from| *shows_from <= position)
+        self.log.partition_point(|line| line.shows_from <= position)
     }
 
     /// Log lines kept.
@@ -393,13 +495,17 @@ impl Recording {
     /// The position from which the log's `index`-th line (oldest first)
     /// shows.
     pub fn log_position(&self, index: usize) -> Option<u64> {
-        self.log.get(index).copied()
+        self.log.get(index).map(|line| line.shows_from)
     }
 
     /// What the log's `index`-th line is about.
     pub fn log_subject(&self, index: usize) -> Option<LogSubject> {
-        let position = self.log_position(index)?;
-        let Some(event) = position.checked_sub(1).and_then(|at| self.event_at(at)) else {
+        let line = self.log.get(index)?;
+        let Some(event) = line
+            .shows_from
+            .checked_sub(1)
+            .and_then(|at| self.event_at(at))
+        else {
             return Some(LogSubject {
                 kind: "hello",
                 sock: None,
@@ -407,7 +513,10 @@ impl Recording {
             });
         };
         let (sock, task) = subjects(&event.kind);
-        let sock = sock.or_else(|| Some(Sock::Conn(*self.task_conns.get(&task?)?)));
+        let sock = sock.or_else(|| {
+            let conn = line.task_conn.checked_sub(1)?;
+            Some(Sock::Conn(ConnId(conn)))
+        });
         Some(LogSubject {
             kind: kind_name(&event.kind),
             sock,
@@ -461,15 +570,42 @@ impl Recording {
 
     /// Opens a run file: its header, its recording, and the world at its
     /// end. Nothing of the page's run is touched, so a file that fails
-    /// loses nothing.
+    /// loses nothing. A file that began after events were let go starts
+    /// at their count, as the run it was saved from did.
+    #[cfg(test)]
     pub fn open(bytes: &[u8], limits: &Limits) -> Result<(Header, Recording, World), RunFileError> {
+        Recording::open_within(bytes, limits, || false)
+    }
+
+    /// [`Recording::open`], giving up when `too_long` says so (it is asked
+    /// after each line): a hostile file can be cheap to read and costly to
+    /// replay.
+    pub fn open_within(
+        bytes: &[u8],
+        limits: &Limits,
+        mut too_long: impl FnMut() -> bool,
+    ) -> Result<(Header, Recording, World), RunFileError> {
         let mut reader = Reader::new(bytes, limits)?;
         let (mut recording, mut world) = (Recording::default(), World::default());
         if let Some(hello) = &reader.header().hello {
             recording.record(&mut world, ServerMessage::Hello(hello.clone()));
         }
+        let let_go = reader.header().let_go;
+        recording.first = let_go;
+        recording.last_snapshot = let_go;
+        recording.snapshots[0].at = let_go;
         while let Some(entry) = reader.next_entry()? {
             recording.load(&mut world, entry);
+            if world.connections.len() > MAX_OPEN_CONNECTIONS {
+                return Err(RunFileError::Implausible(format!(
+                    "it holds more than {MAX_OPEN_CONNECTIONS} connections at once"
+                )));
+            }
+            if too_long() {
+                return Err(RunFileError::Implausible(
+                    "it takes too long to replay".to_owned(),
+                ));
+            }
         }
         Ok((reader.header().clone(), recording, world))
     }
@@ -482,6 +618,14 @@ impl Recording {
         }
     }
 
+    /// The world after `position` events, from the snapshot before it.
+    pub fn world_at(&self, position: u64) -> World {
+        let snapshot = self.snapshot_before(position);
+        let mut world = snapshot.world.clone();
+        self.apply_range(&mut world, snapshot.at, position);
+        world
+    }
+
     /// The world events go to: the head.
     fn head<'a>(&'a mut self, shown: &'a mut World) -> &'a mut World {
         self.head_aside.as_mut().unwrap_or(shown)
@@ -492,17 +636,21 @@ impl Recording {
         let head = self.head_aside.as_mut().unwrap_or(shown);
         head.apply(&event);
         if !is_frequent(&event.kind) {
-            self.log.push_back(position + 1);
+            // The connection a task's line is about, as the world knew it
+            // then (task numbers start again with each server).
+            let task_conn = match subjects(&event.kind) {
+                (None, Some(task)) => head.conn_of_task(task).map_or(0, |conn| conn.0 + 1),
+                _ => 0,
+            };
+            self.log.push_back(Line {
+                shows_from: position + 1,
+                task_conn,
+            });
         }
-        if let EventKind::TaskSpawned {
-            task,
-            conn: Some(conn),
-        } = event.kind
-        {
-            self.task_conns.insert(task, conn);
-        }
-        if matches!(event.kind, EventKind::LoopIteration { .. }) {
-            self.iterations.push_back(position);
+        match event.kind {
+            EventKind::LoopIteration { .. } => self.iterations.push_back(position),
+            EventKind::Listening { .. } => self.starts.push_back(position),
+            _ => {}
         }
         self.events.push_back(event);
         let end = position + 1;
@@ -511,62 +659,63 @@ impl Recording {
             .interval
             .max(head.connections.len() as u64 * EVENTS_PER_LANE);
         if end - self.last_snapshot >= interval {
-            let world = head.clone();
             self.last_snapshot = end;
-            self.keep_snapshot(end, world, false);
+            // A world too large for the budget is not copied at all:
+            // seeking replays from an earlier snapshot instead.
+            if head.weight() <= self.snapshot_budget / 4 {
+                let world = head.clone();
+                self.keep_snapshot(end, world);
+            }
         }
     }
 
-    fn keep_snapshot(&mut self, at: u64, world: World, pinned: bool) {
+    fn keep_snapshot(&mut self, at: u64, world: World) {
         let weight = world.weight();
         match self.snapshots.last_mut() {
             Some(last) if last.at == at => {
                 self.snapshot_bytes = self.snapshot_bytes - last.weight + weight;
                 last.world = world;
                 last.weight = weight;
-                last.pinned |= pinned;
             }
             _ => {
                 self.snapshot_bytes += weight;
-                self.snapshots.push(Snapshot {
-                    at,
-                    world,
-                    weight,
-                    pinned,
-                });
+                self.snapshots.push(Snapshot { at, world, weight });
             }
         }
-        // Over budget: every other snapshot goes, and they come half as
-        // often from now on (the first and the pinned stay).
-        while self.snapshot_bytes > self.snapshot_budget {
-            let before = self.snapshots.len();
+        // Over budget: every other snapshot goes (the first stays), and
+        // they come half as often from now on.
+        while self.snapshot_bytes > self.snapshot_budget && self.snapshots.len() > 1 {
             let mut index = 0;
-            self.snapshots.retain(|snapshot| {
+            self.snapshots.retain(|_| {
                 index += 1;
-                snapshot.pinned || index % 2 == 1
+                index % 2 == 1
             });
-            if self.snapshots.len() == before {
-                break;
-            }
-            self.interval *= 2;
+            self.interval = self.interval.saturating_mul(2);
             self.snapshot_bytes = self.snapshots.iter().map(|snapshot| snapshot.weight).sum();
         }
     }
 
-    /// Lets the oldest events go, down to a snapshot, while the recording
-    /// holds more than its caps ([`MAX_EVENTS`], [`MAX_SPAN`]).
+    /// Lets the oldest events go while the recording holds more than its
+    /// caps ([`MAX_EVENTS`], [`MAX_SPAN`]): a sixteenth more than needed, so
+    /// that this happens seldom, down to the world at the cut.
     fn let_go_beyond_caps(&mut self, shown: &mut World) {
         let (Some(oldest), Some(newest)) = (self.events.front(), self.events.back()) else {
             return;
         };
-        let too_old = newest.at.saturating_sub(MAX_SPAN);
-        if self.events.len() as u64 <= self.max_events && oldest.at >= too_old {
+        let (oldest, newest) = (oldest.at, newest.at);
+        let mut cut = self.first;
+        if self.events.len() as u64 > self.max_events {
+            cut = cut.max(self.end() - self.max_events + self.max_events / 16);
+        }
+        if newest.saturating_sub(oldest) > MAX_SPAN {
+            let keep_from = newest.saturating_sub(MAX_SPAN - MAX_SPAN / 16);
+            let index = self.events.partition_point(|event| event.at < keep_from);
+            cut = cut.max(self.first + index as u64);
+        }
+        let cut = cut.min(self.end());
+        if cut == self.first {
             return;
         }
-        let by_count = self.end().saturating_sub(self.max_events);
-        let by_time = self.first + self.events.partition_point(|event| event.at < too_old) as u64;
-        // A sixteenth more than needed goes, so that this happens seldom.
-        let cut = (by_count.max(by_time) + self.max_events / 16).min(self.end());
         // The world at the cut becomes the first snapshot.
         let world = self.world_at(cut);
         let index = self.snapshots.partition_point(|snapshot| snapshot.at < cut);
@@ -577,7 +726,6 @@ impl Recording {
                 at: cut,
                 world,
                 weight,
-                pinned: false,
             },
         );
         self.let_go_before(cut, shown);
@@ -589,26 +737,20 @@ impl Recording {
         }
         self.events.let_go((cut - self.first) as usize);
         self.first = cut;
+        self.epoch = next_epoch();
         let (first, hello) = (cut, self.hello.is_some());
         self.log
-            .retain(|position| *position > first || (hello && *position == 0));
-        while self.iterations.front().is_some_and(|at| *at < first) {
-            self.iterations.pop_front();
+            .retain(|line| line.shows_from > first || (hello && line.shows_from == 0));
+        for positions in [&mut self.iterations, &mut self.starts, &mut self.fresh_runs] {
+            while positions.front().is_some_and(|at| *at < first) {
+                positions.pop_front();
+            }
         }
-        self.fresh_runs.retain(|at| *at >= first);
         self.snapshots.retain(|snapshot| snapshot.at >= first);
         self.snapshot_bytes = self.snapshots.iter().map(|snapshot| snapshot.weight).sum();
         if self.cursor.is_some_and(|cursor| cursor < first) {
             self.seek(shown, first);
         }
-    }
-
-    /// The world after `position` events, from the snapshot before it.
-    fn world_at(&self, position: u64) -> World {
-        let snapshot = self.snapshot_before(position);
-        let mut world = snapshot.world.clone();
-        self.apply_range(&mut world, snapshot.at, position);
-        world
     }
 
     fn snapshot_before(&self, position: u64) -> &Snapshot {
@@ -618,9 +760,15 @@ impl Recording {
         &self.snapshots[index.saturating_sub(1)]
     }
 
+    /// Applies the events from position `from` to `to` to `world`, telling
+    /// it where fresh runs began as the head was told.
     fn apply_range(&self, world: &mut World, from: u64, to: u64) {
-        let (from, to) = ((from - self.first) as usize, (to - self.first) as usize);
-        for event in self.events.range(from..to) {
+        let mut fresh = self.fresh_runs.partition_point(|at| *at < from);
+        for (position, event) in (from..to).zip(self.events_between(from, to)) {
+            while self.fresh_runs.get(fresh).is_some_and(|at| *at <= position) {
+                world.begin_fresh_run();
+                fresh += 1;
+            }
             world.apply(event);
         }
     }

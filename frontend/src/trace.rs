@@ -35,15 +35,23 @@ pub const RAW_EVENTS_KEPT: usize = 200_000;
 pub fn run_trace(world: &World, recording: &Recording) -> Value {
     let mut trace = chrome_trace(world);
     let shown = recording.position();
-    let raw = recording.events_between(shown.saturating_sub(RAW_EVENTS_KEPT as u64), shown);
+    let from = shown
+        .saturating_sub(RAW_EVENTS_KEPT as u64)
+        .max(recording.first());
+    let raw = raw_events(
+        recording.world_at(from),
+        recording.events_between(from, shown),
+    );
     if let Some(events) = trace["traceEvents"].as_array_mut() {
-        events.extend(raw_events(raw));
+        events.extend(raw);
     }
     trace
 }
 
-/// The server loop's thread, its instants, and the counters, from raw events.
-pub fn raw_events<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<Value> {
+/// The server loop's thread and its instants, and the counters as the page
+/// shows them: `world` (the world before the first of `events`) takes each
+/// event as the page's did.
+pub fn raw_events<'a>(mut world: World, events: impl Iterator<Item = &'a Event>) -> Vec<Value> {
     let mut out = vec![
         json!({
             "name": "thread_name", "ph": "M", "pid": PID, "tid": LOOP_TID,
@@ -54,37 +62,32 @@ pub fn raw_events<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<Value> {
             "args": { "sort_index": -1 },
         }),
     ];
-    let (mut open, mut would_block) = (0_u64, 0_u64);
     for event in events {
+        let before = world.counters;
+        world.apply(event);
+        let now = world.counters;
         let at = event.at;
-        let counter = |name: &str, value: u64| json!({ "name": name, "ph": "C", "ts": at, "pid": PID, "args": { name: value } });
+        let mut counter = |name: &str, old: u64, new: u64| {
+            if old != new {
+                out.push(
+                    json!({ "name": name, "ph": "C", "ts": at, "pid": PID, "args": { name: new } }),
+                );
+            }
+        };
+        counter("open connections", before.open, now.open);
+        counter("backlog", u64::from(before.backlog), u64::from(now.backlog));
+        counter("would-block tries", before.would_block, now.would_block);
+        let percent = |cpu: Option<u32>| cpu.map_or(0, |permille| u64::from(permille) / 10);
+        counter(
+            "server CPU %",
+            percent(before.cpu_permille),
+            percent(now.cpu_permille),
+        );
         match &event.kind {
             EventKind::LoopIteration { iteration } => out.push(json!({
                 "name": "loop iteration", "cat": "loop_iteration", "ph": "i", "s": "t",
                 "ts": at, "pid": PID, "tid": LOOP_TID, "args": { "iteration": iteration },
             })),
-            EventKind::Accepted { .. } => {
-                open += 1;
-                out.push(counter("open connections", open));
-            }
-            EventKind::Closed { .. } => {
-                open = open.saturating_sub(1);
-                out.push(counter("open connections", open));
-            }
-            EventKind::Backlog { waiting } => out.push(counter("backlog", u64::from(*waiting))),
-            EventKind::WouldBlock { .. } => {
-                would_block += 1;
-                out.push(counter("would-block tries", would_block));
-            }
-            EventKind::Spins {
-                would_block: tries, ..
-            } => {
-                would_block += tries;
-                out.push(counter("would-block tries", would_block));
-            }
-            EventKind::Cpu { busy_us, window_us } if *window_us > 0 => {
-                out.push(counter("server CPU %", busy_us * 100 / window_us));
-            }
             EventKind::SelectCalled { .. }
             | EventKind::SelectReturned { .. }
             | EventKind::CallBlocked { .. }

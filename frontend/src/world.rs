@@ -13,7 +13,7 @@ pub mod wording;
 
 use kept::Kept;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::latency::Latencies;
 
@@ -28,6 +28,8 @@ pub const CLOSED_CONNECTIONS_KEPT: usize = 200;
 pub const SPANS_KEPT: usize = 256;
 /// Would-block marks kept per lane.
 pub const MARKS_KEPT: usize = 256;
+/// Lanes shown for connections waiting in the listen backlog, at most.
+pub const BACKLOG_LANES: u64 = 4096;
 /// Closed sockets kept in the selector table.
 pub const CLOSED_SOCKETS_KEPT: usize = 20;
 
@@ -277,6 +279,11 @@ impl World {
         self.track_server(&event.kind);
     }
 
+    /// The connection `task` serves, while the world keeps it.
+    pub fn conn_of_task(&self, task: TaskId) -> Option<ConnId> {
+        self.task_conns.get(&task).copied()
+    }
+
     /// Roughly how many bytes the world holds: what a snapshot of it costs.
     pub fn weight(&self) -> usize {
         use std::mem::size_of;
@@ -386,8 +393,9 @@ impl World {
                 }
             }
             EventKind::SelectReturned { ready } => {
+                let ready: HashSet<Sock> = ready.iter().map(|entry| entry.sock).collect();
                 for row in self.sockets.values_mut() {
-                    row.ready = ready.iter().any(|entry| entry.sock == row.sock);
+                    row.ready = ready.contains(&row.sock);
                 }
             }
             EventKind::Closed { conn } => {
@@ -441,15 +449,21 @@ impl World {
                 counters.open += 1;
             }
             EventKind::Closed { .. } => counters.open = counters.open.saturating_sub(1),
-            EventKind::Sent { bytes, .. } => counters.bytes_echoed += bytes,
-            EventKind::Traffic { sent, .. } => counters.bytes_echoed += sent,
+            EventKind::Sent { bytes, .. } => {
+                counters.bytes_echoed = counters.bytes_echoed.saturating_add(*bytes)
+            }
+            EventKind::Traffic { sent, .. } => {
+                counters.bytes_echoed = counters.bytes_echoed.saturating_add(*sent)
+            }
             EventKind::ClientStarted { .. } => counters.clients_started += 1,
             EventKind::ClientFinished { .. } if this_run => counters.clients_finished += 1,
             EventKind::TaskFinished {
                 outcome: TaskOutcome::Failed { .. },
                 ..
             } => counters.task_errors += 1,
-            EventKind::Dropped { count } => counters.dropped_events += count,
+            EventKind::Dropped { count } => {
+                counters.dropped_events = counters.dropped_events.saturating_add(*count)
+            }
             EventKind::ErrorHandled { .. } => counters.errors_handled += 1,
             EventKind::WouldBlock { .. } => counters.would_block += 1,
             EventKind::LoopIteration { .. } => counters.iterations += 1,
@@ -457,12 +471,13 @@ impl World {
                 iterations,
                 would_block,
             } => {
-                counters.iterations += iterations;
-                counters.would_block += would_block;
+                counters.iterations = counters.iterations.saturating_add(*iterations);
+                counters.would_block = counters.would_block.saturating_add(*would_block);
             }
             EventKind::Backlog { waiting } => counters.backlog = *waiting,
             EventKind::Cpu { busy_us, window_us } if *window_us > 0 => {
-                counters.cpu_permille = Some((busy_us * 1000 / window_us) as u32);
+                let permille = busy_us.saturating_mul(1000) / window_us;
+                counters.cpu_permille = Some(u32::try_from(permille).unwrap_or(u32::MAX));
             }
             _ => {}
         }
@@ -551,7 +566,7 @@ impl World {
             }
             EventKind::Received { conn, bytes } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
-                    connection.bytes_in += bytes;
+                    connection.bytes_in = connection.bytes_in.saturating_add(*bytes);
                     if !connection.state.is_final() {
                         connection.enter(TaskState::Running, now);
                     }
@@ -559,7 +574,7 @@ impl World {
             }
             EventKind::Sent { conn, bytes } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
-                    connection.bytes_out += bytes;
+                    connection.bytes_out = connection.bytes_out.saturating_add(*bytes);
                 }
             }
             EventKind::Traffic {
@@ -569,8 +584,8 @@ impl World {
                 ..
             } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
-                    connection.bytes_in += received;
-                    connection.bytes_out += sent;
+                    connection.bytes_in = connection.bytes_in.saturating_add(*received);
+                    connection.bytes_out = connection.bytes_out.saturating_add(*sent);
                 }
             }
             // The task stays mapped to its connection for as long as the
@@ -605,8 +620,11 @@ impl World {
     /// are numbered in accept order, so the `waiting` ones are the next
     /// numbers after the last accepted.
     fn track_backlog(&mut self) {
-        let first = self.last_accepted + 1;
-        let end = first + u64::from(self.counters.backlog);
+        // A backlog lane per waiting connection, up to what a listener
+        // queues (a file may claim billions; the counter still says so).
+        let waiting = u64::from(self.counters.backlog).min(BACKLOG_LANES);
+        let first = self.last_accepted.saturating_add(1);
+        let end = first.saturating_add(waiting);
         for id in first..end {
             self.connections
                 .entry(ConnId(id))

@@ -70,6 +70,11 @@ pub struct Header {
     pub source: RunSource,
     /// The scenario's link (`?model=…`), when the run was a simulation.
     pub scenario: Option<String>,
+    /// Events of the run let go before its first one here (the page keeps
+    /// the newest of a long run): the file's first event is the run's
+    /// `let_go`-th, and what happened before it is not in the file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub let_go: u64,
     /// The relay's hello, when the run was a live lab's (its own line, the
     /// second).
     #[serde(skip)]
@@ -85,9 +90,14 @@ impl Header {
             protocol: PROTOCOL_VERSION,
             source,
             scenario,
+            let_go: 0,
             hello,
         }
     }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What a run holds after its header, in order.
@@ -191,6 +201,9 @@ pub enum RunFileError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Well formed, but not a run a page could have recorded.
+    #[error("this run cannot be shown: {0}")]
+    Implausible(String),
     /// The file ends before its last line.
     #[error("the file is cut short ({0}); save the run again")]
     Truncated(String),
@@ -331,7 +344,14 @@ impl<'a> Reader<'a> {
             finished: false,
         };
         match reader.line()? {
-            (_, Line::Message(ServerMessage::Hello(hello))) => reader.header.hello = Some(hello),
+            (_, Line::Message(ServerMessage::Hello(hello))) => {
+                if hello.protocol != PROTOCOL_VERSION {
+                    return Err(RunFileError::OtherProtocol {
+                        found: hello.protocol,
+                    });
+                }
+                reader.header.hello = Some(hello);
+            }
             other => reader.ahead = Some(other),
         }
         Ok(reader)
@@ -493,7 +513,7 @@ fn in_mib(bytes: u64) -> String {
     const MIB: u64 = 1 << 20;
     match bytes {
         0..MIB => format!("{bytes} bytes"),
-        _ if bytes % MIB == 0 => format!("{} MiB", bytes / MIB),
+        _ if bytes.is_multiple_of(MIB) => format!("{} MiB", bytes / MIB),
         _ => format!("{:.1} MiB", bytes as f64 / MIB as f64),
     }
 }

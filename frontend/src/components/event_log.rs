@@ -8,7 +8,7 @@ use yew::prelude::*;
 use crate::components::SharedWorld;
 use crate::components::timeline::thousands;
 use crate::components::windowing::{in_view, use_scroll_top};
-use crate::recording::{KIND_NAMES, LogFilter, LogLine, MAX_EVENTS};
+use crate::recording::{KIND_NAMES, LogFilter, LogLine, MAX_EVENTS, Recording};
 
 /// Height of one line, in CSS pixels (fixed, for the windowing).
 const LINE_PX: f64 = 20.0;
@@ -20,6 +20,46 @@ const VIEW_PX: f64 = 320.0;
 pub struct EventLogProps {
     /// The world whose log is shown.
     pub world: SharedWorld,
+}
+
+/// The log lines that pass a filter, oldest first: found once, then only
+/// the new lines are looked at, frame after frame.
+#[derive(Default)]
+struct Matches {
+    /// The filter and the recording's epoch they were found for.
+    key: Option<(LogFilter, u64)>,
+    /// Lines looked at so far.
+    scanned: usize,
+    lines: Vec<u32>,
+}
+
+impl Matches {
+    /// Brings the matches up to the newest line of `recording`.
+    fn update(&mut self, recording: &Recording, filter: LogFilter) {
+        let key = (filter, recording.epoch());
+        if self.key != Some(key) {
+            *self = Matches {
+                key: Some(key),
+                ..Matches::default()
+            };
+        }
+        let all = recording.log_len_at(recording.end());
+        for index in self.scanned..all {
+            if recording
+                .log_subject(index)
+                .is_some_and(|subject| filter.matches(&subject))
+            {
+                self.lines.push(index as u32);
+            }
+        }
+        self.scanned = all;
+    }
+
+    /// How many of the matches are among the first `shown` lines.
+    fn before(&self, shown: usize) -> usize {
+        self.lines
+            .partition_point(|index| (*index as usize) < shown)
+    }
 }
 
 /// Every event in words, with its time.
@@ -56,26 +96,25 @@ pub fn EventLog(props: &EventLogProps) -> Html {
         })
     };
 
+    let matches = use_mut_ref(Matches::default);
     let recording = props.world.recording.borrow();
     // The lines up to the moment shown.
     let shown = recording.log_len_at(recording.position());
-    // Newest first: row i is the i-th newest line that passes.
-    let matching: Option<Vec<u32>> = (!filter.is_open()).then(|| {
-        (0..shown as u32)
-            .rev()
-            .filter(|index| {
-                recording
-                    .log_subject(*index as usize)
-                    .is_some_and(|subject| filter.matches(&subject))
-            })
-            .collect()
-    });
-    let total = matching.as_ref().map_or(shown, Vec::len);
+    let mut matches = matches.borrow_mut();
+    let filtered = !filter.is_open();
+    let total = if filtered {
+        matches.update(&recording, *filter);
+        matches.before(shown)
+    } else {
+        shown
+    };
     let view = in_view(total, LINE_PX, VIEW_PX, scroll_top);
+    // Newest first: row i is the i-th newest line that passes.
     let line_at = |row: usize| {
-        let index = match &matching {
-            Some(indices) => indices[row] as usize,
-            None => shown - 1 - row,
+        let index = if filtered {
+            matches.lines[total - 1 - row] as usize
+        } else {
+            shown - 1 - row
         };
         recording.log_line(index).unwrap_or_else(|| LogLine {
             at: 0,

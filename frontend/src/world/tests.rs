@@ -847,3 +847,25 @@ fn the_type_filter_offers_every_type_the_log_keeps() {
     // The run was broad enough to mean something.
     assert!(kinds.len() >= 20, "{kinds:?}");
 }
+
+#[test]
+fn absurd_numbers_from_a_file_stay_bounded() {
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        EventKind::Backlog { waiting: u32::MAX },
+        EventKind::Cpu {
+            busy_us: u64::MAX,
+            window_us: 1,
+        },
+        EventKind::Accepted {
+            conn: ConnId(u64::MAX),
+            peer: "p".into(),
+        },
+    ]));
+    assert_eq!(world.counters.backlog, u32::MAX, "the counter says it");
+    assert!(
+        world.connections.len() as u64 <= BACKLOG_LANES + 1,
+        "the lanes do not"
+    );
+    assert_eq!(world.counters.cpu_permille, Some(u32::MAX));
+}
