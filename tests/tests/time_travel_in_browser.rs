@@ -174,6 +174,15 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
     assert_eq!(browser.count("#lanes .lane").await, 5);
     assert_eq!(counter(&browser, "iterations").await, Some(iterations));
 
+    // Back to the simulation: the saved run is let go, its tab with it.
+    browser.click("#close-saved-run").await?;
+    wait_until("the simulation again", || async {
+        (browser.count("#source-saved").await == 0
+            && browser.attr("#source-sim", "aria-pressed").await.as_deref() == Some("true"))
+        .then_some(())
+    })
+    .await?;
+
     browser.close().await?;
     server.abort();
     Ok(())
