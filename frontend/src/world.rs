@@ -393,9 +393,15 @@ impl World {
                 }
             }
             EventKind::SelectReturned { ready } => {
-                let ready: HashSet<Sock> = ready.iter().map(|entry| entry.sock).collect();
+                // A set only for a large ready set (a file may hold one of
+                // thousands); a small one is searched as it is.
+                let large: Option<HashSet<Sock>> =
+                    (ready.len() > 16).then(|| ready.iter().map(|entry| entry.sock).collect());
                 for row in self.sockets.values_mut() {
-                    row.ready = ready.contains(&row.sock);
+                    row.ready = match &large {
+                        Some(ready) => ready.contains(&row.sock),
+                        None => ready.iter().any(|entry| entry.sock == row.sock),
+                    };
                 }
             }
             EventKind::Closed { conn } => {
