@@ -97,6 +97,15 @@ pub fn App() -> Html {
     let compare = use_state_eq(|| ScenarioLink::parse(&page_query()).compare);
     let second_world = use_mut_ref(World::default);
     let second_recording = use_mut_ref(Recording::default);
+    // Each run's world and the recording that feeds it, for the callbacks.
+    let fed = Fed {
+        world: Rc::clone(&world),
+        recording: Rc::clone(&recording),
+    };
+    let second_fed = Fed {
+        world: Rc::clone(&second_world),
+        recording: Rc::clone(&second_recording),
+    };
     let second_sim: Rc<RefCell<Option<SimSource>>> = use_mut_ref(|| None);
     let second_link: Rc<RefCell<Option<Link>>> = use_mut_ref(|| None);
     let (redraw, render_started) = use_frame_redraw();
@@ -142,20 +151,15 @@ pub fn App() -> Html {
     }
     {
         // Comparing (again, or no more): both runs start afresh together.
-        let world = Rc::clone(&world);
-        let recording = Rc::clone(&recording);
+        let (fed, second_fed) = (fed.clone(), second_fed.clone());
         let sim = Rc::clone(&sim);
-        let second_world = Rc::clone(&second_world);
-        let second_recording = Rc::clone(&second_recording);
         let second_sim = Rc::clone(&second_sim);
         let second_link = Rc::clone(&second_link);
         let link = link.clone();
         let redraw = redraw.clone();
         let token = Rc::clone(&token);
         use_effect_with((source, *compare), move |(source, compare)| {
-            second_recording
-                .borrow_mut()
-                .restart(&mut second_world.borrow_mut());
+            second_fed.restart();
             *second_sim.borrow_mut() = None;
             if let Some(old) = second_link.borrow_mut().take() {
                 old.close();
@@ -166,7 +170,7 @@ pub fn App() -> Html {
                     if let Some(model) = *compare {
                         let settings = sim.settings();
                         sim.reset(settings);
-                        recording.borrow_mut().restart(&mut world.borrow_mut());
+                        fed.restart();
                         let mut second = compared_run(&sim.link(), model);
                         second.playing = sim.playing;
                         *second_sim.borrow_mut() = Some(second);
@@ -187,22 +191,19 @@ pub fn App() -> Html {
                     // This page's lab restarts its server too (same model:
                     // the one running now), so that both runs start with no
                     // one connected.
-                    recording.borrow_mut().back_to_now(&mut world.borrow_mut());
-                    let current = world.borrow().model;
+                    fed.back_to_now();
+                    let current = fed.world.borrow().model;
                     if let Some(current) = current
                         && link.send(&Command::SetModel { model: current })
                     {
-                        recording
+                        fed.recording
                             .borrow_mut()
-                            .begin_fresh_run(&mut world.borrow_mut());
+                            .begin_fresh_run(&mut fed.world.borrow_mut());
                     }
                     *second_link.borrow_mut() = Some(open_second_lab(
                         *model,
                         page_lab_url(token.as_deref()),
-                        Fed {
-                            world: Rc::clone(&second_world),
-                            recording: Rc::clone(&second_recording),
-                        },
+                        second_fed.clone(),
                         redraw.clone(),
                     ));
                 }
@@ -212,10 +213,7 @@ pub fn App() -> Html {
         });
     }
     {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
+        let fed = fed.clone();
         let status = status.clone();
         let link = link.clone();
         let active = Rc::clone(&active);
@@ -256,14 +254,8 @@ pub fn App() -> Html {
         });
     }
     {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
-        let second_fed = Fed {
-            world: Rc::clone(&second_world),
-            recording: Rc::clone(&second_recording),
-        };
+        let fed = fed.clone();
+        let second_fed = second_fed.clone();
         let sim = Rc::clone(&sim);
         let second_sim = Rc::clone(&second_sim);
         let followed_serial = Rc::clone(&followed_serial);
@@ -300,14 +292,8 @@ pub fn App() -> Html {
         })
     };
     {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
-        let second_fed = Fed {
-            world: Rc::clone(&second_world),
-            recording: Rc::clone(&second_recording),
-        };
+        let fed = fed.clone();
+        let second_fed = second_fed.clone();
         let sim = Rc::clone(&sim);
         let second_sim = Rc::clone(&second_sim);
         let active = Rc::clone(&active);
@@ -346,14 +332,8 @@ pub fn App() -> Html {
         });
     }
     let on_sim_action = {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
-        let second_fed = Fed {
-            world: Rc::clone(&second_world),
-            recording: Rc::clone(&second_recording),
-        };
+        let fed = fed.clone();
+        let second_fed = second_fed.clone();
         let sim = Rc::clone(&sim);
         let second_sim = Rc::clone(&second_sim);
         let redraw = redraw.clone();
@@ -416,14 +396,8 @@ pub fn App() -> Html {
         })
     };
     let on_time = {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
-        let second_fed = Fed {
-            world: Rc::clone(&second_world),
-            recording: Rc::clone(&second_recording),
-        };
+        let fed = fed.clone();
+        let second_fed = second_fed.clone();
         let sim = Rc::clone(&sim);
         let second_sim = Rc::clone(&second_sim);
         let replaying = Rc::clone(&replaying);
@@ -459,10 +433,7 @@ pub fn App() -> Html {
         })
     };
     let on_save = {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
+        let fed = fed.clone();
         let sim = Rc::clone(&sim);
         let active = Rc::clone(&active);
         let saved_run = saved_run.clone();
@@ -492,10 +463,7 @@ pub fn App() -> Html {
         })
     };
     let on_open = {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
+        let fed = fed.clone();
         let active = Rc::clone(&active);
         let replaying = Rc::clone(&replaying);
         let (chosen, saved_run, run_problem, compare) = (
@@ -550,10 +518,7 @@ pub fn App() -> Html {
         })
     };
     let on_replay = {
-        let fed = Fed {
-            world: Rc::clone(&world),
-            recording: Rc::clone(&recording),
-        };
+        let fed = fed.clone();
         let replaying = Rc::clone(&replaying);
         let redraw = redraw.clone();
         Callback::from(move |()| {

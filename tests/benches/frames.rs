@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use loopscope_e2e::{Browser, serve_static_app, wait_until};
+use loopscope_e2e::{Browser, numbers, percentile, serve_static_app, wait_until};
 use serde_json::Value;
 
 /// What the page does during the measured window.
@@ -78,22 +78,6 @@ function frame(now) {
 }
 requestAnimationFrame(frame);
 "##;
-
-fn percentile(values: &mut [f64], fraction: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let index = ((values.len() as f64 * fraction).ceil() as usize).clamp(1, values.len()) - 1;
-    values[index]
-}
-
-fn numbers(value: &Value, key: &str) -> Vec<f64> {
-    value[key]
-        .as_array()
-        .map(|values| values.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

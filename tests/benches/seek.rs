@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use loopscope_e2e::{Browser, serve_static_app, wait_until};
+use loopscope_e2e::{Browser, numbers, percentile, serve_static_app, wait_until};
 use loopscope_runfile::{Header, RunSource, Writer};
 use loopscope_sim::{Scenario, Simulation};
 use protocol::{ClientBehaviour, Event, ServerModel};
@@ -91,22 +91,6 @@ function seek() {
 }
 seek();
 "##;
-
-fn percentile(values: &mut [f64], fraction: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let index = ((values.len() as f64 * fraction).ceil() as usize).clamp(1, values.len()) - 1;
-    values[index]
-}
-
-fn numbers(value: &Value, key: &str) -> Vec<f64> {
-    value[key]
-        .as_array()
-        .map(|values| values.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -110,6 +110,45 @@ impl Relay {
     }
 }
 
+/// Opens the app at `link` (`?model=…`, or empty) in a fresh browser, from
+/// a plain static server (no relay), once the page says no relay answers.
+/// The server stops when its handle is aborted.
+pub async fn open_simulation(
+    link: &str,
+) -> anyhow::Result<(Browser, JoinHandle<std::io::Result<()>>)> {
+    let (addr, server) = serve_static_app().await?;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("http://{addr}/{link}"))
+        .await?;
+    browser.wait_for_status("no-relay").await?;
+    Ok((browser, server))
+}
+
+/// The value below which `fraction` of `values` lie (sorts them).
+pub fn percentile(values: &mut [f64], fraction: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let index = ((values.len() as f64 * fraction).ceil() as usize).clamp(1, values.len()) - 1;
+    values[index]
+}
+
+/// The numbers of the array `value[key]` (a page's measurements).
+pub fn numbers(value: &serde_json::Value, key: &str) -> Vec<f64> {
+    value[key]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A headless Chromium under ChromeDriver, with its own empty profile.
 pub struct Browser {
     /// The WebDriver session.

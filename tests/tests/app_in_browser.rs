@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use loopscope_e2e::{Browser, Relay, serve_static_app, wait_until};
+use loopscope_e2e::{Browser, Relay, open_simulation, serve_static_app, wait_until};
 
 /// Bytes one default (polite) client gets echoed: 5 messages of 32 bytes.
 const DEFAULT_CLIENT_BYTES: u64 = 5 * 32;
@@ -313,20 +313,6 @@ async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Re
     browser.close().await?;
     server.abort();
     Ok(())
-}
-
-/// Opens the simulation at `link` on a static server (no relay).
-async fn open_simulation(
-    link: &str,
-) -> anyhow::Result<(Browser, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start().await?;
-    browser
-        .client
-        .goto(&format!("http://{addr}/{link}"))
-        .await?;
-    browser.wait_for_status("no-relay").await?;
-    Ok((browser, server))
 }
 
 /// The state shown on connection `conn`'s lane.

@@ -2,7 +2,7 @@
 //! opened again with no relay, the scrubber, Step back and Step, and files
 //! the page must refuse without losing what it shows.
 
-use loopscope_e2e::{Browser, Relay, serve_static_app, wait_until};
+use loopscope_e2e::{Browser, Relay, open_simulation, serve_static_app, wait_until};
 use loopscope_runfile::{Header, RunSource, Writer};
 use protocol::{Event, EventKind, ServerModel};
 
@@ -191,15 +191,7 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
 #[tokio::test]
 async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -> anyhow::Result<()>
 {
-    let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start().await?;
-    browser
-        .client
-        .goto(&format!(
-            "http://{addr}/?model=selector&speed=5&clients=polite*3"
-        ))
-        .await?;
-    browser.wait_for_status("no-relay").await?;
+    let (browser, server) = open_simulation("?model=selector&speed=5&clients=polite*3").await?;
     wait_until("three clients served", || async {
         (browser.text("#counter-clients-finished").await? == "3 / 3").then_some(())
     })
@@ -287,15 +279,7 @@ fn small_run(version: u32) -> Vec<u8> {
 #[tokio::test]
 async fn a_foreign_damaged_or_newer_file_is_refused_and_the_page_keeps_its_run()
 -> anyhow::Result<()> {
-    let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start().await?;
-    browser
-        .client
-        .goto(&format!(
-            "http://{addr}/?model=async_tasks&speed=5&clients=polite*2"
-        ))
-        .await?;
-    browser.wait_for_status("no-relay").await?;
+    let (browser, server) = open_simulation("?model=async_tasks&speed=5&clients=polite*2").await?;
     let folder = tempfile::tempdir()?;
     let file = |name: &str, bytes: &[u8]| -> anyhow::Result<std::path::PathBuf> {
         let path = folder.path().join(name);
@@ -396,15 +380,7 @@ fn base64_of(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn the_timeline_stays_in_view_at_projector_and_large_sizes() -> anyhow::Result<()> {
-    let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start().await?;
-    browser
-        .client
-        .goto(&format!(
-            "http://{addr}/?model=selector&speed=5&clients=polite*3"
-        ))
-        .await?;
-    browser.wait_for_status("no-relay").await?;
+    let (browser, server) = open_simulation("?model=selector&speed=5&clients=polite*3").await?;
     for (width, height) in [(1280, 720), (1920, 1080)] {
         browser.client.set_window_size(width, height).await?;
         for scroll in [
@@ -455,15 +431,8 @@ async fn the_timeline_stays_in_view_at_projector_and_large_sizes() -> anyhow::Re
 
 #[tokio::test]
 async fn side_by_side_both_runs_go_back_to_the_same_moment() -> anyhow::Result<()> {
-    let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start().await?;
-    browser
-        .client
-        .goto(&format!(
-            "http://{addr}/?model=blocking&speed=5&clients=polite*3&compare=async_tasks"
-        ))
-        .await?;
-    browser.wait_for_status("no-relay").await?;
+    let (browser, server) =
+        open_simulation("?model=blocking&speed=5&clients=polite*3&compare=async_tasks").await?;
     wait_until("both runs with three lanes", || async {
         (browser.count("#lanes .lane").await == 3 && browser.count("#lanes-b .lane").await == 3)
             .then_some(())
