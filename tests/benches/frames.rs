@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use loopscope_e2e::{Browser, numbers, percentile, serve_static_app, wait_until};
-use serde_json::Value;
 
 /// What the page does during the measured window.
 struct Scenario {
