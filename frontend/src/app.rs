@@ -587,7 +587,25 @@ pub fn App() -> Html {
                     }
                 })
             });
-            move || drop(listener)
+            // Space is play/pause even on a focused button (the last one
+            // clicked), which would otherwise take it as a click when the
+            // key comes up, and undo the toggle.
+            let space_up = web_sys::window().map(|window| {
+                gloo_events::EventListener::new(&window, "keyup", move |event| {
+                    let on_button = event
+                        .target()
+                        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+                        .is_some_and(|element| element.tag_name() == "BUTTON");
+                    if on_button
+                        && event
+                            .dyn_ref::<web_sys::KeyboardEvent>()
+                            .is_some_and(|key| key.key() == " ")
+                    {
+                        event.prevent_default();
+                    }
+                })
+            });
+            move || drop((listener, space_up))
         });
     }
     let choose = |pick: Source| {

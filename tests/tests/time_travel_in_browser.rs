@@ -196,8 +196,8 @@ async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -
         (browser.text("#counter-clients-finished").await? == "3 / 3").then_some(())
     })
     .await?;
-    // Paused, so that the numbers hold still to be read.
-    browser.click("#sim-play").await?;
+    // Paused (Space), so that the numbers hold still to be read.
+    browser.press(" ").await?;
     wait_until("the simulation paused", || async {
         (browser.text("#sim-play").await? == "Play").then_some(())
     })
@@ -229,7 +229,8 @@ async fn the_simulation_steps_back_and_on_and_holds_still_while_looking_back() -
             .then_some(())
     })
     .await?;
-    browser.click("#sim-play").await?;
+    // Space again pauses (as the button does).
+    browser.press(" ").await?;
     wait_until("paused again", || async {
         (browser.text("#sim-play").await? == "Play").then_some(())
     })
