@@ -86,14 +86,19 @@ pub fn preferred_encoding(accept_encoding: Option<&str>) -> Encoding {
     }
 }
 
-/// Whether a file name carries a content hash, as Trunk writes them:
-/// `-` then 16 hex digits, then `.` or `_` (`style-0123456789abcdef.css`).
+/// Whether a file name carries a content hash, as Trunk writes them: `-`,
+/// a 64-bit hash in hex, then `.` or `_` (`style-0123456789abcdef.css`).
+/// Trunk leaves out leading zeros, so one build in sixteen has 15 digits
+/// (`loopscope-d465038de3fb766_bg.wasm`); 12 at least tell a hash from a
+/// word.
 pub fn has_content_hash(name: &str) -> bool {
     name.match_indices('-').any(|(at, _)| {
         let rest = &name.as_bytes()[at + 1..];
-        rest.len() > 16
-            && rest[..16].iter().all(u8::is_ascii_hexdigit)
-            && matches!(rest[16], b'.' | b'_')
+        let digits = rest
+            .iter()
+            .take_while(|byte| byte.is_ascii_hexdigit())
+            .count();
+        (12..=16).contains(&digits) && matches!(rest.get(digits), Some(b'.' | b'_'))
     })
 }
 
@@ -301,6 +306,9 @@ mod tests {
     fn trunks_hashed_names_are_cached_for_a_year_and_the_page_is_revalidated() {
         assert!(has_content_hash("loopscope-0123456789abcdef_bg.wasm"));
         assert!(has_content_hash("style-0123456789abcdef.css"));
+        assert!(has_content_hash("loopscope-d465038de3fb766_bg.wasm"));
+        assert!(!has_content_hash("loopscope-0123456789abcdef0_bg.wasm"));
+        assert!(!has_content_hash("my-beefcafe.css"));
         assert!(!has_content_hash("index.html"));
         assert!(!has_content_hash("loopscope_bg.wasm"));
         assert!(!has_content_hash("my-file.css"));
