@@ -331,6 +331,7 @@ impl<'a> Reader<'a> {
             number: 0,
             unpacked: 0,
             buffer: Vec::new(),
+            ended: true,
         };
         let Some(first) = lines.next()? else {
             return Err(RunFileError::NotARun("it is empty".to_owned()));
@@ -420,6 +421,10 @@ impl<'a> Reader<'a> {
             Ok(message) => Ok((number, Line::Message(message))),
             Err(error) => match serde_json::from_str::<Marker>(text) {
                 Ok(marker) => Ok((number, Line::Marker(marker))),
+                // The file's end, in the middle of a line.
+                Err(_) if !self.lines.ended && error.is_eof() => Err(RunFileError::Truncated(
+                    format!("it stops in the middle of line {number}"),
+                )),
                 Err(_) => Err(damaged(number, &error)),
             },
         }
@@ -537,6 +542,9 @@ struct Lines<R> {
     number: u64,
     unpacked: u64,
     buffer: Vec<u8>,
+    /// Whether the line last read ended with its newline (the file's
+    /// last line may not; a line cut short does not).
+    ended: bool,
 }
 
 impl<R: Read> Lines<R> {
@@ -558,7 +566,8 @@ impl<R: Read> Lines<R> {
                 limit: self.limits.max_unpacked_bytes,
             });
         }
-        if self.buffer.last() == Some(&b'\n') {
+        self.ended = self.buffer.last() == Some(&b'\n');
+        if self.ended {
             self.buffer.pop();
         } else if self.buffer.len() as u64 > cap {
             return Err(RunFileError::LineTooLong { line, limit: cap });

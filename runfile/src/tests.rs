@@ -148,6 +148,19 @@ fn a_plain_file_cut_at_a_line_end_misses_its_last_line() {
 }
 
 #[test]
+fn a_plain_file_cut_in_a_line_is_cut_short() {
+    let text = format!(
+        "{}\n{{\"type\":\"events\",\"events\":[{{\"at\":5,\"type\":\"clo",
+        header_line(VERSION, PROTOCOL_VERSION)
+    );
+    let error = read(text.as_bytes(), &Limits::default()).unwrap_err();
+    assert_eq!(
+        error,
+        RunFileError::Truncated("it stops in the middle of line 2".to_owned())
+    );
+}
+
+#[test]
 fn a_last_line_that_miscounts_or_has_company_is_damaged() {
     let header = header_line(VERSION, PROTOCOL_VERSION);
     let miscounted = format!("{header}\n{{\"type\":\"end\",\"events\":7}}\n");
