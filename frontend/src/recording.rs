@@ -22,8 +22,9 @@
 //! where a snapshot costs one interval. One way also makes Save run the same
 //! file for both.
 //!
-//! The log is a view of the recording too: one position (8 bytes) per event
-//! worth a line, put in words ([`wording::describe`]) only when shown.
+//! The log is a view of the recording too: 16 bytes per event worth a line
+//! (where it shows from, and the connection its task served then), put in
+//! words ([`wording::describe`]) only when shown.
 
 mod chunked;
 
