@@ -337,6 +337,21 @@ impl Browser {
     }
 }
 
+impl Drop for Browser {
+    /// Ends ChromeDriver and every Chromium process it started, also when a
+    /// test fails before `close` (they would otherwise go on running their
+    /// pages, and skew whatever runs next).
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id().and_then(|pid| i32::try_from(pid).ok()) {
+            // SAFETY: killpg only sends a signal; the group is the driver's
+            // own (made with process_group(0), so its id is the driver's).
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 /// Polls `check` until it gives a value or [`PATIENCE`] runs out. The page
 /// changes on its own schedule (frames, socket messages), so a test can only
 /// watch it.
@@ -370,6 +385,9 @@ async fn start_chromedriver() -> anyhow::Result<(Child, u16)> {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, with the Chromium it starts, so that
+            // dropping the browser ends them all (see `Drop for Browser`).
+            .process_group(0)
             .spawn()
             .context("starting chromedriver (scripts/test.sh installs Debian's chromium-driver)")?;
     let stdout = driver.stdout.take().expect("piped stdout");
