@@ -455,3 +455,51 @@ async fn side_by_side_both_runs_go_back_to_the_same_moment() -> anyhow::Result<(
     server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn a_live_lab_goes_on_recording_while_the_page_looks_back() -> anyhow::Result<()> {
+    let relay = Relay::start().await;
+    let browser = Browser::start().await?;
+    browser.client.goto(&relay.url()).await?;
+    browser.wait_for_status("live").await?;
+    browser.set_value("#spawn-count", "2").await?;
+    browser.click("#spawn").await?;
+    wait_until("two clients served", || async {
+        (browser.text("#counter-clients-finished").await? == "2 / 2").then_some(())
+    })
+    .await?;
+    scrub_to(&browser, "min").await?;
+    wait_until("back at the start", || async {
+        (browser.count("#lanes .lane").await == 0).then_some(())
+    })
+    .await?;
+    let recorded = || async {
+        browser
+            .prop("#scrub", "max")
+            .await
+            .and_then(|max| max.parse::<u64>().ok())
+    };
+    let before = recorded().await.unwrap_or(0);
+    // The lab panel acts on now: three more clients, while the page
+    // shows the start.
+    browser.set_value("#spawn-count", "3").await?;
+    browser.click("#spawn").await?;
+    wait_until("their events recorded", || async {
+        (recorded().await? > before + 30).then_some(())
+    })
+    .await?;
+    assert_eq!(
+        browser.count("#lanes .lane").await,
+        0,
+        "the page still shows the moment chosen"
+    );
+    assert_eq!(browser.prop("#scrub", "value").await.as_deref(), Some("0"));
+    browser.press("\u{E010}").await?;
+    wait_until("now, with all five", || async {
+        (browser.count("#lanes .lane").await == 5).then_some(())
+    })
+    .await?;
+    browser.close().await?;
+    relay.stop().await;
+    Ok(())
+}
