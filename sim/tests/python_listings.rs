@@ -1,12 +1,16 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! The Python programs the simulation follows are real: each one runs under
-//! `python3` here and must echo real TCP clients exactly, survive a client
-//! that resets its connection, and (asyncio) shut down gracefully on SIGINT.
+//! `python3` here and must echo real TCP clients exactly, do with a client
+//! that resets its connection what the page says it does (the handled
+//! variants survive it; the unhandled ones crash, or for asyncio lose one
+//! task and report it late), and shut down gracefully on SIGINT: stop
+//! accepting, let a client finish for the grace period, close the rest.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
@@ -14,8 +18,11 @@ use socket2::SockRef;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 struct Server {
+    file: String,
     child: Child,
     stdout: BufReader<ChildStdout>,
+    /// The program's standard error, line by line, read by a thread.
+    stderr: Receiver<String>,
     addr: SocketAddr,
 }
 
@@ -29,9 +36,19 @@ impl Server {
             .arg("0")
             .args(extra)
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("python3 runs");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr_lines = BufReader::new(child.stderr.take().unwrap());
+        let (sender, stderr) = channel();
+        std::thread::spawn(move || {
+            for line in stderr_lines.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         let port: u16 = line
@@ -41,8 +58,10 @@ impl Server {
             .parse()
             .unwrap();
         Server {
+            file: file.to_owned(),
             child,
             stdout,
+            stderr,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         }
     }
@@ -51,6 +70,37 @@ impl Server {
         let stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream
+    }
+}
+
+impl Server {
+    /// Waits for a line of standard error containing `text`, and returns
+    /// everything read until then.
+    fn wait_for_stderr(&self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        let mut seen = String::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if line.contains(text) {
+                        return seen;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("{} never said {text:?}; it said {seen:?}", self.file);
+    }
+
+    /// Sends SIGINT (Ctrl-C).
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }
 
@@ -139,9 +189,84 @@ fn check_a_crashing_client_does_not_take_the_server_down(server: &Server) {
     echo_round(&mut stream, b"still here?");
 }
 
+/// A client that stays connected (and idle) through a shutdown: the server
+/// stops accepting at once, waits the grace period for it, then closes it
+/// and exits cleanly.
+fn check_graceful_shutdown_on_sigint(mut server: Server, grace: Duration) {
+    let mut lingering = server.connect();
+    echo_round(&mut lingering, b"hello");
+    let interrupted = Instant::now();
+    server.interrupt();
+    let mut rest = String::new();
+    server.stdout.read_to_string(&mut rest).unwrap();
+    let exit = server.child.wait().unwrap();
+    let took = interrupted.elapsed();
+    assert!(exit.success(), "{}: exit status {exit}", server.file);
+    assert!(rest.contains("shut down"), "{rest:?}");
+    assert!(
+        took >= grace.mul_f64(0.8),
+        "{} waited for the grace period: {took:?}",
+        server.file
+    );
+    assert!(
+        took < grace + Duration::from_secs(4),
+        "and no longer: {took:?}"
+    );
+    let mut buffer = [0; 1];
+    assert_eq!(
+        lingering.read(&mut buffer).unwrap_or(0),
+        0,
+        "{} closed the lingering connection",
+        server.file
+    );
+    assert!(
+        TcpStream::connect(server.addr).is_err(),
+        "{}: the port is closed",
+        server.file
+    );
+}
+
+/// The unhandled variant of a single-threaded server without tasks: the
+/// reset escapes the loop, the traceback names it, the program exits with
+/// an error and every other client loses the server.
+fn check_a_crashing_client_ends_the_server(mut server: Server) {
+    let mut bystander = server.connect();
+    echo_round(&mut bystander, b"still here?");
+    let mut crasher = server.connect();
+    crasher.write_all(b"half a mess").unwrap();
+    reset(crasher);
+    let traceback = server.wait_for_stderr("Error");
+    assert!(
+        traceback.contains("Traceback")
+            && (traceback.contains("ConnectionResetError")
+                || traceback.contains("BrokenPipeError")),
+        "{}: {traceback}",
+        server.file
+    );
+    let exit = server.child.wait().unwrap();
+    assert!(!exit.success(), "{} crashed: {exit}", server.file);
+    let mut buffer = [0; 1];
+    assert_eq!(
+        bystander.read(&mut buffer).unwrap_or(0),
+        0,
+        "{}: the other client lost the server too",
+        server.file
+    );
+    assert!(
+        TcpStream::connect(server.addr).is_err(),
+        "the port is closed"
+    );
+}
+
+const GRACE: Duration = Duration::from_millis(500);
+
+fn start_with_grace(file: &str) -> Server {
+    Server::start(file, &[&GRACE.as_secs_f64().to_string()])
+}
+
 #[test]
-fn blocking_py_echoes_one_client_at_a_time() {
-    let server = Server::start("blocking.py", &[]);
+fn blocking_py_echoes_one_client_at_a_time_and_shuts_down_gracefully() {
+    let server = start_with_grace("blocking.py");
     check_echoes_one_client_after_another(&server);
     check_a_crashing_client_does_not_take_the_server_down(&server);
 
@@ -163,56 +288,90 @@ fn blocking_py_echoes_one_client_at_a_time() {
     second.set_read_timeout(Some(PATIENCE)).unwrap();
     second.read_exact(&mut buffer).unwrap();
     assert_eq!(&buffer, b"second", "served once the first left");
+    drop(second);
+    check_graceful_shutdown_on_sigint(server, GRACE);
 }
 
 #[test]
-fn busy_poll_py_echoes_everyone_at_once() {
-    let server = Server::start("busy_poll.py", &[]);
+fn busy_poll_py_echoes_everyone_at_once_and_shuts_down_gracefully() {
+    let server = start_with_grace("busy_poll.py");
     check_echoes_interleaved_clients(&server);
     check_echoes_one_client_after_another(&server);
     check_a_crashing_client_does_not_take_the_server_down(&server);
+    check_graceful_shutdown_on_sigint(server, GRACE);
 }
 
 #[test]
-fn selector_py_echoes_everyone_at_once() {
-    let server = Server::start("selector.py", &[]);
+fn selector_py_echoes_everyone_at_once_and_shuts_down_gracefully() {
+    let server = start_with_grace("selector.py");
     check_echoes_interleaved_clients(&server);
     check_echoes_one_client_after_another(&server);
     check_a_crashing_client_does_not_take_the_server_down(&server);
+    check_graceful_shutdown_on_sigint(server, GRACE);
 }
 
 #[test]
-fn async_tasks_py_echoes_everyone_at_once_and_shuts_down_gracefully_on_sigint() {
-    let mut server = Server::start("async_tasks.py", &["0.5"]);
+fn async_tasks_py_echoes_everyone_at_once_and_shuts_down_gracefully() {
+    let server = start_with_grace("async_tasks.py");
     check_echoes_interleaved_clients(&server);
     check_echoes_one_client_after_another(&server);
     check_a_crashing_client_does_not_take_the_server_down(&server);
+    check_graceful_shutdown_on_sigint(server, GRACE);
+}
 
-    // A client that stays connected is cancelled when the grace period ends.
-    let mut lingering = server.connect();
-    echo_round(&mut lingering, b"hello");
-    let interrupted = Instant::now();
-    let status = Command::new("kill")
-        .args(["-INT", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    server.stdout.read_to_string(&mut rest).unwrap();
-    let exit = server.child.wait().unwrap();
-    let took = interrupted.elapsed();
-    assert!(exit.success(), "exit status {exit}");
-    assert!(rest.contains("shut down"), "{rest:?}");
+#[test]
+fn the_unhandled_blocking_busy_poll_and_selector_servers_die_of_one_reset_client() {
+    for file in [
+        "blocking_unhandled.py",
+        "busy_poll_unhandled.py",
+        "selector_unhandled.py",
+    ] {
+        let server = start_with_grace(file);
+        if file == "blocking_unhandled.py" {
+            check_echoes_one_client_after_another(&server);
+            // One client at a time: the bystander is served and gone
+            // before the crasher is accepted.
+            let mut crasher = server.connect();
+            crasher.write_all(b"half a mess").unwrap();
+            reset(crasher);
+            let traceback = server.wait_for_stderr("Error");
+            assert!(traceback.contains("ConnectionResetError"), "{traceback}");
+            let mut server = server;
+            assert!(!server.child.wait().unwrap().success());
+            assert!(
+                TcpStream::connect(server.addr).is_err(),
+                "the port is closed"
+            );
+        } else {
+            check_echoes_interleaved_clients(&server);
+            check_a_crashing_client_ends_the_server(server);
+        }
+        // Until a client fails, they run like their handled twins, shutdown
+        // included.
+        let server = start_with_grace(file);
+        check_echoes_one_client_after_another(&server);
+        check_graceful_shutdown_on_sigint(server, GRACE);
+    }
+}
+
+#[test]
+fn the_unhandled_asyncio_server_loses_one_task_and_reports_it_late() {
+    let server = start_with_grace("async_tasks_unhandled.py");
+    check_echoes_interleaved_clients(&server);
+    let mut crasher = server.connect();
+    crasher.write_all(b"half a mess").unwrap();
+    reset(crasher);
+    // The loop and the other tasks go on. The failed task is reported when
+    // it is dropped: here once `accept_forever` lets go of it, at the next
+    // client.
+    let mut stream = server.connect();
+    echo_round(&mut stream, b"still here?");
+    let report = server.wait_for_stderr("Task exception was never retrieved");
+    let report = report + &server.wait_for_stderr("Error");
     assert!(
-        took >= Duration::from_millis(400),
-        "it waited for the grace period: {took:?}"
+        report.contains("ConnectionResetError") || report.contains("BrokenPipeError"),
+        "{report}"
     );
-    assert!(took < Duration::from_secs(5), "and no longer: {took:?}");
-    // The cancelled handler closed the connection.
-    let mut buffer = [0; 1];
-    assert_eq!(lingering.read(&mut buffer).unwrap_or(0), 0);
-    assert!(
-        TcpStream::connect(server.addr).is_err(),
-        "the port is closed"
-    );
+    drop(stream);
+    check_graceful_shutdown_on_sigint(server, GRACE);
 }

@@ -1,0 +1,59 @@
+"""Echo server with asyncio: one task per client, each suspended at `await`
+until its socket is ready. No handler catches a client's error: that task
+fails, nobody awaits it, and asyncio reports it late ("Task exception was
+never retrieved"); the others go on. Ctrl-C shuts it down gracefully.
+
+Run: python3 async_tasks_unhandled.py [PORT [GRACE_SECONDS]]   (then: nc 127.0.0.1 PORT)
+"""
+import asyncio
+import signal
+import socket
+import sys
+
+
+async def handle(loop, client):
+    with client:
+        while True:
+            data = await loop.sock_recv(client, 4096)  # suspends until readable
+            if not data:
+                break  # the client closed its side
+            await loop.sock_sendall(client, data)  # suspends while the buffer is full
+
+
+async def accept_forever(loop, server, tasks):
+    while True:
+        client, address = await loop.sock_accept(server)  # suspends until a client connects
+        client.setblocking(False)
+        task = loop.create_task(handle(loop, client))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+async def main(port, grace):
+    loop = asyncio.get_running_loop()
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    server.setblocking(False)
+    print("listening on", server.getsockname()[1], flush=True)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    tasks = set()
+    acceptor = loop.create_task(accept_forever(loop, server, tasks))
+    await stop.wait()
+    acceptor.cancel()  # stop accepting
+    server.close()
+    if tasks:
+        done, still_running = await asyncio.wait(tasks, timeout=grace)  # let them finish
+        for task in still_running:
+            task.cancel()  # the grace period is over
+        await asyncio.gather(*still_running, return_exceptions=True)
+    print("shut down", flush=True)
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    grace = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
+    asyncio.run(main(port, grace))
