@@ -25,6 +25,7 @@ use crate::components::{
     TimeAction, Timeline,
 };
 use crate::frame_clock;
+use crate::lesson::Moment;
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::recording::Recording;
 use crate::saving;
@@ -192,9 +193,15 @@ pub fn App() -> Html {
                     // the one running now), so that both runs start with no
                     // one connected.
                     fed.back_to_now();
-                    let current = fed.world.borrow().model;
+                    let (current, errors) = {
+                        let world = fed.world.borrow();
+                        (world.model, world.errors)
+                    };
                     if let Some(current) = current
-                        && link.send(&Command::SetModel { model: current })
+                        && link.send(&Command::SetModel {
+                            model: current,
+                            errors,
+                        })
                     {
                         fed.recording
                             .borrow_mut()
@@ -646,6 +653,10 @@ pub fn App() -> Html {
         Source::Live | Source::Saved => world.model.unwrap_or_default(),
     };
     let compare = compare.filter(|_| source != Source::Saved);
+    // What the ring, the card and the controls say of the server: the
+    // moment shown, and (for the controls, which act on now) the present.
+    let moment = Moment::of(model, &world);
+    let now_life = Moment::of(model, now_world).life();
     let on_drop = {
         let on_open = on_open.clone();
         Callback::from(move |event: DragEvent| {
@@ -729,17 +740,18 @@ pub fn App() -> Html {
             <main class="grid">
                 if source == Source::Sim {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
-                                 now={sim.now()} on_action={on_sim_action} />
+                                 now={sim.now()} life={now_life} on_action={on_sim_action} />
                 } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
                     { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
                 } else {
                     <LabPanel lab={now_world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={now_world.model} paused={now_world.paused}
+                              errors={now_world.errors} life={now_life}
                               link={(*link).clone()} mirror={mirror_link} enabled={live} />
                 }
                 <CountersView counters={world.counters}
                               latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
-                <LoopCycle model={model} phase={world.phase} parked={world.parked}
-                           iterations={world.counters.iterations} />
+                <LoopCycle moment={moment.clone()} iterations={world.counters.iterations}
+                           restart={if source == Source::Live { "Restart server" } else { "Reset" }} />
                 <SelectorTable world={shared.clone()}
                                uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
                 if let Some(second_model) = compare {
@@ -748,11 +760,11 @@ pub fn App() -> Html {
                     <TaskLanes world={shared.clone()} />
                 }
                 if source == Source::Sim {
-                    <CodeListing model={sim.settings().model} line={world.code_line} />
+                    <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.code_line} />
                 } else if let Some(model) = world.model {
                     // A live lab reports no listing lines; a saved
                     // simulation does.
-                    <CodeListing {model} line={world.code_line.filter(|_| source == Source::Saved)} />
+                    <CodeListing {model} errors={world.errors} line={world.code_line.filter(|_| source == Source::Saved)} />
                 }
                 <EventLog world={shared.clone()} />
             </main>
@@ -1054,7 +1066,10 @@ fn open_second_lab(model: ServerModel, url: String, fed: Fed, redraw: Callback<(
             let greeted = matches!(message, Ok(ServerMessage::Hello(_)));
             fed.apply_frame(message);
             if greeted && let Some(link) = opened.borrow().as_ref() {
-                link.send(&Command::SetModel { model });
+                link.send(&Command::SetModel {
+                    model,
+                    errors: Default::default(),
+                });
             }
             redraw.emit(());
         })

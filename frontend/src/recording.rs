@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use chunked::Chunked;
 
 use loopscope_runfile::{Entry, Header, Limits, Reader, RunFileError, Writer};
-use protocol::{ConnId, Event, EventKind, Hello, Micros, ServerMessage, Sock, TaskId};
+use protocol::{ConnId, Event, EventKind, Hello, Micros, ServerMessage, ServerModel, Sock, TaskId};
 
 use crate::world::World;
 use crate::world::wording::{self, describe, greeting, is_frequent, kind_name, subjects};
@@ -525,6 +525,21 @@ impl Recording {
         })
     }
 
+    /// The model of the server that ran at `position`: the one whose start
+    /// came last before it (or the lab's first, from its hello).
+    fn model_at(&self, position: u64) -> Option<ServerModel> {
+        let index = self.starts.partition_point(|start| *start < position);
+        index
+            .checked_sub(1)
+            .and_then(|index| self.starts.get(index))
+            .and_then(|start| self.event_at(*start))
+            .and_then(|event| match event.kind {
+                EventKind::Listening { model, .. } => Some(model),
+                _ => None,
+            })
+            .or_else(|| self.hello.as_ref().map(|hello| hello.model))
+    }
+
     /// The log's `index`-th line in words.
     pub fn log_line(&self, index: usize) -> Option<LogLine> {
         let position = self.log_position(index)?;
@@ -532,7 +547,7 @@ impl Recording {
             match position.checked_sub(1).and_then(|at| self.event_at(at)) {
                 Some(event) => LogLine {
                     at: event.at,
-                    text: describe(&event.kind),
+                    text: describe(&event.kind, self.model_at(position)),
                     kind: kind_name(&event.kind),
                 },
                 None => LogLine {

@@ -47,6 +47,41 @@ pub fn behaviour(key: &str) -> Option<ClientBehaviour> {
     })
 }
 
+/// What a client of `behaviour` does, in a sentence, from its own
+/// parameters (so that the words never drift from what it does).
+pub fn describe_behaviour(behaviour: &ClientBehaviour) -> String {
+    match behaviour {
+        ClientBehaviour::Polite {
+            messages,
+            size,
+            interval_ms,
+        } => format!(
+            "A polite client sends {messages} messages of {size} bytes, {interval_ms} ms apart, \
+             reads each echo before the next, and checks every byte."
+        ),
+        ClientBehaviour::Slow {
+            messages,
+            size,
+            byte_interval_ms,
+        } => format!(
+            "A slow sender sends {messages} messages of {size} bytes one byte at a time, \
+             {byte_interval_ms} ms apart: a server that waits for it in recv() keeps everyone \
+             else waiting."
+        ),
+        ClientBehaviour::Silent {} => "A silent client connects and never sends: it stays until \
+             the server closes. A server blocked in its recv() serves nobody else meanwhile."
+            .to_owned(),
+        ClientBehaviour::Crasher { size } => format!(
+            "A crasher sends half of a {size}-byte message, then resets its connection (RST): \
+             the server's next recv() or send() on it raises ConnectionResetError."
+        ),
+        ClientBehaviour::Flood { bytes } => format!(
+            "A flood client sends {bytes} bytes as fast as it can and never reads: the echo fills \
+             the buffers, so the server's send must wait for room (or would block)."
+        ),
+    }
+}
+
 /// A whole scenario as a link keeps it: `?model=selector&errors=unhandled&
 /// seed=3&speed=5&clients=polite,polite,crasher`.
 #[derive(Clone, Debug, PartialEq)]

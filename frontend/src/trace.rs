@@ -95,7 +95,7 @@ pub fn raw_events<'a>(mut world: World, events: impl Iterator<Item = &'a Event>)
             | EventKind::Shutdown { .. }
             | EventKind::ServerCrashed { .. }
             | EventKind::Listening { .. } => out.push(json!({
-                "name": describe(&event.kind), "cat": kind_name(&event.kind),
+                "name": describe(&event.kind, world.model), "cat": kind_name(&event.kind),
                 "ph": "i", "s": if matches!(event.kind, EventKind::Shutdown { .. } | EventKind::ServerCrashed { .. }) { "g" } else { "t" },
                 "ts": at, "pid": PID, "tid": LOOP_TID,
             })),
@@ -245,6 +245,7 @@ mod tests {
                 EventKind::Listening {
                     addr: "127.0.0.1:4000".into(),
                     model: ServerModel::AsyncTasks,
+                    errors: Default::default(),
                 },
             ),
             (

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use crate::latency::Latencies;
 
 use protocol::{
-    Call, ClientId, ConnId, Event, EventKind, Hello, IoOp, LoopPhase, Micros, ServerMessage,
-    ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
+    Call, ClientId, ConnId, Event, EventKind, HandlerStyle, Hello, IoOp, LoopPhase, Micros,
+    ServerMessage, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
 };
 
 /// Closed connections kept in the table; older ones are forgotten.
@@ -153,8 +153,9 @@ pub struct Counters {
     pub clients_started: u64,
     /// Clients that ended, well or not.
     pub clients_finished: u64,
-    /// Tasks that ended with an error.
-    pub task_errors: u64,
+    /// Errors no handler caught: tasks that ended with one, and the error
+    /// that killed the server.
+    pub errors_unhandled: u64,
     /// Events lost because the browser read too slowly.
     pub dropped_events: u64,
     /// Errors a handler caught and survived.
@@ -209,6 +210,9 @@ pub struct World {
     pub crashed: Option<String>,
     /// The model the server runs (from the hello, then each `listening`).
     pub model: Option<ServerModel>,
+    /// What its handlers do with a client's error: which variant of the
+    /// model's program runs (from each `listening`).
+    pub errors: HandlerStyle,
     /// Whether the live server's loop is paused.
     pub paused: bool,
     /// The sockets as the selector sees them, listener first.
@@ -318,13 +322,38 @@ impl World {
                 }
                 self.shutdown = Some(*phase);
             }
+            // The server is dead: no loop, no call, no socket it listens
+            // on or watches; what it served lost it.
             EventKind::ServerCrashed { error } => {
                 self.crashed = Some(error.clone());
                 self.parked = None;
-            }
-            EventKind::Listening { model, .. } => {
-                self.model = Some(*model);
+                self.phase = None;
                 self.paused = false;
+                for row in self.sockets.values_mut() {
+                    row.closed = true;
+                    row.interest = None;
+                    row.ready = false;
+                }
+                let now = self.now;
+                let lost = TaskState::Finished(TaskOutcome::Failed {
+                    error: format!("the server crashed: {error}"),
+                });
+                for connection in self.connections.values_mut() {
+                    if !connection.state.is_final() {
+                        connection.enter(lost.clone(), now);
+                    }
+                }
+            }
+            // A server (re)starts: whatever ended the last one is over.
+            EventKind::Listening { model, errors, .. } => {
+                self.model = Some(*model);
+                self.errors = *errors;
+                self.paused = false;
+                self.crashed = None;
+                self.shutdown = None;
+                self.deadline = None;
+                self.phase = None;
+                self.parked = None;
             }
             EventKind::Stepping { paused } => self.paused = *paused,
             EventKind::RoundTrip { client, latency_us } if self.counts_client(*client) => {
@@ -466,7 +495,8 @@ impl World {
             EventKind::TaskFinished {
                 outcome: TaskOutcome::Failed { .. },
                 ..
-            } => counters.task_errors += 1,
+            } => counters.errors_unhandled += 1,
+            EventKind::ServerCrashed { .. } => counters.errors_unhandled += 1,
             EventKind::Dropped { count } => {
                 counters.dropped_events = counters.dropped_events.saturating_add(*count)
             }

@@ -409,6 +409,10 @@ pub enum EventKind {
         addr: String,
         /// The server model it runs.
         model: ServerModel,
+        /// What its handlers do with a client's error: which variant of
+        /// the model's program runs.
+        #[serde(default)]
+        errors: HandlerStyle,
     },
     /// The server accepted a connection.
     Accepted {
@@ -589,6 +593,10 @@ pub enum EventKind {
         sock: Sock,
         /// The interest.
         op: IoOp,
+        /// Whether it was registered already and its interest changed
+        /// (`selector.modify()`, not `selector.register()`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        modify: bool,
     },
     /// A socket was removed from the selector.
     Unregistered {
@@ -698,11 +706,16 @@ pub enum Command {
         #[serde(default = "defaults::grace_ms")]
         grace_ms: u32,
     },
-    /// Restart the lab's echo server on the same port under another model;
-    /// its connections are closed (clients may reconnect).
+    /// Restart the lab's echo server on the same port under another model
+    /// (or the same one with other error handling); its connections are
+    /// closed (clients may reconnect).
     SetModel {
         /// The model.
         model: ServerModel,
+        /// What its handlers do with a client's error (handled when
+        /// omitted).
+        #[serde(default)]
+        errors: HandlerStyle,
     },
     /// Stop the server's loop before its next iteration (thread-based
     /// models; the server really waits, and so do its clients).

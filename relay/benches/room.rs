@@ -178,7 +178,14 @@ struct PageResult {
 async fn honest_page(mut socket: Socket, model: ServerModel, until: Instant) -> PageResult {
     let mut result = PageResult::default();
     if model != ServerModel::AsyncTasks {
-        send(&mut socket, &Command::SetModel { model }).await;
+        send(
+            &mut socket,
+            &Command::SetModel {
+                model,
+                errors: Default::default(),
+            },
+        )
+        .await;
     }
     // Until a switch is confirmed, the lab runs the model it opened with.
     result.model = Some(ServerModel::AsyncTasks);
@@ -319,6 +326,7 @@ async fn hostile(
                 let mut commands = vec![
                     Command::SetModel {
                         model: ServerModel::BusyPoll,
+                        errors: Default::default(),
                     },
                     Command::SpawnClients {
                         count: 1000,
@@ -332,6 +340,7 @@ async fn hostile(
                 for round in 0..200 {
                     commands.push(Command::SetModel {
                         model: MODELS[round % 4],
+                        errors: Default::default(),
                     });
                 }
                 for command in &commands {

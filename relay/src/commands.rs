@@ -165,7 +165,10 @@ mod tests {
     use protocol::ServerModel;
 
     fn switch(model: ServerModel) -> Command {
-        Command::SetModel { model }
+        Command::SetModel {
+            model,
+            errors: Default::default(),
+        }
     }
 
     #[test]
@@ -184,11 +187,13 @@ mod tests {
             Vec::from(queue),
             vec![
                 Command::SetModel {
-                    model: ServerModel::BusyPoll
+                    model: ServerModel::BusyPoll,
+                    errors: Default::default(),
                 },
                 Command::Pause {},
                 Command::SetModel {
-                    model: ServerModel::Blocking
+                    model: ServerModel::Blocking,
+                    errors: Default::default(),
                 },
             ]
         );

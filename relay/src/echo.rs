@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
-use protocol::{ConnId, EventKind, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome};
+use protocol::{
+    ConnId, EventKind, HandlerStyle, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -51,6 +53,8 @@ struct EchoServer {
     next_conn: Arc<AtomicU64>,
     next_task: Arc<AtomicU64>,
     doomed: Arc<AtomicU64>,
+    /// What a handler does with a client's error.
+    errors: HandlerStyle,
 }
 
 /// The controls of a running echo server.
@@ -72,6 +76,7 @@ pub fn start(
     probe: Probe,
     lab_stop: &CancellationToken,
     admission: SharedAdmission,
+    errors: HandlerStyle,
 ) -> ServerHandle {
     let handle = ServerHandle {
         stop_accepting: lab_stop.child_token(),
@@ -89,6 +94,7 @@ pub fn start(
         admission,
         next_conn: Arc::new(AtomicU64::new(1)),
         next_task: Arc::new(AtomicU64::new(1)),
+        errors,
     };
     handle.acceptor.spawn(server.accept_loop(listener));
     handle
@@ -153,6 +159,7 @@ impl EchoServer {
             self.probe.emit(EventKind::Listening {
                 addr: addr.to_string(),
                 model: ServerModel::AsyncTasks,
+                errors: self.errors,
             });
         }
         loop {
@@ -193,6 +200,7 @@ impl EchoServer {
         let stop = self.cancel_handlers.clone();
         let doomed = Arc::clone(&self.doomed);
         let task_probe = self.probe.clone();
+        let errors = self.errors;
         self.handlers.spawn(Instrumented::new(task, task_probe, async move {
             // A panic in the handler ends this task only; it is reported
             // like any other failure.
@@ -201,19 +209,46 @@ impl EchoServer {
                 _ = stop.cancelled() => TaskOutcome::Cancelled,
                 served = served => match served {
                     Ok(Ok(())) => TaskOutcome::Ok,
+                    // `except ConnectionError` in the handled listing: the
+                    // handler reports it and ends well.
+                    Ok(Err(error)) if errors == HandlerStyle::Handled && is_connection_error(&error) => {
+                        probe.emit(EventKind::ErrorHandled { conn, error: error.to_string() });
+                        TaskOutcome::Ok
+                    }
                     Ok(Err(error)) => TaskOutcome::Failed { error: error.to_string() },
                     Err(panic) => TaskOutcome::Failed { error: format!("panicked: {}", panic_message(&panic)) },
                 },
+            };
+            let unretrieved = match &outcome {
+                TaskOutcome::Failed { error } => Some(error.clone()),
+                _ => None,
             };
             probe.emit(EventKind::TaskFinished {
                 task,
                 conn: Some(conn),
                 outcome,
             });
+            // Nobody awaits a handler's task: asyncio reports its error
+            // when the task is dropped, as here.
+            if let Some(error) = unretrieved {
+                probe.emit(EventKind::ExceptionNeverRetrieved { task, error });
+            }
             probe.closed(conn);
             drop(pass);
         }));
     }
+}
+
+/// Whether Python would raise a `ConnectionError` for `error` (a reset or
+/// aborted connection, a broken pipe).
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionRefused
+    )
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {

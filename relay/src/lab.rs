@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::{
-    ClientBehaviour, ClientId, Command, EventKind, Hello, Limits, PROTOCOL_VERSION, ServerModel,
+    ClientBehaviour, ClientId, Command, EventKind, HandlerStyle, Hello, Limits, PROTOCOL_VERSION,
+    ServerModel,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -147,6 +148,8 @@ pub struct Lab {
     probe: Probe,
     stop: CancellationToken,
     model: ServerModel,
+    /// What the server's handlers do with a client's error.
+    errors: HandlerStyle,
     server: Server,
     client_tasks: TaskTracker,
     control_tasks: TaskTracker,
@@ -186,6 +189,7 @@ impl Lab {
         ));
         let server = Server::start(
             model,
+            HandlerStyle::Handled,
             listener,
             probe.clone(),
             &stop,
@@ -216,6 +220,7 @@ impl Lab {
             probe,
             stop,
             model,
+            errors: HandlerStyle::Handled,
             server,
             client_tasks,
             control_tasks: TaskTracker::new(),
@@ -261,7 +266,7 @@ impl Lab {
     pub async fn handle(&mut self, command: Command) -> Result<(), Refused> {
         match command {
             Command::SpawnClients { count, behaviour } => self.spawn_clients(count, behaviour),
-            Command::SetModel { model } => self.set_model(model).await,
+            Command::SetModel { model, errors } => self.set_model(model, errors).await,
             Command::Pause {} | Command::Resume {} => {
                 let paused = command == Command::Pause {};
                 self.server
@@ -308,11 +313,12 @@ impl Lab {
             .is_some_and(|control| control.gate.paused())
     }
 
-    /// Restarts the echo server on the same port under `model`; its
-    /// connections are closed. The new listener is bound before the old
+    /// Restarts the echo server on the same port under `model`, its
+    /// handlers doing `errors` with a client's error; its connections are
+    /// closed. The new listener is bound before the old
     /// server stops, so a switch that cannot bind leaves the old server
     /// serving; a shutdown under way finishes first.
-    async fn set_model(&mut self, model: ServerModel) -> Result<(), Refused> {
+    async fn set_model(&mut self, model: ServerModel, errors: HandlerStyle) -> Result<(), Refused> {
         // The slot held (if any) stays with the lab until a switch away
         // from busy poll has happened; a new one goes back unless used.
         let new_busy_poll_slot = if model == ServerModel::BusyPoll && self.busy_poll_slot.is_none()
@@ -341,6 +347,7 @@ impl Lab {
         self.server.stop_now().await;
         let started = Server::start(
             model,
+            errors,
             listener,
             self.probe.clone(),
             &self.stop,
@@ -351,6 +358,7 @@ impl Lab {
             Ok(server) => {
                 self.server = server;
                 self.model = model;
+                self.errors = errors;
                 self.gauge.set_model(model);
                 if model != ServerModel::BusyPoll {
                     self.busy_poll_slot = None;
@@ -367,6 +375,7 @@ impl Lab {
                 if let Ok(listener) = server::bind(self.echo_addr, socket_buffer)
                     && let Ok(server) = Server::start(
                         old,
+                        self.errors,
                         listener,
                         self.probe.clone(),
                         &self.stop,

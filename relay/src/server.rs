@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use protocol::{ConnId, ServerModel};
+use protocol::{ConnId, HandlerStyle, ServerModel};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::SharedAdmission;
@@ -69,6 +69,7 @@ impl Server {
     /// and would mix the lab's polls with the relay's own work.
     pub async fn start(
         model: ServerModel,
+        errors: HandlerStyle,
         listener: TcpListener,
         probe: Probe,
         lab_stop: &CancellationToken,
@@ -76,7 +77,7 @@ impl Server {
     ) -> std::io::Result<Server> {
         if model != ServerModel::AsyncTasks {
             return Ok(Server::Thread(threaded::start(
-                model, listener, probe, admission,
+                model, errors, listener, probe, admission,
             )?));
         }
         listener.set_nonblocking(true)?;
@@ -104,7 +105,7 @@ impl Server {
                             return;
                         }
                     };
-                    let server = echo::start(listener, probe, &lab_stop, admission);
+                    let server = echo::start(listener, probe, &lab_stop, admission, errors);
                     let _ = started.send(Ok(server.clone()));
                     // The loop runs until the server has stopped, one way
                     // or another.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use loopscope_relay::Config;
 use protocol::{
-    ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, ServerMessage, ShutdownPhase,
-    TaskOutcome,
+    ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, HandlerStyle, ServerMessage,
+    ServerModel, ShutdownPhase, TaskId, TaskOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -123,10 +123,23 @@ async fn spawned_clients_are_accepted_served_echoed_and_finished() {
     );
 }
 
-#[tokio::test]
-async fn a_crasher_among_ten_polite_clients_fails_only_its_own_task() {
+/// Ten polite clients and one that resets its connection, under `model`
+/// with `errors`; the events until every client is done and the server has
+/// finished the tasks (or, when it crashed, closed the connections).
+async fn ten_polite_and_a_crasher(
+    model: ServerModel,
+    errors: HandlerStyle,
+) -> Vec<protocol::Event> {
     let relay = start_relay(Config::default()).await;
     let (mut socket, _) = open_lab(&relay).await;
+    send_command(&mut socket, &Command::SetModel { model, errors }).await;
+    events_until(&mut socket, |seen| {
+        count(
+            seen,
+            |kind| matches!(kind, EventKind::Listening { errors: e, .. } if *e == errors),
+        ) >= 1
+    })
+    .await;
     send_command(
         &mut socket,
         &Command::SpawnClients {
@@ -134,10 +147,15 @@ async fn a_crasher_among_ten_polite_clients_fails_only_its_own_task() {
             behaviour: ClientBehaviour::Polite {
                 messages: 3,
                 size: 20,
-                interval_ms: 30,
+                interval_ms: 200,
             },
         },
     )
+    .await;
+    // The crasher comes once the others have connected.
+    let mut events = events_until(&mut socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) >= 10
+    })
     .await;
     send_command(
         &mut socket,
@@ -147,14 +165,23 @@ async fn a_crasher_among_ten_polite_clients_fails_only_its_own_task() {
         },
     )
     .await;
-    let events = events_until(&mut socket, |seen| {
-        count(seen, |kind| {
-            matches!(kind, EventKind::ClientFinished { .. })
-        }) == 11
-            && count(seen, |kind| matches!(kind, EventKind::TaskFinished { .. })) == 11
-    })
-    .await;
-    let polite_done = count(&events, |kind| {
+    let before = events.clone();
+    events.extend(
+        events_until(&mut socket, |seen| {
+            let all = || before.iter().chain(seen.iter());
+            let counted =
+                |pick: fn(&EventKind) -> bool| all().filter(|event| pick(&event.kind)).count();
+            counted(|kind| matches!(kind, EventKind::ClientFinished { .. })) == 11
+                && (counted(|kind| matches!(kind, EventKind::ServerCrashed { .. })) == 1
+                    || counted(|kind| matches!(kind, EventKind::TaskFinished { .. })) == 11)
+        })
+        .await,
+    );
+    events
+}
+
+fn polite_done(events: &[protocol::Event]) -> usize {
+    count(events, |kind| {
         matches!(
             kind,
             EventKind::ClientFinished {
@@ -163,26 +190,112 @@ async fn a_crasher_among_ten_polite_clients_fails_only_its_own_task() {
                 ..
             }
         )
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_handled_error_in_an_asyncio_handler_is_caught_and_its_task_ends_well() {
+    let events = ten_polite_and_a_crasher(ServerModel::AsyncTasks, HandlerStyle::Handled).await;
     assert_eq!(
-        polite_done, 10,
+        polite_done(&events),
+        10,
         "every polite client got all its bytes back"
     );
-    let failures: Vec<String> = events
+    let handled: Vec<&str> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::ErrorHandled { error, .. } => Some(error.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handled.len(), 1, "{handled:?}");
+    assert!(handled[0].contains("reset"), "the OS's words: {handled:?}");
+    assert_eq!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::TaskFinished {
+                outcome: TaskOutcome::Failed { .. },
+                ..
+            }
+        )),
+        0,
+        "`except ConnectionError` caught it: no task failed"
+    );
+}
+
+#[tokio::test]
+async fn an_unhandled_error_fails_only_its_own_asyncio_task_and_is_reported_as_never_retrieved() {
+    let events = ten_polite_and_a_crasher(ServerModel::AsyncTasks, HandlerStyle::Unhandled).await;
+    assert_eq!(
+        polite_done(&events),
+        10,
+        "every polite client got all its bytes back"
+    );
+    let failures: Vec<(TaskId, String)> = events
         .iter()
         .filter_map(|event| match &event.kind {
             EventKind::TaskFinished {
+                task,
                 outcome: TaskOutcome::Failed { error },
                 ..
-            } => Some(error.clone()),
+            } => Some((*task, error.clone())),
             _ => None,
         })
         .collect();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(
-        failures[0].contains("reset"),
+        failures[0].1.contains("reset"),
         "the OS's words: {failures:?}"
     );
+    assert!(
+        events.iter().any(|event| matches!(&event.kind,
+            EventKind::ExceptionNeverRetrieved { task, .. } if *task == failures[0].0)),
+        "asyncio's late report names the failed task"
+    );
+    assert_eq!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::ErrorHandled { .. }
+        )),
+        0
+    );
+    assert_eq!(
+        count(&events, |kind| matches!(
+            kind,
+            EventKind::ServerCrashed { .. }
+        )),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_unhandled_error_kills_a_threaded_server_and_every_client_loses_it() {
+    for model in [ServerModel::BusyPoll, ServerModel::Selector] {
+        let events = ten_polite_and_a_crasher(model, HandlerStyle::Unhandled).await;
+        let crash = events
+            .iter()
+            .position(|event| matches!(event.kind, EventKind::ServerCrashed { .. }))
+            .unwrap_or_else(|| panic!("{model:?}: the server crashed"));
+        let accepted = count(&events, |kind| matches!(kind, EventKind::Accepted { .. }));
+        let closed = count(&events, |kind| matches!(kind, EventKind::Closed { .. }));
+        assert_eq!(
+            closed, accepted,
+            "{model:?}: every connection it had is closed"
+        );
+        assert!(
+            !events[crash..].iter().any(|event| matches!(
+                event.kind,
+                EventKind::Sent { .. }
+                    | EventKind::Accepted { .. }
+                    | EventKind::ErrorHandled { .. }
+            )),
+            "{model:?}: nothing is served after the crash"
+        );
+        assert!(
+            polite_done(&events) < 10,
+            "{model:?}: polite clients lost the server mid-conversation"
+        );
+    }
 }
 
 #[tokio::test]

@@ -20,7 +20,14 @@ async fn lab_with(model: ServerModel) -> (Socket, SocketAddr, CancellationToken)
     let (mut socket, hello) = open_lab(&relay).await;
     let echo_addr: SocketAddr = hello.echo_addr.parse().unwrap();
     if model != hello.model {
-        send_command(&mut socket, &Command::SetModel { model }).await;
+        send_command(
+            &mut socket,
+            &Command::SetModel {
+                model,
+                errors: Default::default(),
+            },
+        )
+        .await;
         // The server restarts on the same port and says so.
         events_until(&mut socket, |seen| {
             seen.iter().any(|event| {
@@ -28,6 +35,7 @@ async fn lab_with(model: ServerModel) -> (Socket, SocketAddr, CancellationToken)
                     == EventKind::Listening {
                         addr: echo_addr.to_string(),
                         model,
+                        errors: Default::default(),
                     }
             })
         })

@@ -36,7 +36,14 @@ fn echo_addr(hello: &protocol::Hello) -> std::net::SocketAddr {
 }
 
 async fn switch_to(socket: &mut Socket, model: ServerModel) {
-    send_command(socket, &Command::SetModel { model }).await;
+    send_command(
+        socket,
+        &Command::SetModel {
+            model,
+            errors: Default::default(),
+        },
+    )
+    .await;
     events_until(socket, |seen| {
         count(
             seen,
@@ -341,7 +348,14 @@ async fn a_burst_of_model_switches_leaves_a_working_echo_server() {
     ];
     for round in 0..200 {
         let model = models[round % models.len()];
-        send_command(&mut socket, &Command::SetModel { model }).await;
+        send_command(
+            &mut socket,
+            &Command::SetModel {
+                model,
+                errors: Default::default(),
+            },
+        )
+        .await;
     }
     // The last switch (to the async-tasks model) is the one in force.
     send_command(
@@ -405,6 +419,7 @@ async fn busy_poll_labs_are_capped_and_spin_at_idle_priority() {
         &mut second,
         &Command::SetModel {
             model: ServerModel::BusyPoll,
+            errors: Default::default(),
         },
     )
     .await;
@@ -560,6 +575,7 @@ async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_within_a_s
         &mut socket,
         &Command::SetModel {
             model: ServerModel::Selector,
+            errors: Default::default(),
         },
     )
     .await;

@@ -251,6 +251,7 @@ async fn the_host_sees_every_lab_and_closes_one_whose_page_is_told_why() {
         &mut second,
         &Command::SetModel {
             model: ServerModel::Selector,
+            errors: Default::default(),
         },
     )
     .await;
@@ -313,6 +314,7 @@ async fn the_dashboard_shows_a_busy_poll_lab_burning_cpu() {
         &mut socket,
         &Command::SetModel {
             model: ServerModel::BusyPoll,
+            errors: Default::default(),
         },
     )
     .await;

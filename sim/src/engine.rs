@@ -13,7 +13,7 @@ use std::collections::BinaryHeap;
 use protocol::{ClientId, Event, EventKind, Micros, ShutdownPhase};
 
 use crate::client::{Client, ClientNext};
-use crate::model::{Cx, Model, Next, new_model};
+use crate::model::{Cx, GRACE_OVER, Model, Next, SHUT_DOWN, STOP_ACCEPTING, new_model};
 use crate::net::Net;
 use crate::scenario::{ClientSpec, Scenario};
 
@@ -92,6 +92,7 @@ impl Simulation {
             kind: EventKind::Listening {
                 addr: "127.0.0.1:8000".into(),
                 model: scenario.model,
+                errors: scenario.style,
             },
         });
         let model = {
@@ -187,7 +188,10 @@ impl Simulation {
         self.emit(EventKind::Shutdown {
             phase: ShutdownPhase::StopAccepting,
         });
-        self.with_cx(|model, cx| model.stop_accepting(cx));
+        self.with_cx(|model, cx| {
+            model.lines().at_anchor(cx, STOP_ACCEPTING);
+            model.stop_accepting(cx);
+        });
         let deadline = self.now + grace;
         self.emit(EventKind::Shutdown {
             phase: ShutdownPhase::Draining { deadline },
@@ -296,7 +300,10 @@ impl Simulation {
                     self.emit(EventKind::Shutdown {
                         phase: ShutdownPhase::Cancelling,
                     });
-                    self.with_cx(|model, cx| model.cancel_the_rest(cx));
+                    self.with_cx(|model, cx| {
+                        model.lines().at_anchor(cx, GRACE_OVER);
+                        model.cancel_the_rest(cx);
+                    });
                     self.wake_server();
                 }
             }
@@ -349,6 +356,7 @@ impl Simulation {
                 self.server = ServerState::Stopped;
                 self.server_generation += 1;
                 if self.stopping {
+                    self.with_cx(|model, cx| model.lines().at_anchor(cx, SHUT_DOWN));
                     self.emit(EventKind::Shutdown {
                         phase: ShutdownPhase::Stopped,
                     });

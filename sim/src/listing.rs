@@ -1,13 +1,15 @@
-//! The Python programs the simulation follows, one per model, and the lines
-//! it lights as it steps.
+//! The Python programs the simulation follows, two per model (a client's
+//! error handled by `except ConnectionError`, or not), and the lines it
+//! lights as it steps.
 //!
 //! The programs live in `sim/python/` and are real: a test runs each against
-//! real TCP clients. A model names the lines it runs by a piece of their
+//! real TCP clients and checks that it survives or dies of a reset client as
+//! the simulation says. A model names the lines it runs by a piece of their
 //! code (an anchor); [`Listing::line`] finds the line, and a test checks that
 //! every anchor is found exactly once, so editing a program cannot silently
 //! break the highlighting.
 
-use protocol::ServerModel;
+use protocol::{HandlerStyle, ServerModel};
 
 /// A model's Python program.
 #[derive(Clone, Copy, Debug)]
@@ -19,15 +21,46 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// The program for `model`.
-    pub fn of(model: ServerModel) -> Listing {
-        let (file, source) = match model {
-            ServerModel::Blocking => ("blocking.py", include_str!("../python/blocking.py")),
-            ServerModel::BusyPoll => ("busy_poll.py", include_str!("../python/busy_poll.py")),
-            ServerModel::Selector => ("selector.py", include_str!("../python/selector.py")),
-            ServerModel::AsyncTasks => ("async_tasks.py", include_str!("../python/async_tasks.py")),
+    /// The program for `model` whose handlers do `errors` with a client's
+    /// error.
+    pub fn of(model: ServerModel, errors: HandlerStyle) -> Listing {
+        use HandlerStyle::{Handled, Unhandled};
+        let (file, source) = match (model, errors) {
+            (ServerModel::Blocking, Handled) => {
+                ("blocking.py", include_str!("../python/blocking.py"))
+            }
+            (ServerModel::Blocking, Unhandled) => (
+                "blocking_unhandled.py",
+                include_str!("../python/blocking_unhandled.py"),
+            ),
+            (ServerModel::BusyPoll, Handled) => {
+                ("busy_poll.py", include_str!("../python/busy_poll.py"))
+            }
+            (ServerModel::BusyPoll, Unhandled) => (
+                "busy_poll_unhandled.py",
+                include_str!("../python/busy_poll_unhandled.py"),
+            ),
+            (ServerModel::Selector, Handled) => {
+                ("selector.py", include_str!("../python/selector.py"))
+            }
+            (ServerModel::Selector, Unhandled) => (
+                "selector_unhandled.py",
+                include_str!("../python/selector_unhandled.py"),
+            ),
+            (ServerModel::AsyncTasks, Handled) => {
+                ("async_tasks.py", include_str!("../python/async_tasks.py"))
+            }
+            (ServerModel::AsyncTasks, Unhandled) => (
+                "async_tasks_unhandled.py",
+                include_str!("../python/async_tasks_unhandled.py"),
+            ),
         };
         Listing { file, source }
+    }
+
+    /// Whether the program has a line containing `text`.
+    pub fn has(&self, text: &str) -> bool {
+        self.source.contains(text)
     }
 
     /// The 1-based number of the first line containing `anchor`.

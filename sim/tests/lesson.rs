@@ -494,7 +494,7 @@ fn step_runs_exactly_one_loop_iteration() {
 #[test]
 fn the_lit_line_is_the_line_the_server_is_on() {
     for model in MODELS {
-        let listing = Listing::of(model);
+        let listing = Listing::of(model, HandlerStyle::Handled);
         let source: Vec<&str> = listing.source.lines().collect();
         let scenario = Scenario::new(model).clients(2, polite(3, 10, 20), 0, MS);
         let (_, events) = run_to_completion(scenario, 5 * SECOND);
@@ -640,4 +640,94 @@ fn what_a_client_sent_from_the_backlog_is_buffered_when_it_is_accepted() {
             _ => None,
         });
     assert_eq!(first_report, Some(100));
+}
+
+/// The lines lit through a client's error and a shutdown are lines of the
+/// listing in force (the handled or the unhandled variant): the `except`
+/// that caught the error, then each step of the shutdown code.
+#[test]
+fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
+    for model in MODELS {
+        for style in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
+            let listing = Listing::of(model, style);
+            let source: Vec<&str> = listing.source.lines().collect();
+            let line_text = |line: u32| source[line as usize - 1];
+            let mut simulation = Simulation::new(
+                Scenario::new(model)
+                    .style(style)
+                    .clients(2, polite(2, 10, 50), 0, MS)
+                    .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
+                    .client(ClientBehaviour::Silent {}, 30 * MS),
+            );
+            simulation.run_until(500 * MS);
+            simulation.shutdown(200 * MS);
+            simulation.run_until(2 * SECOND);
+            let events = simulation.drain_events();
+            let crashed = events
+                .iter()
+                .any(|event| matches!(event.kind, EventKind::ServerCrashed { .. }));
+            let expect_crash = style == HandlerStyle::Unhandled && model != ServerModel::AsyncTasks;
+            assert_eq!(crashed, expect_crash, "{}", listing.file);
+            let mut lit = 0;
+            let mut expected_next: Option<&str> = None;
+            let mut seen = Vec::new();
+            for event in &events {
+                match &event.kind {
+                    EventKind::CodeLine { line } => {
+                        lit = *line;
+                        if let Some(anchor) = expected_next.take() {
+                            assert!(
+                                line_text(lit).contains(anchor),
+                                "{}: {anchor:?} expected, line {lit} is {:?}",
+                                listing.file,
+                                line_text(lit)
+                            );
+                            seen.push(anchor);
+                        }
+                    }
+                    EventKind::ErrorHandled { .. } => {
+                        assert!(
+                            line_text(lit).contains("except ConnectionError"),
+                            "{}: {:?}",
+                            listing.file,
+                            line_text(lit)
+                        );
+                        seen.push("except");
+                    }
+                    EventKind::Shutdown { phase } => match phase {
+                        ShutdownPhase::StopAccepting => expected_next = Some("# stop accepting"),
+                        ShutdownPhase::Cancelling => {
+                            expected_next = Some("# the grace period is over")
+                        }
+                        ShutdownPhase::Stopped => {
+                            assert!(
+                                line_text(lit).contains("print(\"shut down\""),
+                                "{}",
+                                listing.file
+                            );
+                            seen.push("shut down");
+                        }
+                        ShutdownPhase::Draining { .. } => {}
+                    },
+                    _ => {}
+                }
+            }
+            let expected: &[&str] = match (style, crashed) {
+                (HandlerStyle::Handled, _) => &[
+                    "except",
+                    "# stop accepting",
+                    "# the grace period is over",
+                    "shut down",
+                ],
+                (HandlerStyle::Unhandled, false) => &[
+                    "# stop accepting",
+                    "# the grace period is over",
+                    "shut down",
+                ],
+                // A dead server has nothing left to shut down.
+                (HandlerStyle::Unhandled, true) => &[],
+            };
+            assert_eq!(seen, expected, "{}", listing.file);
+        }
+    }
 }

@@ -273,7 +273,7 @@ async fn a_link_restores_its_scenario_and_the_keyboard_drives_it() -> anyhow::Re
     .await?;
     let phase = browser.text("#loop-phase").await.unwrap_or_default();
     assert!(
-        ["select", "ready_events", "run", "timers"].contains(&phase.as_str()),
+        ["select", "ready", "run", "timers"].contains(&phase.as_str()),
         "{phase:?}"
     );
     let explanation = browser.text("#explanation").await.unwrap_or_default();

@@ -68,7 +68,10 @@ pub fn CountersView(props: &CountersProps) -> Html {
         (
             "errors",
             "errors handled / unhandled",
-            format!("{} / {}", counters.errors_handled, counters.task_errors),
+            format!(
+                "{} / {}",
+                counters.errors_handled, counters.errors_unhandled
+            ),
         ),
         (
             "latency",

@@ -2,15 +2,16 @@
 //! the loop's pause and step, the clients to start against it, and a
 //! graceful shutdown.
 
-use protocol::{Command, Hello, ServerModel};
+use protocol::{Command, HandlerStyle, Hello, ServerModel};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
 use crate::components::ShutdownControl;
 use crate::components::number_field::use_number_field;
 use crate::components::sim_controls::{MODELS, model_key, model_named};
+use crate::lesson::Life;
 use crate::live::Link;
-use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for};
+use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for, describe_behaviour};
 
 /// Props of [`LabPanel`].
 #[derive(Properties, PartialEq)]
@@ -21,6 +22,10 @@ pub struct LabPanelProps {
     pub model: Option<ServerModel>,
     /// Whether its loop is paused.
     pub paused: bool,
+    /// What its handlers do with a client's error.
+    pub errors: HandlerStyle,
+    /// Where the server is in its life: what can be done to it.
+    pub life: Life,
     /// Where commands go.
     pub link: Link,
     /// A second lab (under another model, for a comparison) that gets the
@@ -65,22 +70,39 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
             behaviour.set(select.selected_index().max(0) as usize);
         })
     };
+    let model = props.model.unwrap_or_default();
+    let errors = props.errors;
     let on_model = {
         let link = props.link.clone();
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
             if let Some(model) = model_named(&select.value()) {
-                link.send(&Command::SetModel { model });
+                link.send(&Command::SetModel { model, errors });
             }
         })
     };
+    let on_errors = {
+        let link = props.link.clone();
+        Callback::from(move |event: Event| {
+            let select: HtmlSelectElement = event.target_unchecked_into();
+            let errors = if select.value() == "unhandled" {
+                HandlerStyle::Unhandled
+            } else {
+                HandlerStyle::Handled
+            };
+            link.send(&Command::SetModel { model, errors });
+        })
+    };
+    let restart = send(Command::SetModel { model, errors });
     let chosen = behaviour_for(BEHAVIOURS[*behaviour].0).unwrap_or_default();
     let spawn = send(Command::SpawnClients {
         count: count.value,
-        behaviour: chosen,
+        behaviour: chosen.clone(),
     });
-    let model = props.model.unwrap_or_default();
-    let pausable = props.enabled && model != ServerModel::AsyncTasks;
+    let description = describe_behaviour(&chosen);
+    let pausable = props.enabled && model != ServerModel::AsyncTasks && !props.life.is_over();
+    let why_not = props.life.why_not();
+    let handled = errors == HandlerStyle::Handled;
     let echo_addr = props.lab.as_ref().map(|lab| lab.echo_addr.clone());
     html! {
         <section class="panel lab" aria-labelledby="lab-title">
@@ -109,6 +131,11 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                         <option value={model_key(*option)} selected={*option == model}>{ *label }</option>
                     }) }
                 </select>
+                <label for="live-style">{ "Errors" }</label>
+                <select id="live-style" onchange={on_errors} disabled={!props.enabled}>
+                    <option value="handled" selected={handled}>{ "handled (try/except)" }</option>
+                    <option value="unhandled" selected={!handled}>{ "unhandled" }</option>
+                </select>
                 <button id="live-pause" class="secondary" disabled={!pausable || props.paused}
                         onclick={send(Command::Pause {})}>{ "Pause" }</button>
                 <button id="live-step" class="secondary" disabled={!pausable}
@@ -133,10 +160,18 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                         <option value={*key} selected={index == *behaviour}>{ *label }</option>
                     }) }
                 </select>
-                <button id="spawn" onclick={spawn} disabled={!props.enabled}>{ "Spawn client" }</button>
+                <button id="spawn" onclick={spawn} disabled={!props.enabled || why_not.is_some()}
+                        title={why_not.unwrap_or("Start the clients against your lab's server")}>{ "Spawn client" }</button>
             </div>
-            <ShutdownControl prefix="live" enabled={props.enabled} {on_shutdown} />
-            <p class="hint">{ "A polite client sends 5 messages of 32 bytes, 400 ms apart, and checks every echo." }</p>
+            <p class="hint" id="behaviour-hint">{ description }</p>
+            <ShutdownControl prefix="live" enabled={props.enabled && props.life == Life::Running} {why_not} {on_shutdown} />
+            if let (true, Some(why)) = (props.life.is_over(), why_not) {
+                <p id="server-over" class="server-over" role="status">
+                    { why }{ " " }
+                    <button id="live-restart" onclick={restart} disabled={!props.enabled}>{ "Restart server" }</button>
+                    { " starts it again on the same port." }
+                </p>
+            }
         </section>
     }
 }

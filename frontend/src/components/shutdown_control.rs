@@ -23,6 +23,9 @@ pub struct ShutdownControlProps {
     /// Whether the button can be pressed.
     #[prop_or(true)]
     pub enabled: bool,
+    /// Why it is disabled, when it is.
+    #[prop_or_default]
+    pub why_not: Option<&'static str>,
     /// Told the grace period, in milliseconds, when the button is pressed.
     pub on_shutdown: Callback<u32>,
 }
@@ -44,7 +47,7 @@ pub fn ShutdownControl(props: &ShutdownControlProps) -> Html {
                    value={grace_ms.text} oninput={grace_ms.oninput}
                    aria-valuetext={grace_text(grace_ms.value)} />
             <button id={format!("{prefix}-shutdown")} class="danger" disabled={!props.enabled} {onclick}
-                    title="Stop accepting, let connections finish for the grace period, cancel the rest">
+                    title={props.why_not.filter(|_| !props.enabled).unwrap_or("Stop accepting, let connections finish for the grace period, cancel the rest")}>
                 { format!("Shut down ({} grace)", grace_text(grace_ms.value)) }
             </button>
         </div>

@@ -9,7 +9,10 @@ use yew::prelude::*;
 
 use crate::components::ShutdownControl;
 use crate::components::number_field::{parse_within, use_number_field};
-use crate::simulated::{BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings};
+use crate::lesson::Life;
+use crate::simulated::{
+    BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings, behaviour, describe_behaviour,
+};
 pub use crate::simulated::{model_key, model_named};
 
 /// What a control asks the simulation to do.
@@ -40,6 +43,8 @@ pub struct SimControlsProps {
     pub speed: f64,
     /// Its clock.
     pub now: Micros,
+    /// Where the simulated server is in its life: what can be done to it.
+    pub life: Life,
     /// Where actions go.
     pub on_action: Callback<SimAction>,
 }
@@ -111,6 +116,16 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
         })
     };
     let handled = settings.style == HandlerStyle::Handled;
+    let why_not = props.life.why_not();
+    // The behaviour described under the buttons: the one pointed at last.
+    let described = use_state(|| BEHAVIOURS[0].0);
+    let describe = |key: &'static str| {
+        let described = described.clone();
+        Callback::from(move |_: web_sys::Event| described.set(key))
+    };
+    let description = behaviour(*described)
+        .map(|picked| describe_behaviour(&picked))
+        .unwrap_or_default();
     html! {
         <section class="panel sim" aria-labelledby="sim-title">
             <h2 id="sim-title">{ "Simulation" }</h2>
@@ -153,12 +168,24 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                        value={count.text} oninput={count.oninput} />
                 <span>{ if count.value == 1 { "client:" } else { "clients:" } }</span>
                 { for BEHAVIOURS.iter().map(|(key, label)| html! {
-                    <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClients(key, count.value))}>
+                    <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClients(key, count.value))}
+                            disabled={why_not.is_some()}
+                            title={why_not.map_or_else(|| behaviour(key).map(|picked| describe_behaviour(&picked)).unwrap_or_default(), str::to_owned)}
+                            onmouseenter={describe(key).reform(|event: MouseEvent| event.into())}
+                            onfocus={describe(key).reform(|event: FocusEvent| event.into())}>
                         { *label }
                     </button>
                 }) }
             </div>
-            <ShutdownControl prefix="sim" {on_shutdown} />
+            <p class="hint" id="behaviour-hint">{ description }</p>
+            <ShutdownControl prefix="sim" enabled={props.life == Life::Running} why_not={why_not} {on_shutdown} />
+            if let (true, Some(why)) = (props.life.is_over(), why_not) {
+                <p id="server-over" class="server-over" role="status">
+                    { why }{ " " }
+                    <button id="sim-restart" onclick={act(SimAction::Reset(settings))}>{ "Reset" }</button>
+                    { " starts it again." }
+                </p>
+            }
         </section>
     }
 }

@@ -140,7 +140,7 @@ fn a_served_client_leaves_one_closed_row_and_exact_counters() {
             bytes_echoed: 7,
             clients_started: 1,
             clients_finished: 1,
-            task_errors: 0,
+            errors_unhandled: 0,
             dropped_events: 0,
             ..Counters::default()
         }
@@ -223,7 +223,7 @@ fn a_failed_task_is_counted_and_keeps_its_error() {
             },
         },
     ]));
-    assert_eq!(world.counters.task_errors, 1);
+    assert_eq!(world.counters.errors_unhandled, 1);
     assert_eq!(
         world.connections[&conn].state,
         TaskState::Finished(TaskOutcome::Failed {
@@ -289,6 +289,7 @@ fn the_selector_table_follows_registrations_and_the_last_ready_set() {
         EventKind::Registered {
             sock: Sock::Listener,
             op: IoOp::Read,
+            modify: false,
         },
         EventKind::SelectReturned {
             ready: vec![Ready {
@@ -303,6 +304,7 @@ fn the_selector_table_follows_registrations_and_the_last_ready_set() {
         EventKind::Registered {
             sock: Sock::Conn(conn),
             op: IoOp::Write,
+            modify: false,
         },
         EventKind::SelectReturned {
             ready: vec![Ready {
@@ -490,6 +492,7 @@ fn a_selector_lane_waits_registered_is_ready_runs_its_callback_and_waits_again()
         EventKind::Registered {
             sock: Sock::Conn(conn),
             op: IoOp::Read,
+            modify: false,
         },
     ]));
     assert_eq!(states(&world), vec![(1, TaskState::Registered(IoOp::Read))]);
@@ -590,6 +593,7 @@ fn a_lane_keeps_only_its_newest_history() {
         kinds.push(EventKind::Registered {
             sock: Sock::Conn(conn),
             op: IoOp::Read,
+            modify: false,
         });
         kinds.push(EventKind::Received { conn, bytes: 1 });
     }

@@ -2,7 +2,9 @@
 //! the socket and task it is about. Pure functions of one event, apart from
 //! the world's state, so the log is written only for the lines in view.
 
-use protocol::{Call, EventKind, Hello, IoOp, ShutdownPhase, Sock, TaskId, TaskOutcome};
+use protocol::{
+    Call, EventKind, Hello, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
+};
 
 /// The log's first line for a lab.
 pub fn greeting(hello: &Hello) -> String {
@@ -145,8 +147,35 @@ fn op_name(op: IoOp) -> &'static str {
     }
 }
 
-/// An event in the lesson's words.
-pub fn describe(kind: &EventKind) -> String {
+/// An error as Python raises it: the relay's Rust words ("Connection reset
+/// by peer (os error 104)") become the exception a Python server sees
+/// (`ConnectionResetError: [Errno 104] Connection reset by peer`); the
+/// simulator's are Python's already.
+pub fn python_error(error: &str) -> String {
+    let Some((message, rest)) = error.rsplit_once(" (os error ") else {
+        return error.to_owned();
+    };
+    let Some(Ok(errno)) = rest.strip_suffix(')').map(str::parse::<u32>) else {
+        return error.to_owned();
+    };
+    let class = match errno {
+        104 => "ConnectionResetError",
+        32 => "BrokenPipeError",
+        111 => "ConnectionRefusedError",
+        103 => "ConnectionAbortedError",
+        110 => "TimeoutError",
+        11 => "BlockingIOError",
+        _ => "OSError",
+    };
+    format!("{class}: [Errno {errno}] {message}")
+}
+
+/// An event in the lesson's words: the calls of the listing `model` runs
+/// (`send()` and `selector.modify()` in `selector.py`, `await
+/// loop.sock_recv()` in `async_tasks.py`), and Python's names for errors.
+pub fn describe(kind: &EventKind, model: Option<ServerModel>) -> String {
+    let asyncio = model == Some(ServerModel::AsyncTasks);
+    let selector = model == Some(ServerModel::Selector);
     match kind {
         EventKind::Listening { addr, .. } => format!("server listens on {addr}"),
         EventKind::Accepted { conn, peer } => format!("accept() → {conn} from {peer}"),
@@ -164,33 +193,69 @@ pub fn describe(kind: &EventKind) -> String {
         }
         EventKind::TaskWoken { task } => format!("{task} woken: its socket is ready"),
         EventKind::TaskResumed { task } => format!("{task} resumed"),
+        // One step of a coroutine: it runs until an await suspends it, or
+        // until it returns.
         EventKind::TaskPolled {
             task,
             duration_us,
             ready,
         } => format!(
-            "{task} polled for {duration_us} µs → {}",
-            if *ready { "Ready" } else { "Pending" }
+            "{task} ran {duration_us} µs, then {}",
+            if *ready {
+                "returned"
+            } else {
+                "suspended at an await"
+            }
         ),
+        EventKind::Received { conn, bytes } if asyncio => {
+            format!("await loop.sock_recv({conn}) → {bytes} bytes")
+        }
         EventKind::Received { conn, bytes } => format!("recv({conn}) → {bytes} bytes"),
-        EventKind::Sent { conn, bytes } => format!("sendall({conn}, {bytes} bytes)"),
+        EventKind::Sent { conn, bytes } => match model {
+            Some(ServerModel::AsyncTasks) => {
+                format!("await loop.sock_sendall({conn}, {bytes} bytes) done")
+            }
+            Some(ServerModel::BusyPoll | ServerModel::Selector) => {
+                format!("send({conn}): all {bytes} bytes echoed")
+            }
+            _ => format!("sendall({conn}, {bytes} bytes)"),
+        },
         EventKind::TaskFinished { task, outcome, .. } => match outcome {
             TaskOutcome::Ok => format!("{task} finished"),
-            TaskOutcome::Failed { error } => format!("{task} failed: {error}"),
-            TaskOutcome::Cancelled => format!("{task} cancelled"),
+            TaskOutcome::Failed { error } => {
+                format!("{task} failed: {}", python_error(error))
+            }
+            TaskOutcome::Cancelled => format!("{task} cancelled (CancelledError at its await)"),
         },
         EventKind::ExceptionNeverRetrieved { task, error } => {
-            format!("Task exception was never retrieved: {task}: {error}")
+            format!(
+                "Task exception was never retrieved: {task}: {}",
+                python_error(error)
+            )
         }
-        EventKind::ErrorHandled { conn, error } => format!("caught on {conn}: {error}; closed it"),
-        EventKind::ServerCrashed { error } => format!("the server crashed: {error}"),
+        EventKind::ErrorHandled { conn, error } => format!(
+            "except ConnectionError on {conn}: {}; closed it",
+            python_error(error)
+        ),
+        EventKind::ServerCrashed { error } => format!(
+            "the server crashed: {} escaped, no except caught it",
+            python_error(error)
+        ),
         EventKind::Closed { conn } => format!("{conn} closed"),
         EventKind::CallBlocked { call, sock } => {
             format!("{}({sock}) blocks: the thread is parked", call_name(*call))
         }
         EventKind::CallReturned { call, sock } => format!("{}({sock}) returned", call_name(*call)),
         EventKind::Backlog { waiting } => format!("{waiting} waiting in the listen backlog"),
-        EventKind::WouldBlock { sock, op } => format!("{sock}: {} would block", op_name(*op)),
+        EventKind::WouldBlock { sock, op } => match (sock, op) {
+            (Sock::Listener, _) => {
+                "accept() would block (BlockingIOError): nobody is connecting".to_owned()
+            }
+            (_, IoOp::Read) => format!("recv({sock}) would block (BlockingIOError): no bytes yet"),
+            (_, IoOp::Write) => {
+                format!("send({sock}) would block (BlockingIOError): no room to send")
+            }
+        },
         EventKind::Spins {
             iterations,
             would_block,
@@ -208,12 +273,27 @@ pub fn describe(kind: &EventKind) -> String {
             wakes,
             waits,
             busy_us,
-        } => format!("{task}: {polls} polls ({busy_us} µs), {wakes} wakes, {waits} waits"),
+        } => format!(
+            "{task}: ran {polls} times ({busy_us} µs), woken {wakes} times, suspended {waits} times"
+        ),
         EventKind::Stepping { paused: true } => "paused before the next loop iteration".to_owned(),
         EventKind::Stepping { paused: false } => "running freely".to_owned(),
-        EventKind::Registered { sock, op } => format!("register {sock} for {}", op_name(*op)),
+        EventKind::Registered { sock, op, modify } if selector => {
+            let (mask, callback) = match (sock, op) {
+                (Sock::Listener, _) => ("EVENT_READ", "accept"),
+                (_, IoOp::Read) => ("EVENT_READ", "receive"),
+                (_, IoOp::Write) => ("EVENT_WRITE", "send"),
+            };
+            let call = if *modify { "modify" } else { "register" };
+            format!("selector.{call}({sock}, {mask}, {callback})")
+        }
+        EventKind::Registered { sock, op, .. } => format!("register {sock} for {}", op_name(*op)),
+        EventKind::Unregistered { sock } if selector => format!("selector.unregister({sock})"),
         EventKind::Unregistered { sock } => format!("unregister {sock}"),
         EventKind::SelectCalled { timeout_us } => match timeout_us {
+            Some(timeout) if selector => {
+                format!("selector.select(timeout={})", *timeout as f64 / 1e6)
+            }
             Some(timeout) => format!("select(timeout={:.3} s)", *timeout as f64 / 1e6),
             None => "select(): sleeping until a socket is ready".to_owned(),
         },
@@ -222,7 +302,12 @@ pub fn describe(kind: &EventKind) -> String {
                 .iter()
                 .map(|ready| format!("{} {}", ready.sock, op_name(ready.op)))
                 .collect();
-            format!("select() → [{}]", ready.join(", "))
+            let call = if selector {
+                "selector.select()"
+            } else {
+                "select()"
+            };
+            format!("{call} → [{}]", ready.join(", "))
         }
         EventKind::LoopIteration { iteration } => format!("loop iteration {iteration}"),
         EventKind::Phase { phase } => format!("phase {phase:?}"),
@@ -236,7 +321,12 @@ pub fn describe(kind: &EventKind) -> String {
                     *deadline as f64 / 1e6
                 )
             }
-            ShutdownPhase::Cancelling => "shutdown: grace over, cancelling the rest".to_owned(),
+            ShutdownPhase::Cancelling if asyncio => {
+                "shutdown: the grace period is over, task.cancel() for the rest".to_owned()
+            }
+            ShutdownPhase::Cancelling => {
+                "shutdown: the grace period is over, closing the rest".to_owned()
+            }
             ShutdownPhase::Stopped => "shutdown: stopped".to_owned(),
         },
         EventKind::CodeLine { line } => format!("line {line}"),

@@ -169,7 +169,7 @@ fn try_client(
             if let Some(error) = error
                 && !control.cancelled()
             {
-                caught(probe, conn, &error);
+                caught(probe, control, conn, &error);
             }
             probe.closed(conn);
             false

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use protocol::{ConnId, EventKind, ServerModel, ShutdownPhase};
+use protocol::{ConnId, EventKind, HandlerStyle, ServerModel, ShutdownPhase};
 use tokio::sync::watch;
 
 use crate::admission::SharedAdmission;
@@ -141,10 +141,12 @@ pub struct Control {
     pub admission: SharedAdmission,
     /// Wakes a thread sleeping in a selector.
     waker: Mutex<Option<mio::Waker>>,
+    /// What the handlers do with a client's error.
+    errors: HandlerStyle,
 }
 
 impl Control {
-    fn new(connections: OpenSockets, admission: SharedAdmission) -> Self {
+    fn new(connections: OpenSockets, admission: SharedAdmission, errors: HandlerStyle) -> Self {
         Control {
             gate: Gate::new(),
             stop_accepting: AtomicBool::new(false),
@@ -153,6 +155,7 @@ impl Control {
             connections,
             admission,
             waker: Mutex::new(None),
+            errors,
         }
     }
 
@@ -238,11 +241,12 @@ pub struct ThreadServer {
 /// what `admission` lets in.
 pub fn start(
     model: ServerModel,
+    errors: HandlerStyle,
     listener: TcpListener,
     probe: Probe,
     admission: SharedAdmission,
 ) -> std::io::Result<ThreadServer> {
-    let control = Arc::new(Control::new(probe.buffers().clone(), admission));
+    let control = Arc::new(Control::new(probe.buffers().clone(), admission, errors));
     let (done, finished) = watch::channel(false);
     let thread_control = Arc::clone(&control);
     let name = format!("{model:?} server");
@@ -272,6 +276,7 @@ pub fn start(
             probe.emit(EventKind::Listening {
                 addr: addr.to_string(),
                 model,
+                errors,
             });
         }
         match model {
@@ -329,10 +334,24 @@ impl ThreadServer {
     }
 }
 
-/// The error a handler caught, as the OS put it.
-pub(crate) fn caught(probe: &Probe, conn: ConnId, error: &std::io::Error) {
-    probe.emit(EventKind::ErrorHandled {
-        conn,
-        error: error.to_string(),
-    });
+/// A client's error in a handler, as the OS put it. Handled (`except
+/// ConnectionError` in the listing): reported, and the caller closes that
+/// connection. Unhandled: it escapes the loop and the server dies, as the
+/// Python program would: every socket is closed and the thread ends.
+pub(crate) fn caught(probe: &Probe, control: &Control, conn: ConnId, error: &std::io::Error) {
+    match control.errors {
+        HandlerStyle::Handled => {
+            probe.emit(EventKind::ErrorHandled {
+                conn,
+                error: error.to_string(),
+            });
+        }
+        HandlerStyle::Unhandled => {
+            probe.emit(EventKind::ServerCrashed {
+                error: error.to_string(),
+            });
+            control.begin_stop_accepting();
+            control.begin_cancel();
+        }
+    }
 }

@@ -60,6 +60,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
     probe.emit(EventKind::Registered {
         sock: Sock::Listener,
         op: IoOp::Read,
+        modify: false,
     });
     let mut clients: HashMap<ConnId, Client> = HashMap::new();
     let mut events = Events::with_capacity(1024);
@@ -118,6 +119,10 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
             phase: LoopPhase::Run,
         });
         for entry in ready {
+            // A callback's error that nothing caught ended the server.
+            if control.cancelled() {
+                break;
+            }
             match entry.sock {
                 Sock::Listener => {
                     if let Some(listener) = listener.as_mut() {
@@ -136,8 +141,8 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
                         continue;
                     }
                     let keep = match entry.op {
-                        IoOp::Read => receive(conn, &mut clients, &poll, probe),
-                        IoOp::Write => send(conn, &mut clients, &poll, probe),
+                        IoOp::Read => receive(conn, &mut clients, &poll, probe, control),
+                        IoOp::Write => send(conn, &mut clients, &poll, probe, control),
                     };
                     if !keep && let Some(mut client) = clients.remove(&conn) {
                         let _ = poll.registry().deregister(&mut client.stream);
@@ -149,9 +154,8 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
                 }
             }
         }
-        probe.emit(EventKind::Phase {
-            phase: LoopPhase::Timers,
-        });
+        // `selector.py` has no timers: the iteration ends with its
+        // callbacks.
     }
     for (conn, _) in clients {
         probe.closed(conn);
@@ -197,6 +201,7 @@ fn accept_all(
         probe.emit(EventKind::Registered {
             sock: Sock::Conn(conn),
             op: IoOp::Read,
+            modify: false,
         });
         clients.insert(
             conn,
@@ -216,6 +221,7 @@ fn receive(
     clients: &mut HashMap<ConnId, Client>,
     poll: &Poll,
     probe: &Probe,
+    control: &Control,
 ) -> bool {
     let Some(client) = clients.get_mut(&conn) else {
         return false;
@@ -236,19 +242,26 @@ fn receive(
             probe.emit(EventKind::Registered {
                 sock: Sock::Conn(conn),
                 op: IoOp::Write,
+                modify: true,
             });
             switched.is_ok()
         }
         Err(error) if error.kind() == ErrorKind::WouldBlock => true,
         Err(error) => {
-            caught(probe, conn, &error);
+            caught(probe, control, conn, &error);
             false
         }
     }
 }
 
 /// The write callback; false once the client is gone.
-fn send(conn: ConnId, clients: &mut HashMap<ConnId, Client>, poll: &Poll, probe: &Probe) -> bool {
+fn send(
+    conn: ConnId,
+    clients: &mut HashMap<ConnId, Client>,
+    poll: &Poll,
+    probe: &Probe,
+    control: &Control,
+) -> bool {
     let Some(client) = clients.get_mut(&conn) else {
         return false;
     };
@@ -266,6 +279,7 @@ fn send(conn: ConnId, clients: &mut HashMap<ConnId, Client>, poll: &Poll, probe:
                 probe.emit(EventKind::Registered {
                     sock: Sock::Conn(conn),
                     op: IoOp::Read,
+                    modify: true,
                 });
                 return switched.is_ok();
             }
@@ -273,7 +287,7 @@ fn send(conn: ConnId, clients: &mut HashMap<ConnId, Client>, poll: &Poll, probe:
         }
         Err(error) if error.kind() == ErrorKind::WouldBlock => true,
         Err(error) => {
-            caught(probe, conn, &error);
+            caught(probe, control, conn, &error);
             false
         }
     }

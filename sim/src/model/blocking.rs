@@ -43,13 +43,14 @@ pub struct Blocking {
 impl Blocking {
     /// A server about to call `accept()` for the first time.
     pub fn new(cx: &mut Cx) -> Self {
-        let lines = Lines::new(ServerModel::Blocking);
+        let lines = Lines::new(ServerModel::Blocking, cx.style);
         let line = LineNumbers {
             accept: lines.find("server.accept()"),
             recv: lines.find("client.recv(4096)"),
             not_data: lines.find("if not data:"),
             sendall: lines.find("client.sendall(data)"),
-            except: lines.find("except ConnectionError"),
+            // Only the handled variant has it, and only it goes there.
+            except: lines.find_if_any("except ConnectionError").unwrap_or(0),
         };
         let mut server = Blocking {
             state: State::Accept,
@@ -110,6 +111,10 @@ impl Blocking {
 }
 
 impl Model for Blocking {
+    fn lines(&mut self) -> &mut Lines {
+        &mut self.lines
+    }
+
     fn step(&mut self, cx: &mut Cx) -> Next {
         match std::mem::replace(&mut self.state, State::Stopped) {
             State::Stopped => Next::Stopped,

@@ -40,8 +40,8 @@ pub struct BusyPoll {
 
 impl BusyPoll {
     /// A server about to enter its loop.
-    pub fn new(_cx: &mut Cx) -> Self {
-        let lines = Lines::new(ServerModel::BusyPoll);
+    pub fn new(cx: &mut Cx) -> Self {
+        let lines = Lines::new(ServerModel::BusyPoll, cx.style);
         let line = LineNumbers {
             accept: lines.find("server.accept()"),
             accept_would_block: lines.find("nobody is connecting"),
@@ -49,7 +49,8 @@ impl BusyPoll {
             recv: lines.find("client.recv(4096)"),
             closed: lines.find("the client closed its side"),
             would_block: lines.find("no bytes yet"),
-            except: lines.find("except ConnectionError"),
+            // Only the handled variant has it, and only it goes there.
+            except: lines.find_if_any("except ConnectionError").unwrap_or(0),
         };
         BusyPoll {
             served: Vec::new(),
@@ -170,6 +171,10 @@ impl BusyPoll {
 }
 
 impl Model for BusyPoll {
+    fn lines(&mut self) -> &mut Lines {
+        &mut self.lines
+    }
+
     fn step(&mut self, cx: &mut Cx) -> Next {
         if self.next == usize::MAX {
             return self.try_accept(cx);

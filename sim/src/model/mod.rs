@@ -10,6 +10,15 @@ mod tasks;
 
 use protocol::{ConnId, Event, EventKind, HandlerStyle, Micros, ServerModel};
 
+/// Pieces of code every listing's shutdown has, in the order a shutdown
+/// runs them: the listener closes, the grace period ends, the program says
+/// it is done.
+pub const STOP_ACCEPTING: &str = "# stop accepting";
+/// See [`STOP_ACCEPTING`].
+pub const GRACE_OVER: &str = "# the grace period is over";
+/// See [`STOP_ACCEPTING`].
+pub const SHUT_DOWN: &str = "print(\"shut down\"";
+
 use crate::listing::Listing;
 use crate::net::Net;
 
@@ -109,12 +118,19 @@ pub struct Lines {
 }
 
 impl Lines {
-    /// Lines of `model`'s program.
-    pub fn new(model: ServerModel) -> Self {
+    /// Lines of `model`'s program, in the variant whose handlers do
+    /// `errors` with a client's error.
+    pub fn new(model: ServerModel, errors: HandlerStyle) -> Self {
         Lines {
-            listing: Listing::of(model),
+            listing: Listing::of(model, errors),
             current: 0,
         }
+    }
+
+    /// The number of the line with `anchor`, if the program has one (the
+    /// `except` lines are only in the handled variants).
+    pub fn find_if_any(&self, anchor: &str) -> Option<u32> {
+        self.listing.lines_with(anchor).next()
     }
 
     /// The number of the line with `anchor` (resolved once, at start).
@@ -125,6 +141,13 @@ impl Lines {
     /// Every line with `anchor`, in order.
     pub fn find_all(&self, anchor: &str) -> Vec<u32> {
         self.listing.lines_with(anchor).collect()
+    }
+
+    /// Moves to the first line with `anchor`, if the program has one.
+    pub fn at_anchor(&mut self, cx: &mut Cx, anchor: &str) {
+        if let Some(line) = self.find_if_any(anchor) {
+            self.at(cx, line);
+        }
     }
 
     /// Moves to `line`, reporting it if it changed.
@@ -138,6 +161,8 @@ impl Lines {
 
 /// A server model.
 pub trait Model {
+    /// The lines of its program, to light the shutdown's.
+    fn lines(&mut self) -> &mut Lines;
     /// Performs the next step.
     fn step(&mut self, cx: &mut Cx) -> Next;
     /// A shutdown began: the listener is already closed; stop accepting.

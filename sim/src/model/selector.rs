@@ -14,7 +14,7 @@ use super::{Cx, Lines, Model, Next};
 use crate::net::IoError;
 
 const READ_SIZE: usize = 4096;
-/// `selector.select(timeout=1)`.
+/// `selector.select(timeout=timeout)` before a shutdown: one second.
 const SELECT_TIMEOUT: Micros = 1_000_000;
 
 enum Phase {
@@ -53,21 +53,23 @@ pub struct Selector {
 impl Selector {
     /// A server whose listener is registered for reading.
     pub fn new(cx: &mut Cx) -> Self {
-        let lines = Lines::new(ServerModel::Selector);
+        let lines = Lines::new(ServerModel::Selector, cx.style);
         let mut except = lines.find_all("except ConnectionError").into_iter();
         let line = LineNumbers {
-            select: lines.find("selector.select(timeout=1)"),
+            select: lines.find("selector.select(timeout=timeout)"),
             accept: lines.find("server.accept()"),
             receive: lines.find("client.recv(4096)"),
             send: lines.find("client.send(pending[client])"),
             closed: lines.find("selector.unregister(client)"),
-            except_receive: except.next().expect("receive catches errors"),
-            except_send: except.next().expect("send catches errors"),
+            // Only the handled variant has them, and only it goes there.
+            except_receive: except.next().unwrap_or(0),
+            except_send: except.next().unwrap_or(0),
         };
         cx.net.register(Sock::Listener, IoOp::Read);
         cx.emit(EventKind::Registered {
             sock: Sock::Listener,
             op: IoOp::Read,
+            modify: false,
         });
         Selector {
             phase: Phase::Select,
@@ -91,11 +93,15 @@ impl Selector {
         Next::Busy(cost)
     }
 
-    fn register(&mut self, cx: &mut Cx, conn: ConnId, op: IoOp) {
+    /// Registers `conn` for `op`: `selector.register()` right after accept,
+    /// `selector.modify()` after that.
+    fn register(&mut self, cx: &mut Cx, conn: ConnId, op: IoOp, just_accepted: bool) {
         cx.net.register(Sock::Conn(conn), op);
         cx.emit(EventKind::Registered {
             sock: Sock::Conn(conn),
             op,
+            // `selector.modify()`: the client is registered since accept().
+            modify: !just_accepted,
         });
     }
 
@@ -114,7 +120,7 @@ impl Selector {
                 self.lines.at(cx, self.line.accept);
                 if let Ok((conn, client)) = cx.net.accept() {
                     cx.accepted(conn, client);
-                    self.register(cx, conn, IoOp::Read);
+                    self.register(cx, conn, IoOp::Read, true);
                 }
             }
             (Sock::Conn(conn), IoOp::Read) => {
@@ -137,7 +143,7 @@ impl Selector {
                                 received,
                             },
                         );
-                        self.register(cx, conn, IoOp::Write);
+                        self.register(cx, conn, IoOp::Write, false);
                     }
                     Err(IoError::WouldBlock) => {}
                     Err(error) => return Err((conn, error, self.line.except_receive)),
@@ -155,7 +161,7 @@ impl Selector {
                             let bytes = echo.received as u64;
                             cx.emit(EventKind::Sent { conn, bytes });
                             self.echoes.remove(&conn);
-                            self.register(cx, conn, IoOp::Read);
+                            self.register(cx, conn, IoOp::Read, false);
                         }
                     }
                     Err(IoError::WouldBlock) => {}
@@ -168,6 +174,10 @@ impl Selector {
 }
 
 impl Model for Selector {
+    fn lines(&mut self) -> &mut Lines {
+        &mut self.lines
+    }
+
     fn step(&mut self, cx: &mut Cx) -> Next {
         match std::mem::replace(&mut self.phase, Phase::Select) {
             Phase::Select => {
@@ -195,10 +205,9 @@ impl Model for Selector {
             }
             Phase::Sleeping => self.select_returned(cx),
             Phase::Callbacks { ready, next } => {
+                // `selector.py` has no timers: after the last callback,
+                // the next iteration.
                 let Some(&entry) = ready.get(next) else {
-                    cx.emit(EventKind::Phase {
-                        phase: LoopPhase::Timers,
-                    });
                     return Next::Busy(0);
                 };
                 // An earlier callback of this round may have closed it.

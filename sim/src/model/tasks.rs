@@ -76,14 +76,15 @@ pub struct Tasks {
 impl Tasks {
     /// A loop with the accepting task ready to run.
     pub fn new(cx: &mut Cx) -> Self {
-        let lines = Lines::new(ServerModel::AsyncTasks);
+        let lines = Lines::new(ServerModel::AsyncTasks, cx.style);
         let line = LineNumbers {
             sock_accept: lines.find("loop.sock_accept(server)"),
             create_task: lines.find("loop.create_task(handle(loop, client))"),
             sock_recv: lines.find("loop.sock_recv(client, 4096)"),
             not_data: lines.find("the client closed its side"),
             sock_sendall: lines.find("loop.sock_sendall(client, data)"),
-            except: lines.find("except ConnectionError"),
+            // Only the handled variant has it, and only it goes there.
+            except: lines.find_if_any("except ConnectionError").unwrap_or(0),
         };
         let mut tasks = Tasks {
             tasks: Vec::new(),
@@ -268,6 +269,10 @@ impl Tasks {
 }
 
 impl Model for Tasks {
+    fn lines(&mut self) -> &mut Lines {
+        &mut self.lines
+    }
+
     fn step(&mut self, cx: &mut Cx) -> Next {
         match std::mem::replace(&mut self.phase, Phase::Select) {
             Phase::Select => {
