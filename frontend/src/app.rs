@@ -370,7 +370,24 @@ pub fn App() -> Html {
             }
             match action {
                 SimAction::TogglePlay => sim.playing = !sim.playing,
-                SimAction::Step => fed.record(sim.step()),
+                SimAction::Step => {
+                    let events = sim.step();
+                    let tries = events
+                        .iter()
+                        .filter(|event| {
+                            matches!(event.kind, protocol::EventKind::WouldBlock { .. })
+                        })
+                        .count();
+                    fed.record(events);
+                    // Would-blocks are too many to log one by one; a step
+                    // still says what it tried.
+                    if tries > 0 {
+                        fed.note(format!(
+                            "this step: {tries} {} would block (BlockingIOError), each a call wasted",
+                            if tries == 1 { "try" } else { "tries" }
+                        ));
+                    }
+                }
                 SimAction::Reset(settings) => {
                     sim.reset(settings);
                     fed.restart();
@@ -748,7 +765,7 @@ pub fn App() -> Html {
                               errors={now_world.errors} life={now_life}
                               link={(*link).clone()} mirror={mirror_link} enabled={live} />
                 }
-                <CountersView counters={world.counters}
+                <CountersView counters={world.counters} {model}
                               latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
                 <LoopCycle moment={moment.clone()} iterations={world.counters.iterations}
                            restart={if source == Source::Live { "Restart server" } else { "Reset" }} />

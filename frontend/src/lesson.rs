@@ -326,3 +326,6 @@ mod tests {
         assert!(!text.contains("callback"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod consistency;

@@ -9,12 +9,15 @@
 //!   world to the views;
 //! * [`components`]: the views, small function components fed by props;
 //! * [`lesson`]: the plain sentences that explain what the server does;
+//! * [`glossary`]: the lesson's terms, defined once for the help and the
+//!   hover texts;
 //! * [`workshop`]: the join token and the host's lesson, the page's side;
 //! * [`host`]: the host's dashboard, at `/host`.
 
 mod app;
 mod components;
 mod frame_clock;
+mod glossary;
 mod host;
 mod latency;
 mod lesson;

@@ -381,7 +381,7 @@ impl World {
                 self.sockets
                     .insert(Sock::Conn(*conn), row(Sock::Conn(*conn)));
             }
-            EventKind::Registered { sock, op } => {
+            EventKind::Registered { sock, op, .. } => {
                 self.sockets
                     .entry(*sock)
                     .or_insert_with(|| row(*sock))
@@ -567,6 +567,7 @@ impl World {
             EventKind::Registered {
                 sock: Sock::Conn(conn),
                 op,
+                ..
             } => self.set_state(*conn, TaskState::Registered(*op)),
             EventKind::SelectReturned { ready } => {
                 for entry in ready {

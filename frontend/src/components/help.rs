@@ -1,4 +1,5 @@
-//! The help overlay: the keyboard shortcuts, and what the page is for.
+//! The help overlay: the keyboard shortcuts, what the page is for, and the
+//! words of the lesson.
 
 use yew::prelude::*;
 
@@ -38,6 +39,15 @@ pub fn HelpOverlay(props: &HelpOverlayProps) -> Html {
                        downloads the run as a file; Open run, or a file dropped on the page, replays it \
                        here with no relay." }
                 </p>
+                <h2 id="glossary-title">{ "Words of the lesson" }</h2>
+                <dl id="glossary" class="glossary">
+                    { for crate::glossary::TERMS.iter().map(|term| html! {
+                        <>
+                            <dt data-term={term.key}>{ term.term }</dt>
+                            <dd>{ term.meaning }</dd>
+                        </>
+                    }) }
+                </dl>
                 <button id="help-close" onclick={close}>{ "Close" }</button>
             </div>
         </div>

@@ -244,9 +244,9 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
                 </div>
                 <p class="lanes-legend hint" aria-hidden="true">
                     { for CLASSES.iter().map(|class| html! {
-                        <span class={classes!("swatch", *class)}>{ class.to_string() }</span>
+                        <span class={classes!("swatch", *class)} title={crate::glossary::meaning(class)}>{ class.to_string() }</span>
                     }) }
-                    <span class="swatch would-block">{ "would block" }</span>
+                    <span class="swatch would-block" title={crate::glossary::meaning("would-block")}>{ "would block" }</span>
                 </p>
             }
         </section>

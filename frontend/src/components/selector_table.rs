@@ -45,8 +45,8 @@ pub fn SelectorTable(props: &SelectorTableProps) -> Html {
                 <thead>
                     <tr>
                         <th scope="col">{ "socket" }</th>
-                        <th scope="col">{ "registered for" }</th>
-                        <th scope="col">{ "ready in last select()" }</th>
+                        <th scope="col" title={crate::glossary::meaning("registered")}>{ "registered for" }</th>
+                        <th scope="col" title={crate::glossary::meaning("ready")}>{ "ready in last select()" }</th>
                         <th scope="col" class="num" title="Bytes in its kernel buffers: received, not read by the server / written, not yet taken by the client">
                             { "buffered in / out" }
                         </th>

@@ -245,7 +245,14 @@ fn the_log_shows_the_lines_up_to_the_position() {
     assert_eq!(recording.log_len_at(third), 4);
     assert_eq!(recording.log_len_at(third - 1), 3);
     let line = recording.log_line(3).unwrap();
-    assert_eq!(line.text, describe(&events[third as usize - 1].kind));
+    assert_eq!(
+        line.text,
+        describe(
+            &events[third as usize - 1].kind,
+            Some(ServerModel::Selector)
+        ),
+        "in the words of the listing of the server that ran then"
+    );
 }
 
 #[test]
@@ -377,6 +384,7 @@ fn listening(model: ServerModel) -> EventKind {
     EventKind::Listening {
         addr: "127.0.0.1:9".into(),
         model,
+        errors: Default::default(),
     }
 }
 

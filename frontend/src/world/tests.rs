@@ -232,7 +232,8 @@ fn a_failed_task_is_counted_and_keeps_its_error() {
     );
     assert_eq!(
         world.log().last().unwrap().text,
-        "task#5 failed: Connection reset by peer (os error 104)"
+        "task#5 failed: ConnectionResetError: [Errno 104] Connection reset by peer",
+        "the log speaks Python: the exception a Python server would see"
     );
 }
 
@@ -285,6 +286,7 @@ fn the_selector_table_follows_registrations_and_the_last_ready_set() {
         EventKind::Listening {
             addr: "a".into(),
             model: ServerModel::Selector,
+            errors: Default::default(),
         },
         EventKind::Registered {
             sock: Sock::Listener,
@@ -417,6 +419,7 @@ fn listening(model: ServerModel) -> EventKind {
     EventKind::Listening {
         addr: "127.0.0.1:4000".into(),
         model,
+        errors: Default::default(),
     }
 }
 
@@ -674,6 +677,7 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
     let listening = |model| EventKind::Listening {
         addr: "127.0.0.1:4000".into(),
         model,
+        errors: Default::default(),
     };
     let started = |client| EventKind::ClientStarted {
         client: ClientId(client),
