@@ -713,7 +713,7 @@ pub fn App() -> Html {
                         }) }
                     </select>
                 </label>
-                <button id="help-button" class="secondary" aria-label="Keyboard shortcuts"
+                <button id="help-button" class="secondary" aria-label="Help: keys and the words of the lesson"
                         onclick={let help = help.clone(); Callback::from(move |_: MouseEvent| help.set(true))}>
                     { "?" }
                 </button>
@@ -777,11 +777,13 @@ pub fn App() -> Html {
                     <TaskLanes world={shared.clone()} />
                 }
                 if source == Source::Sim {
-                    <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.code_line} />
+                    <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.code_line}
+                                 crashed={world.crashed.is_some()} />
                 } else if let Some(model) = world.model {
                     // A live lab reports no listing lines; a saved
                     // simulation does.
-                    <CodeListing {model} errors={world.errors} line={world.code_line.filter(|_| source == Source::Saved)} />
+                    <CodeListing {model} errors={world.errors} line={world.code_line.filter(|_| source == Source::Saved)}
+                                 crashed={world.crashed.is_some()} />
                 }
                 <EventLog world={shared.clone()} />
             </main>

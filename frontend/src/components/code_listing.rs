@@ -17,6 +17,9 @@ pub struct CodeListingProps {
     pub errors: HandlerStyle,
     /// The lit line, if any.
     pub line: Option<u32>,
+    /// Whether the server crashed: the lit line is where the error escaped.
+    #[prop_or_default]
+    pub crashed: bool,
 }
 
 /// Where `pre` must scroll to so that the line at `top` (`height` tall)
@@ -91,8 +94,10 @@ pub fn CodeListing(props: &CodeListingProps) -> Html {
                 { for listing.source.lines().enumerate().map(|(index, text)| {
                     let number = index as u32 + 1;
                     let current = props.line == Some(number);
+                    let raised = current && props.crashed;
                     html! {
-                        <span class={classes!("line", current.then_some("current"))}
+                        <span class={classes!("line", current.then_some("current"), raised.then_some("raised"))}
+                              title={raised.then_some("the error escaped from here and ended the program")}
                               data-line={number.to_string()}
                               aria-current={current.then_some("step")}>
                             <span class="number">{ number }</span>{ text }{ "\n" }

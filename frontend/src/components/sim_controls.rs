@@ -146,7 +146,8 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                 <button id="sim-play" onclick={act(SimAction::TogglePlay)}>
                     { if props.playing { "Pause" } else { "Play" } }
                 </button>
-                <button id="sim-step" onclick={act(SimAction::Step)} title="Run one iteration of the server's loop">
+                <button id="sim-step" onclick={act(SimAction::Step)} disabled={props.life.is_over()}
+                        title={why_not.filter(|_| props.life.is_over()).unwrap_or("Run one iteration of the server's loop")}>
                     { "Step" }
                 </button>
                 <button id="sim-reset" class="secondary" onclick={act(SimAction::Reset(settings))}
