@@ -61,6 +61,7 @@ async fn throughput(probes: bool, run_for: Duration) -> f64 {
     );
     let _server = Server::start(
         ServerModel::AsyncTasks,
+        protocol::HandlerStyle::Handled,
         listener,
         probe.clone(),
         &stop,

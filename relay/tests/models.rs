@@ -191,7 +191,8 @@ async fn the_selector_reports_exactly_the_sockets_that_had_data() {
                 kind,
                 EventKind::Registered {
                     sock: Sock::Conn(_),
-                    op: IoOp::Read
+                    op: IoOp::Read,
+                    modify: false,
                 }
             )
         }) == 3

@@ -262,6 +262,7 @@ fn small_run(version: u32) -> Vec<u8> {
         EventKind::Listening {
             addr: "127.0.0.1:9".into(),
             model: ServerModel::Selector,
+            errors: Default::default(),
         },
         EventKind::LoopIteration { iteration: 1 },
         EventKind::LoopIteration { iteration: 2 },

@@ -50,7 +50,7 @@ fn scenario(model: ServerModel, errors: HandlerStyle) -> Scenario {
 fn run(model: ServerModel, errors: HandlerStyle, course: Course) -> Vec<Vec<Event>> {
     let mut simulation = Simulation::new(scenario(model, errors));
     let mut batches = Vec::new();
-    let mut play = |simulation: &mut Simulation, until: u64, batches: &mut Vec<Vec<Event>>| {
+    let play = |simulation: &mut Simulation, until: u64, batches: &mut Vec<Vec<Event>>| {
         while simulation.now() < until {
             simulation.run_until(simulation.now() + 5 * MS);
             batches.push(simulation.drain_events());
