@@ -71,6 +71,9 @@ pub struct LogLine {
     pub text: String,
     /// A class for colouring: the event's type name.
     pub kind: &'static str,
+    /// The same happening in the machinery's own terms (the protocol's
+    /// event, tokio's poll, the OS's error), for the log's details.
+    pub details: String,
 }
 
 /// Which log lines to show.
@@ -549,11 +552,13 @@ impl Recording {
                     at: event.at,
                     text: describe(&event.kind, self.model_at(position)),
                     kind: kind_name(&event.kind),
+                    details: wording::details(&event.kind),
                 },
                 None => LogLine {
                     at: 0,
                     text: self.hello.as_ref().map(greeting).unwrap_or_default(),
                     kind: "hello",
+                    details: String::new(),
                 },
             },
         )

@@ -10,9 +10,11 @@
 //! [`crate::world::SPANS_KEPT`]), the connections still listed, and the
 //! newest [`RAW_EVENTS_KEPT`] recorded events up to the moment shown.
 
+use std::collections::BTreeMap;
+
 use gloo_timers::callback::Timeout;
 use protocol::ServerModel;
-use serde_json::{Value, json};
+use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, Url};
 
@@ -30,37 +32,136 @@ const LOOP_TID: u64 = 0;
 /// Raw events a trace holds at most: the newest up to the moment shown.
 pub const RAW_EVENTS_KEPT: usize = 200_000;
 
+/// A trace file: its events and what it is of.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Trace {
+    /// The events.
+    pub trace_events: Vec<TraceEvent>,
+    /// How the viewer shows times.
+    pub display_time_unit: &'static str,
+    /// What made it, and the model.
+    pub other_data: BTreeMap<&'static str, &'static str>,
+}
+
+/// One event of the Trace Event Format: a metadata record (`M`), a span
+/// (`X`), an instant (`i`) or a counter (`C`).
+#[derive(Serialize, Debug)]
+pub struct TraceEvent {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cat: Option<&'static str>,
+    ph: &'static str,
+    /// An instant's scope: its thread (`t`) or the whole trace (`g`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dur: Option<u64>,
+    pid: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<Args>,
+}
+
+/// A trace event's arguments.
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+enum Args {
+    Name {
+        name: String,
+    },
+    SortIndex {
+        sort_index: i64,
+    },
+    Iteration {
+        iteration: u64,
+    },
+    /// A counter's value, under its own name.
+    Counter(BTreeMap<String, u64>),
+}
+
+impl TraceEvent {
+    fn metadata(name: &str, tid: Option<u64>, args: Args) -> TraceEvent {
+        TraceEvent {
+            name: name.to_owned(),
+            cat: None,
+            ph: "M",
+            s: None,
+            ts: None,
+            dur: None,
+            pid: PID,
+            tid,
+            args: Some(args),
+        }
+    }
+
+    fn span(name: String, cat: &'static str, ts: u64, dur: u64, tid: u64) -> TraceEvent {
+        TraceEvent {
+            name,
+            cat: Some(cat),
+            ph: "X",
+            s: None,
+            ts: Some(ts),
+            dur: Some(dur),
+            pid: PID,
+            tid: Some(tid),
+            args: None,
+        }
+    }
+
+    fn instant(name: String, cat: &'static str, global: bool, ts: u64, tid: u64) -> TraceEvent {
+        TraceEvent {
+            name,
+            cat: Some(cat),
+            ph: "i",
+            s: Some(if global { "g" } else { "t" }),
+            ts: Some(ts),
+            dur: None,
+            pid: PID,
+            tid: Some(tid),
+            args: None,
+        }
+    }
+}
+
 /// The trace of `world`'s lanes and `recording`'s events up to the moment
 /// shown, to save as a `.json` file.
-pub fn run_trace(world: &World, recording: &Recording) -> Value {
+pub fn run_trace(world: &World, recording: &Recording) -> Trace {
     let mut trace = chrome_trace(world);
     let shown = recording.position();
     let from = shown
         .saturating_sub(RAW_EVENTS_KEPT as u64)
         .max(recording.first());
-    let raw = raw_events(
+    trace.trace_events.extend(raw_events(
         recording.world_at(from),
         recording.events_between(from, shown),
-    );
-    if let Some(events) = trace["traceEvents"].as_array_mut() {
-        events.extend(raw);
-    }
+    ));
     trace
 }
 
 /// The server loop's thread and its instants, and the counters as the page
 /// shows them: `world` (the world before the first of `events`) takes each
 /// event as the page's did.
-pub fn raw_events<'a>(mut world: World, events: impl Iterator<Item = &'a Event>) -> Vec<Value> {
+pub fn raw_events<'a>(
+    mut world: World,
+    events: impl Iterator<Item = &'a Event>,
+) -> Vec<TraceEvent> {
     let mut out = vec![
-        json!({
-            "name": "thread_name", "ph": "M", "pid": PID, "tid": LOOP_TID,
-            "args": { "name": "server loop" },
-        }),
-        json!({
-            "name": "thread_sort_index", "ph": "M", "pid": PID, "tid": LOOP_TID,
-            "args": { "sort_index": -1 },
-        }),
+        TraceEvent::metadata(
+            "thread_name",
+            Some(LOOP_TID),
+            Args::Name {
+                name: "server loop".to_owned(),
+            },
+        ),
+        TraceEvent::metadata(
+            "thread_sort_index",
+            Some(LOOP_TID),
+            Args::SortIndex { sort_index: -1 },
+        ),
     ];
     for event in events {
         let before = world.counters;
@@ -69,9 +170,17 @@ pub fn raw_events<'a>(mut world: World, events: impl Iterator<Item = &'a Event>)
         let at = event.at;
         let mut counter = |name: &str, old: u64, new: u64| {
             if old != new {
-                out.push(
-                    json!({ "name": name, "ph": "C", "ts": at, "pid": PID, "args": { name: new } }),
-                );
+                out.push(TraceEvent {
+                    name: name.to_owned(),
+                    cat: None,
+                    ph: "C",
+                    s: None,
+                    ts: Some(at),
+                    dur: None,
+                    pid: PID,
+                    tid: None,
+                    args: Some(Args::Counter(BTreeMap::from([(name.to_owned(), new)]))),
+                });
             }
         };
         counter("open connections", before.open, now.open);
@@ -84,21 +193,34 @@ pub fn raw_events<'a>(mut world: World, events: impl Iterator<Item = &'a Event>)
             percent(now.cpu_permille),
         );
         match &event.kind {
-            EventKind::LoopIteration { iteration } => out.push(json!({
-                "name": "loop iteration", "cat": "loop_iteration", "ph": "i", "s": "t",
-                "ts": at, "pid": PID, "tid": LOOP_TID, "args": { "iteration": iteration },
-            })),
+            EventKind::LoopIteration { iteration } => out.push(TraceEvent {
+                args: Some(Args::Iteration {
+                    iteration: *iteration,
+                }),
+                ..TraceEvent::instant(
+                    "loop iteration".to_owned(),
+                    "loop_iteration",
+                    false,
+                    at,
+                    LOOP_TID,
+                )
+            }),
             EventKind::SelectCalled { .. }
             | EventKind::SelectReturned { .. }
             | EventKind::CallBlocked { .. }
             | EventKind::CallReturned { .. }
             | EventKind::Shutdown { .. }
             | EventKind::ServerCrashed { .. }
-            | EventKind::Listening { .. } => out.push(json!({
-                "name": describe(&event.kind, world.model), "cat": kind_name(&event.kind),
-                "ph": "i", "s": if matches!(event.kind, EventKind::Shutdown { .. } | EventKind::ServerCrashed { .. }) { "g" } else { "t" },
-                "ts": at, "pid": PID, "tid": LOOP_TID,
-            })),
+            | EventKind::Listening { .. } => out.push(TraceEvent::instant(
+                describe(&event.kind, world.model),
+                kind_name(&event.kind),
+                matches!(
+                    event.kind,
+                    EventKind::Shutdown { .. } | EventKind::ServerCrashed { .. }
+                ),
+                at,
+                LOOP_TID,
+            )),
             _ => {}
         }
     }
@@ -106,62 +228,83 @@ pub fn raw_events<'a>(mut world: World, events: impl Iterator<Item = &'a Event>)
 }
 
 /// The trace of `world`'s lanes.
-pub fn chrome_trace(world: &World) -> Value {
+pub fn chrome_trace(world: &World) -> Trace {
     let model = world.model.map_or("unknown", model_key);
-    let mut events = vec![json!({
-        "name": "process_name", "ph": "M", "pid": PID,
-        "args": { "name": format!("echo server ({model})") },
-    })];
+    let mut events = vec![TraceEvent::metadata(
+        "process_name",
+        None,
+        Args::Name {
+            name: format!("echo server ({model})"),
+        },
+    )];
     for (index, connection) in world.connections.values().enumerate() {
         let tid = connection.conn.0;
-        events.push(json!({
-            "name": "thread_name", "ph": "M", "pid": PID, "tid": tid,
-            "args": { "name": lane_name(connection) },
-        }));
-        events.push(json!({
-            "name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid,
-            "args": { "sort_index": index },
-        }));
+        events.push(TraceEvent::metadata(
+            "thread_name",
+            Some(tid),
+            Args::Name {
+                name: lane_name(connection),
+            },
+        ));
+        events.push(TraceEvent::metadata(
+            "thread_sort_index",
+            Some(tid),
+            Args::SortIndex {
+                sort_index: index as i64,
+            },
+        ));
         // A state left as soon as entered draws nothing; it is left out.
         for span in connection.history.iter().filter(|span| span.to > span.from) {
-            events.push(json!({
-                "name": state_text(&span.state), "cat": state_class(&span.state),
-                "ph": "X", "ts": span.from, "dur": span.to - span.from,
-                "pid": PID, "tid": tid,
-            }));
+            events.push(TraceEvent::span(
+                state_text(&span.state),
+                state_class(&span.state),
+                span.from,
+                span.to - span.from,
+                tid,
+            ));
         }
         let state = &connection.state;
         if state.is_final() {
-            events.push(json!({
-                "name": state_text(state), "cat": state_class(state),
-                "ph": "i", "s": "t", "ts": connection.since, "pid": PID, "tid": tid,
-            }));
+            events.push(TraceEvent::instant(
+                state_text(state),
+                state_class(state),
+                false,
+                connection.since,
+                tid,
+            ));
         } else {
-            events.push(json!({
-                "name": state_text(state), "cat": state_class(state),
-                "ph": "X", "ts": connection.since,
-                "dur": world.now.saturating_sub(connection.since),
-                "pid": PID, "tid": tid,
-            }));
+            events.push(TraceEvent::span(
+                state_text(state),
+                state_class(state),
+                connection.since,
+                world.now.saturating_sub(connection.since),
+                tid,
+            ));
         }
         for at in connection.would_blocks.iter() {
-            events.push(json!({
-                "name": "would block", "cat": "would_block",
-                "ph": "i", "s": "t", "ts": at, "pid": PID, "tid": tid,
-            }));
+            events.push(TraceEvent::instant(
+                "would block".to_owned(),
+                "would_block",
+                false,
+                *at,
+                tid,
+            ));
         }
     }
     if let Some(deadline) = world.deadline {
-        events.push(json!({
-            "name": "shutdown deadline", "cat": "shutdown",
-            "ph": "i", "s": "g", "ts": deadline, "pid": PID, "tid": 0,
-        }));
+        events.push(TraceEvent::instant(
+            "shutdown deadline".to_owned(),
+            "shutdown",
+            true,
+            deadline,
+            0,
+        ));
     }
-    json!({
-        "traceEvents": events,
-        "displayTimeUnit": "ms",
-        "otherData": { "generator": "Loopscope", "model": model },
-    })
+    Trace {
+        trace_events: events,
+        display_time_unit: "ms",
+        other_data: BTreeMap::from([("generator", "Loopscope"), ("model", model)]),
+    }
 }
 
 /// The name to save the trace under: `loopscope-selector.trace.json`.
@@ -213,6 +356,8 @@ mod tests {
     use protocol::{
         ConnId, Event, EventKind, IoOp, ServerMessage, ShutdownPhase, TaskId, TaskOutcome,
     };
+
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -285,7 +430,7 @@ mod tests {
                 },
             ),
         ]);
-        let trace = chrome_trace(&world);
+        let trace = serde_json::to_value(chrome_trace(&world)).unwrap();
 
         let names: Vec<(&Value, &Value)> = of_phase(&trace, "M")
             .into_iter()
@@ -354,7 +499,7 @@ mod tests {
             ),
             (900, EventKind::Backlog { waiting: 0 }),
         ]);
-        let trace = chrome_trace(&world);
+        let trace = serde_json::to_value(chrome_trace(&world)).unwrap();
         let open: Vec<(u64, u64)> = of_phase(&trace, "X")
             .into_iter()
             .filter(|event| event["ts"].as_u64() >= Some(20))
@@ -415,7 +560,7 @@ mod tests {
         );
         // Looking back to just before the second iteration.
         recording.seek(&mut world, 4);
-        let trace = run_trace(&world, &recording);
+        let trace = serde_json::to_value(run_trace(&world, &recording)).unwrap();
         let loop_instants: Vec<(String, u64)> = of_phase(&trace, "i")
             .into_iter()
             .filter(|event| event["tid"] == LOOP_TID)

@@ -34,7 +34,6 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use flate2::Compression;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use protocol::{Event, Hello, PROTOCOL_VERSION, ServerMessage};
 use serde::{Deserialize, Serialize};
@@ -321,7 +320,7 @@ impl<'a> Reader<'a> {
     pub fn new(bytes: &'a [u8], limits: &Limits) -> Result<Self, RunFileError> {
         check_size(bytes.len() as u64, limits)?;
         let unpacked: Box<dyn Read + 'a> = if bytes.starts_with(&[0x1f, 0x8b]) {
-            Box::new(GzDecoder::new(bytes))
+            Box::new(gunzip::Gunzip::new(bytes).map_err(|error| unreadable(1, &error))?)
         } else {
             Box::new(bytes)
         };
@@ -589,5 +588,6 @@ fn unreadable(line: u64, error: &io::Error) -> RunFileError {
     }
 }
 
+mod gunzip;
 #[cfg(test)]
 mod tests;

@@ -302,6 +302,28 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
     })
     .await?;
     check_the_crashed_view(&browser, "selector_unhandled.py").await?;
+    // The log says it in Python's words; the details keep the OS's.
+    let lines = browser.texts("#event-log li.line").await;
+    let crash = lines
+        .iter()
+        .find(|line| line.contains("the server crashed"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        crash.contains("ConnectionResetError: [Errno 104]"),
+        "{crash}"
+    );
+    assert!(!crash.contains("os error"), "{crash}");
+    browser.click("#log-details").await?;
+    let detailed = wait_until("the details", || async {
+        browser
+            .texts("#event-log li.line")
+            .await
+            .into_iter()
+            .find(|line| line.contains("[server_crashed: the error as it came:"))
+    })
+    .await?;
+    assert!(detailed.contains("(os error 104)"), "{detailed}");
     assert!(disabled(&browser, "#spawn").await);
     assert!(disabled(&browser, "#live-shutdown").await);
     browser.screenshot_if_asked("crashed-live").await?;

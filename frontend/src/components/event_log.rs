@@ -1,5 +1,7 @@
 //! The event log, newest first: every line the recording keeps up to the
-//! moment shown, filtered by event type, socket or task, and windowed, so
+//! moment shown, in the lesson's words (with the machinery's own terms
+//! behind a details toggle), filtered by event type, socket or task, and
+//! windowed, so
 //! that only the lines in view are put in words and rendered, however many
 //! there are.
 
@@ -68,6 +70,15 @@ pub fn EventLog(props: &EventLogProps) -> Html {
     let filter = use_state_eq(LogFilter::default);
     let subject_text = use_state_eq(String::new);
     let (scroll_top, onscroll) = use_scroll_top();
+    // The lesson's words only, or also the machinery's.
+    let details = use_state_eq(|| false);
+    let on_details = {
+        let details = details.clone();
+        Callback::from(move |event: Event| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            details.set(input.checked());
+        })
+    };
 
     let on_kind = {
         let filter = filter.clone();
@@ -120,6 +131,7 @@ pub fn EventLog(props: &EventLogProps) -> Html {
             at: 0,
             text: String::new(),
             kind: "",
+            details: String::new(),
         })
     };
     let unknown_subject =
@@ -141,6 +153,10 @@ pub fn EventLog(props: &EventLogProps) -> Html {
                            value={(*subject_text).clone()} oninput={on_subject}
                            aria-invalid={unknown_subject.to_string()} />
                 </label>
+                <label title="Also show each line in the machinery's terms: the protocol's event, tokio's polls, the OS's errors">
+                    <input id="log-details" type="checkbox" checked={*details} onchange={on_details} />
+                    { " details" }
+                </label>
                 <span id="log-count" class="hint">
                     { format!("{total} of {shown} lines (a run keeps its newest {} events)", thousands(MAX_EVENTS)) }
                 </span>
@@ -154,6 +170,9 @@ pub fn EventLog(props: &EventLogProps) -> Html {
                             <li class={classes!("line", line.kind)}>
                                 <time>{ format!("{:>9.3} ms", line.at as f64 / 1000.0) }</time>
                                 { " " }{ &line.text }
+                                if *details {
+                                    <span class="details">{ " " }{ &line.details }</span>
+                                }
                             </li>
                         }
                     }) }

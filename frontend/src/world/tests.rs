@@ -877,3 +877,54 @@ fn absurd_numbers_from_a_file_stay_bounded() {
     );
     assert_eq!(world.counters.cpu_permille, Some(u32::MAX));
 }
+
+#[test]
+fn live_asyncio_is_told_in_asyncio_words_and_the_machinery_is_kept_for_the_details() {
+    use crate::world::wording::{describe, details, python_error};
+    let polled = EventKind::TaskPolled {
+        task: TaskId(2),
+        duration_us: 45,
+        ready: false,
+    };
+    let words = describe(&polled, Some(ServerModel::AsyncTasks));
+    assert_eq!(words, "task#2 ran 45 µs, then suspended at an await");
+    assert!(
+        !words.contains("Pending") && !words.contains("poll"),
+        "{words}"
+    );
+    assert_eq!(
+        details(&polled),
+        "[task_polled: tokio polled the task's future for 45 µs → Poll::Pending]"
+    );
+    // The OS's words become the exception Python raises; the simulator's
+    // are Python's already and stay as they are.
+    let reset = "Connection reset by peer (os error 104)";
+    assert_eq!(
+        python_error(reset),
+        "ConnectionResetError: [Errno 104] Connection reset by peer"
+    );
+    assert_eq!(
+        python_error("Broken pipe (os error 32)"),
+        "BrokenPipeError: [Errno 32] Broken pipe"
+    );
+    let simulated = "ConnectionResetError: [Errno 104] Connection reset by peer";
+    assert_eq!(python_error(simulated), simulated);
+    let handled = EventKind::ErrorHandled {
+        conn: ConnId(3),
+        error: reset.into(),
+    };
+    let words = describe(&handled, Some(ServerModel::AsyncTasks));
+    assert!(
+        words.starts_with("except ConnectionError on conn#3: ConnectionResetError"),
+        "{words}"
+    );
+    assert!(details(&handled).contains(reset));
+    // The calls are the listing's.
+    let sent = EventKind::Sent {
+        conn: ConnId(3),
+        bytes: 5,
+    };
+    assert!(describe(&sent, Some(ServerModel::AsyncTasks)).starts_with("await loop.sock_sendall("));
+    assert!(describe(&sent, Some(ServerModel::Selector)).starts_with("send(conn#3)"));
+    assert!(describe(&sent, Some(ServerModel::Blocking)).starts_with("sendall(conn#3"));
+}

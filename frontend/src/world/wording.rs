@@ -170,6 +170,41 @@ pub fn python_error(error: &str) -> String {
     format!("{class}: [Errno {errno}] {message}")
 }
 
+/// An event in the machinery's own terms, for the log's details: the
+/// protocol's name for it and, where the lesson's words translate, what
+/// was translated (tokio's polls, the OS's error as the relay got it).
+pub fn details(kind: &EventKind) -> String {
+    let name = kind_name(kind);
+    let machinery = match kind {
+        EventKind::TaskPolled {
+            duration_us, ready, ..
+        } => format!(
+            "tokio polled the task's future for {duration_us} µs → Poll::{}",
+            if *ready { "Ready" } else { "Pending" }
+        ),
+        EventKind::TaskActivity {
+            polls,
+            wakes,
+            waits,
+            ..
+        } => format!("tokio: {polls} polls, {wakes} wakes by the reactor, {waits} Pending"),
+        EventKind::TaskWoken { .. } => "the reactor (epoll) woke the task's waker".to_owned(),
+        EventKind::TaskFinished {
+            outcome: TaskOutcome::Failed { error },
+            ..
+        }
+        | EventKind::ExceptionNeverRetrieved { error, .. }
+        | EventKind::ErrorHandled { error, .. }
+        | EventKind::ServerCrashed { error } => format!("the error as it came: {error}"),
+        _ => String::new(),
+    };
+    if machinery.is_empty() {
+        format!("[{name}]")
+    } else {
+        format!("[{name}: {machinery}]")
+    }
+}
+
 /// An event in the lesson's words: the calls of the listing `model` runs
 /// (`send()` and `selector.modify()` in `selector.py`, `await
 /// loop.sock_recv()` in `async_tasks.py`), and Python's names for errors.
@@ -292,6 +327,7 @@ pub fn describe(kind: &EventKind, model: Option<ServerModel>) -> String {
         EventKind::Unregistered { sock } => format!("unregister {sock}"),
         EventKind::SelectCalled { timeout_us } => match timeout_us {
             Some(timeout) if selector => {
+                // Python's way of writing the seconds: `1`, `0.5`.
                 format!("selector.select(timeout={})", *timeout as f64 / 1e6)
             }
             Some(timeout) => format!("select(timeout={:.3} s)", *timeout as f64 / 1e6),
