@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
 use protocol::workshop::{Lesson, LessonFeed};
-use protocol::{Command, ServerMessage, ServerModel};
+use protocol::{Command, HandlerStyle, ServerMessage, ServerModel};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
@@ -209,6 +209,7 @@ pub fn App() -> Html {
                     }
                     *second_link.borrow_mut() = Some(open_second_lab(
                         *model,
+                        errors,
                         page_lab_url(token.as_deref()),
                         second_fed.clone(),
                         redraw.clone(),
@@ -763,7 +764,7 @@ pub fn App() -> Html {
                 } else {
                     <LabPanel lab={now_world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={now_world.model} paused={now_world.paused}
                               errors={now_world.errors} life={now_life}
-                              link={(*link).clone()} mirror={mirror_link} enabled={live} />
+                              link={(*link).clone()} mirror={mirror_link} mirror_model={compare} enabled={live} />
                 }
                 <CountersView counters={world.counters} {model}
                               latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
@@ -1077,7 +1078,14 @@ fn mirror(action: &SimAction, second: &mut SimSource, fed: &Fed) {
 
 /// Opens a second lab on the relay for the comparison and switches it to
 /// `model` as soon as it greets; its events go to `fed`.
-fn open_second_lab(model: ServerModel, url: String, fed: Fed, redraw: Callback<()>) -> Link {
+/// Its handlers do `errors` with a client's error, as the first lab's do.
+fn open_second_lab(
+    model: ServerModel,
+    errors: HandlerStyle,
+    url: String,
+    fed: Fed,
+    redraw: Callback<()>,
+) -> Link {
     let opened: Rc<RefCell<Option<Link>>> = Rc::default();
     let on_message = {
         let opened = Rc::clone(&opened);
@@ -1085,10 +1093,7 @@ fn open_second_lab(model: ServerModel, url: String, fed: Fed, redraw: Callback<(
             let greeted = matches!(message, Ok(ServerMessage::Hello(_)));
             fed.apply_frame(message);
             if greeted && let Some(link) = opened.borrow().as_ref() {
-                link.send(&Command::SetModel {
-                    model,
-                    errors: Default::default(),
-                });
+                link.send(&Command::SetModel { model, errors });
             }
             redraw.emit(());
         })

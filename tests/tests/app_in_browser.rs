@@ -672,6 +672,26 @@ async fn live_side_by_side_runs_two_labs_and_spawns_the_same_clients_in_both() -
         "on the real blocking server the second client waited for the first: {blocking:?} vs {tokio:?}"
     );
 
+    // Errors unhandled restarts both labs so: a crasher then kills the
+    // real blocking server, and fails only its own task under tokio.
+    browser.select("#live-style", "unhandled").await?;
+    wait_until("this lab restarted without handlers", || async {
+        (browser.text("#code-title").await? == "async_tasks_unhandled.py").then_some(())
+    })
+    .await?;
+    browser.select("#spawn-behaviour", "crasher").await?;
+    browser.set_value("#spawn-count", "1").await?;
+    browser.click("#spawn").await?;
+    wait_until("the blocking lab crashed too", || async {
+        browser
+            .texts("#lanes-b .lane .state")
+            .await
+            .iter()
+            .any(|state| state.starts_with("failed: the server crashed"))
+            .then_some(())
+    })
+    .await?;
+
     browser.select("#compare-model", "").await?;
     wait_until("one lab again", || async {
         (browser.count("#lanes-b").await == 0).then_some(())

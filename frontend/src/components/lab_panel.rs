@@ -32,6 +32,9 @@ pub struct LabPanelProps {
     /// same clients, steps and shutdowns, but keeps its own model.
     #[prop_or_default]
     pub mirror: Option<Link>,
+    /// The model the second lab runs (its errors follow this lab's).
+    #[prop_or_default]
+    pub mirror_model: Option<ServerModel>,
     /// Whether the relay is connected.
     pub enabled: bool,
 }
@@ -83,6 +86,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
     };
     let on_errors = {
         let link = props.link.clone();
+        let mirror = props.mirror.clone().zip(props.mirror_model);
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
             let errors = if select.value() == "unhandled" {
@@ -91,6 +95,12 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                 HandlerStyle::Handled
             };
             link.send(&Command::SetModel { model, errors });
+            if let Some((mirror, model)) = &mirror {
+                mirror.send(&Command::SetModel {
+                    model: *model,
+                    errors,
+                });
+            }
         })
     };
     let restart = send(Command::SetModel { model, errors });
