@@ -1,12 +1,56 @@
-//! CPU time, as the kernel counts it: of one thread (a lab's echo server)
-//! and of the whole relay, for the host's dashboard.
+//! CPU time, as the kernel counts it: of one thread (a lab's echo server,
+//! reported to its page as `cpu` events whatever the model) and of the
+//! whole relay, for the host's dashboard.
 //!
 //! A thread's time comes from `/proc/self/task/<tid>/stat`, which another
 //! thread may read at any time, and which is simply gone once the thread
 //! has ended (no handle to a dead thread is ever used). Its unit is the
 //! clock tick (10 ms on Linux), plenty for a once-a-second percentage.
 
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use protocol::EventKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::probe::Probe;
+
+/// How often a lab reports its server thread's CPU: ten clock ticks, so a
+/// share reads to within 10%, twice a second.
+pub const REPORT_PERIOD: Duration = Duration::from_millis(500);
+
+/// Reports the CPU time of the lab's server thread, whichever model runs
+/// it (a thread parked in `accept()` or `epoll_wait` uses none, a busy
+/// poll all it gets), as a `cpu` event every [`REPORT_PERIOD`], until
+/// `stop`. A restarted server is a new thread: its first window starts
+/// with it.
+pub async fn report_until(probe: Probe, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(REPORT_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last: Option<(i32, Duration, Instant)> = None;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let tid = probe.gauge().server_thread.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let Some(used) = thread_time(tid) else {
+            last = None;
+            continue;
+        };
+        if let Some((was_tid, was_used, was_at)) = last
+            && was_tid == tid
+        {
+            let window = now.duration_since(was_at);
+            probe.emit(EventKind::Cpu {
+                busy_us: used.saturating_sub(was_used).min(window).as_micros() as u64,
+                window_us: window.as_micros() as u64,
+            });
+        }
+        last = Some((tid, used, now));
+    }
+}
 
 /// The kernel's id of the calling thread.
 pub fn current_thread() -> i32 {
@@ -95,7 +139,7 @@ mod tests {
             let stop = std::sync::Arc::clone(&stop);
             let tid_sender = tid_sender.clone();
             std::thread::spawn(move || {
-                tid_sender.send(current_thread()).unwrap();
+                tid_sender.send(("spinning", current_thread())).unwrap();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     std::hint::spin_loop();
                 }
@@ -103,10 +147,16 @@ mod tests {
         };
         let (wake, parked_until) = std::sync::mpsc::channel::<()>();
         let parked = std::thread::spawn(move || {
-            tid_sender.send(current_thread()).unwrap();
+            tid_sender.send(("parked", current_thread())).unwrap();
             let _ = parked_until.recv();
         });
-        let (spinner, sleeper) = (tids.recv().unwrap(), tids.recv().unwrap());
+        // The two threads start in either order.
+        let (first, second) = (tids.recv().unwrap(), tids.recv().unwrap());
+        let (spinner, sleeper) = if first.0 == "spinning" {
+            (first.1, second.1)
+        } else {
+            (second.1, first.1)
+        };
         let before = thread_time(spinner).unwrap();
         // CPU time is what is measured, so the wait is in CPU time too:
         // until the spinner has used 200 ms of its own.
@@ -118,6 +168,11 @@ mod tests {
         wake.send(()).unwrap();
         spinning.join().unwrap();
         parked.join().unwrap();
+        // The kernel lets go of a joined thread's entry a moment later.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while thread_time(spinner).is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(thread_time(spinner), None, "an ended thread has no time");
         assert_eq!(
             percent(Duration::from_millis(500), Duration::from_secs(1)),

@@ -202,6 +202,7 @@ impl Lab {
                 .clone()
                 .sample_until(probe.clone(), stop.clone()),
         );
+        tokio::spawn(crate::cpu::report_until(probe.clone(), stop.clone()));
         let client_tasks = TaskTracker::new();
         let gauge = Arc::new(LabGauge::new(
             model,

@@ -153,6 +153,7 @@ async fn the_busy_poll_server_counts_would_blocks_while_idle_and_burns_its_cpu()
     let (mut socket, _, stop) = lab_with(ServerModel::BusyPoll).await;
     let events = events_until(&mut socket, |seen| {
         count(seen, |kind| matches!(kind, EventKind::Spins { .. })) >= 5
+            && count(seen, |kind| matches!(kind, EventKind::Cpu { .. })) >= 2
     })
     .await;
     let would_blocks: Vec<u64> = events
@@ -176,6 +177,41 @@ async fn the_busy_poll_server_counts_would_blocks_while_idle_and_burns_its_cpu()
         .unwrap();
     assert!(busiest >= 50, "the thread keeps a CPU busy: {busiest}%");
     stop.cancel();
+}
+
+/// The shares of its thread's CPU a lab reported, in %.
+fn cpu_shares(events: &[protocol::Event]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Cpu { busy_us, window_us } => Some(busy_us * 100 / window_us.max(1)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_other_model_reports_its_thread_idle_while_nobody_sends() {
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        let (mut socket, echo_addr, stop) = lab_with(model).await;
+        // A client connected and silent: the server waits on it (in
+        // recv(), in select(), at an await), using no CPU.
+        let _silent = TcpStream::connect(echo_addr).await.unwrap();
+        let events = events_until(&mut socket, |seen| {
+            count(seen, |kind| matches!(kind, EventKind::Cpu { .. })) >= 3
+        })
+        .await;
+        let shares = cpu_shares(&events);
+        assert!(
+            shares.iter().all(|&share| share <= 10),
+            "{model:?} waits without spinning: {shares:?}"
+        );
+        stop.cancel();
+    }
 }
 
 #[tokio::test]
@@ -296,10 +332,11 @@ async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() 
     let waited =
         tokio::time::timeout(Duration::from_millis(300), client.read_exact(&mut echo)).await;
     assert!(waited.is_err(), "no echo while the server is paused");
+    // Nothing from the paused loop (the lab's own CPU report goes on).
     assert_eq!(
         count(
             &events_within(&mut socket, Duration::from_millis(100)).await,
-            |_| true
+            |kind| !matches!(kind, EventKind::Cpu { .. })
         ),
         0
     );

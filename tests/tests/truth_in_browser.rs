@@ -278,6 +278,17 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
         "the control shows what the server runs"
     );
 
+    // The real selector thread's CPU, as the kernel counts it: it sleeps
+    // in epoll_wait while nobody sends.
+    let cpu = wait_until("the server's CPU", || async {
+        browser
+            .text("#counter-cpu")
+            .await
+            .filter(|text| text.ends_with('%'))
+    })
+    .await?;
+    let cpu: u32 = cpu.trim_end_matches('%').parse()?;
+    assert!(cpu <= 10, "an idle selector sleeps: {cpu}%");
     browser.set_value("#spawn-count", "2").await?;
     browser.click("#spawn").await?;
     wait_until("two clients served", || async {

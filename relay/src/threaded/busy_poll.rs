@@ -2,8 +2,8 @@
 //! sockets): every socket non-blocking, a loop that tries `accept()` and
 //! then each client in turn, forever. Would-block tries happen millions of
 //! times a second, so they are counted and reported every
-//! [`REPORT_PERIOD`] as a `spins` event, with the thread's own CPU time
-//! (`CLOCK_THREAD_CPUTIME_ID`) as a `cpu` event: 100%, even when idle.
+//! [`REPORT_PERIOD`] as a `spins` event. (Its CPU, 100% even when idle, is
+//! reported like every model's: [`crate::cpu::report_until`].)
 //!
 //! The thread runs at idle priority (`SCHED_IDLE`): it still burns every
 //! cycle nobody else wants, which is the lesson, but a room's other labs
@@ -37,7 +37,6 @@ struct Tally {
     iterations: u64,
     would_block: u64,
     since: Instant,
-    cpu_at_start: Duration,
 }
 
 impl Tally {
@@ -46,7 +45,6 @@ impl Tally {
             iterations: 0,
             would_block: 0,
             since: Instant::now(),
-            cpu_at_start: thread_cpu_time(),
         }
     }
 
@@ -55,15 +53,9 @@ impl Tally {
         if !self.iterations.is_multiple_of(256) || self.since.elapsed() < REPORT_PERIOD {
             return;
         }
-        let window = self.since.elapsed();
-        let busy = thread_cpu_time().saturating_sub(self.cpu_at_start);
         probe.emit(EventKind::Spins {
             iterations: self.iterations,
             would_block: self.would_block,
-        });
-        probe.emit(EventKind::Cpu {
-            busy_us: busy.as_micros() as u64,
-            window_us: window.as_micros() as u64,
         });
         *self = Tally::new();
     }
@@ -200,18 +192,4 @@ fn run_at_idle_priority() -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-/// CPU time this thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut time = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `time` is a valid, writable timespec.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut time) };
-    if status != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
