@@ -14,7 +14,6 @@ use protocol::workshop::{Lead, Lesson, RoomView, Usage};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::components::sim_controls::MODELS;
 use crate::workshop::{
     Answer, EventFeed, HOST_TOKEN_KEY, listen, request, take_token_from_address, with_token,
 };
@@ -50,10 +49,7 @@ pub fn age_text(seconds: u64) -> String {
 }
 
 fn model_label(model: ServerModel) -> &'static str {
-    MODELS
-        .iter()
-        .find(|(known, _)| *known == model)
-        .map_or("?", |(_, label)| label)
+    model.label()
 }
 
 /// What a request's outcome says to the host, if anything went wrong.

@@ -19,32 +19,12 @@ const MAX_TICK: Micros = 250_000;
 const STEP_LIMIT: Micros = 60_000_000;
 
 /// The client behaviours offered on the page: key (as in links), label.
-pub const BEHAVIOURS: [(&str, &str); 5] = [
-    ("polite", "polite"),
-    ("slow", "slow sender"),
-    ("silent", "silent"),
-    ("crasher", "crasher"),
-    ("flood", "flood"),
-];
+pub use protocol::presets::BEHAVIOURS;
 
-/// The behaviour a page button (or a link) names.
+/// The behaviour a page button (or a link) names: the preset the relay
+/// and the simulator share.
 pub fn behaviour(key: &str) -> Option<ClientBehaviour> {
-    Some(match key {
-        "polite" => ClientBehaviour::Polite {
-            messages: 5,
-            size: 32,
-            interval_ms: 400,
-        },
-        "slow" => ClientBehaviour::Slow {
-            messages: 2,
-            size: 8,
-            byte_interval_ms: 100,
-        },
-        "silent" => ClientBehaviour::Silent {},
-        "crasher" => ClientBehaviour::Crasher { size: 32 },
-        "flood" => ClientBehaviour::Flood { bytes: 1 << 20 },
-        _ => return None,
-    })
+    ClientBehaviour::preset(key)
 }
 
 /// What a client of `behaviour` does, in a sentence, from its own
@@ -109,24 +89,12 @@ impl Default for ScenarioLink {
 
 /// The model a link names, if it names one.
 pub fn model_named(key: &str) -> Option<ServerModel> {
-    [
-        ServerModel::Blocking,
-        ServerModel::BusyPoll,
-        ServerModel::Selector,
-        ServerModel::AsyncTasks,
-    ]
-    .into_iter()
-    .find(|model| model_key(*model) == key)
+    ServerModel::named(key)
 }
 
 /// The name a link (and a model picker) uses for `model`.
 pub fn model_key(model: ServerModel) -> &'static str {
-    match model {
-        ServerModel::Blocking => "blocking",
-        ServerModel::BusyPoll => "busy_poll",
-        ServerModel::Selector => "selector",
-        ServerModel::AsyncTasks => "async_tasks",
-    }
+    model.key()
 }
 
 impl ScenarioLink {

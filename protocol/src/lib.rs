@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod presets;
 pub mod workshop;
 
 /// Bumped whenever a message changes shape incompatibly.
@@ -209,7 +210,7 @@ pub enum ClientBehaviour {
         #[serde(default = "defaults::slow_messages")]
         messages: u32,
         /// Bytes in each message.
-        #[serde(default = "defaults::size")]
+        #[serde(default = "defaults::slow_size")]
         size: u32,
         /// Pause between two bytes.
         #[serde(default = "defaults::byte_interval_ms")]
@@ -252,13 +253,16 @@ mod defaults {
         32
     }
     pub fn interval_ms() -> u32 {
-        200
+        400
     }
     pub fn slow_messages() -> u32 {
         2
     }
+    pub fn slow_size() -> u32 {
+        8
+    }
     pub fn byte_interval_ms() -> u32 {
-        50
+        100
     }
     pub fn flood_bytes() -> u32 {
         1 << 20

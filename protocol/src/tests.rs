@@ -19,7 +19,7 @@ fn spawn_clients_with_only_a_count_means_polite_clients() {
             behaviour: ClientBehaviour::Polite {
                 messages: 5,
                 size: 32,
-                interval_ms: 200
+                interval_ms: 400
             }
         }
     );
@@ -194,8 +194,8 @@ fn every_behaviour_has_defaults_for_all_its_parameters() {
             r#"{"kind":"slow"}"#,
             ClientBehaviour::Slow {
                 messages: 2,
-                size: 32,
-                byte_interval_ms: 50,
+                size: 8,
+                byte_interval_ms: 100,
             },
         ),
         (r#"{"kind":"silent"}"#, ClientBehaviour::Silent {}),

@@ -334,8 +334,8 @@ impl Lab {
             None
         };
         let refused = |error: std::io::Error, running: ServerModel| Refused::Restart {
-            model: model_name(model),
-            running: model_name(running),
+            model: model.key(),
+            running: running.key(),
             error: error.to_string(),
         };
         self.control_tasks.close();
@@ -569,15 +569,6 @@ fn behaviour_name(behaviour: &ClientBehaviour) -> &'static str {
         ClientBehaviour::Silent {} => "silent",
         ClientBehaviour::Crasher { .. } => "crasher",
         ClientBehaviour::Flood { .. } => "flood",
-    }
-}
-
-fn model_name(model: ServerModel) -> &'static str {
-    match model {
-        ServerModel::Blocking => "blocking",
-        ServerModel::BusyPoll => "busy-poll",
-        ServerModel::Selector => "selector",
-        ServerModel::AsyncTasks => "async-tasks",
     }
 }
 

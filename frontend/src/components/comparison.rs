@@ -6,7 +6,6 @@ use yew::prelude::*;
 use protocol::ServerModel;
 
 use crate::components::counters::{clients_text, cpu_text, latency_text};
-use crate::components::sim_controls::MODELS;
 use crate::components::{SharedWorld, TaskLanes};
 use crate::world::World;
 
@@ -21,10 +20,7 @@ pub struct ComparisonProps {
 
 /// A model's name as the pickers show it.
 fn model_name(model: ServerModel) -> &'static str {
-    MODELS
-        .iter()
-        .find(|(known, _)| *known == model)
-        .map_or("?", |(_, name)| *name)
+    model.label()
 }
 
 /// One row of the metrics table: its name and how to read it off a world.

@@ -51,10 +51,10 @@ pub struct SimControlsProps {
 
 /// The models, with the names the pickers show.
 pub const MODELS: [(ServerModel, &str); 4] = [
-    (ServerModel::Blocking, "blocking sockets"),
-    (ServerModel::BusyPoll, "non-blocking busy poll"),
-    (ServerModel::Selector, "selector loop"),
-    (ServerModel::AsyncTasks, "asyncio tasks"),
+    (ServerModel::Blocking, ServerModel::Blocking.label()),
+    (ServerModel::BusyPoll, ServerModel::BusyPoll.label()),
+    (ServerModel::Selector, ServerModel::Selector.label()),
+    (ServerModel::AsyncTasks, ServerModel::AsyncTasks.label()),
 ];
 
 /// The control bar of the simulation.

@@ -21,13 +21,20 @@ fn hello() -> Hello {
 /// half way.
 fn simulated_run(model: ServerModel) -> Vec<Event> {
     let second: Micros = 1_000_000;
+    // Polite clients twice as chatty as the page's preset: many events in
+    // a short run.
+    let polite = ClientBehaviour::Polite {
+        messages: 5,
+        size: 32,
+        interval_ms: 200,
+    };
     let behaviours = [
-        ClientBehaviour::default(),
-        ClientBehaviour::default(),
-        ClientBehaviour::default(),
-        ClientBehaviour::default(),
-        ClientBehaviour::default(),
-        ClientBehaviour::default(),
+        polite.clone(),
+        polite.clone(),
+        polite.clone(),
+        polite.clone(),
+        polite.clone(),
+        polite,
         ClientBehaviour::Slow {
             messages: 2,
             size: 4,
