@@ -778,12 +778,12 @@ pub fn App() -> Html {
                     <TaskLanes world={shared.clone()} />
                 }
                 if source == Source::Sim {
-                    <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.code_line}
+                    <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.lit_line()}
                                  crashed={world.crashed.is_some()} />
                 } else if let Some(model) = world.model {
-                    // A live lab reports no listing lines; a saved
-                    // simulation does.
-                    <CodeListing {model} errors={world.errors} line={world.code_line.filter(|_| source == Source::Saved)}
+                    // A live lab reports no listing lines: each happening
+                    // lights the line it stands at.
+                    <CodeListing {model} errors={world.errors} line={world.lit_line()}
                                  crashed={world.crashed.is_some()} />
                 }
                 <EventLog world={shared.clone()} />

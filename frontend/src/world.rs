@@ -12,6 +12,7 @@ pub mod kept;
 pub mod wording;
 
 use kept::Kept;
+use loopscope_sim::HappeningLines;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -198,8 +199,14 @@ pub struct World {
     pub counters: Counters,
     /// The time of the newest event.
     pub now: Micros,
-    /// The line of the server's listing it is at.
+    /// The line of the server's listing it is at, as the server reports
+    /// it (the simulator does).
     pub code_line: Option<u32>,
+    /// The line the last happening stands at, for a server that reports
+    /// no lines (a live lab): see [`World::lit_line`].
+    derived_line: Option<u32>,
+    /// The lines happenings stand at in the program running now.
+    happening_lines: Option<HappeningLines>,
     /// The event loop's current phase.
     pub phase: Option<LoopPhase>,
     /// How far a shutdown has got.
@@ -283,6 +290,13 @@ impl World {
         self.track_server(&event.kind);
     }
 
+    /// The line of the listing to light: the one the server reports, or,
+    /// from a server that reports none, the one its last happening stands
+    /// at (the same lines the simulator lights for the same happenings).
+    pub fn lit_line(&self) -> Option<u32> {
+        self.code_line.or(self.derived_line)
+    }
+
     /// The connection `task` serves, while the world keeps it.
     pub fn conn_of_task(&self, task: TaskId) -> Option<ConnId> {
         self.task_conns.get(&task).copied()
@@ -311,6 +325,14 @@ impl World {
 
     fn track_server(&mut self, kind: &EventKind) {
         self.track_sockets(kind);
+        if self.code_line.is_none()
+            && let Some(line) = self
+                .happening_lines
+                .as_ref()
+                .and_then(|lines| lines.line(kind))
+        {
+            self.derived_line = Some(line);
+        }
         match kind {
             EventKind::CallBlocked { call, sock } => self.parked = Some((*call, *sock)),
             EventKind::CallReturned { .. } => self.parked = None,
@@ -324,7 +346,7 @@ impl World {
             }
             // The server is dead: no loop, no call, no socket it listens
             // on or watches; what it served lost it.
-            EventKind::ServerCrashed { error } => {
+            EventKind::ServerCrashed { error, .. } => {
                 self.crashed = Some(error.clone());
                 self.parked = None;
                 self.phase = None;
@@ -348,6 +370,8 @@ impl World {
             EventKind::Listening { model, errors, .. } => {
                 self.model = Some(*model);
                 self.errors = *errors;
+                self.happening_lines = Some(HappeningLines::of(*model, *errors));
+                self.derived_line = None;
                 self.paused = false;
                 self.crashed = None;
                 self.shutdown = None;

@@ -510,6 +510,10 @@ pub enum EventKind {
     ServerCrashed {
         /// The error.
         error: String,
+        /// The call it escaped from, when known (a live server says; the
+        /// simulator's lit line already stands there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<Call>,
     },
     /// The thread entered a blocking call and is parked until it returns.
     CallBlocked {

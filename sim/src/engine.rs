@@ -185,13 +185,11 @@ impl Simulation {
         }
         self.stopping = true;
         self.net.close_listener();
+        self.with_cx(|model, cx| model.lines().at_anchor(cx, STOP_ACCEPTING));
         self.emit(EventKind::Shutdown {
             phase: ShutdownPhase::StopAccepting,
         });
-        self.with_cx(|model, cx| {
-            model.lines().at_anchor(cx, STOP_ACCEPTING);
-            model.stop_accepting(cx);
-        });
+        self.with_cx(|model, cx| model.stop_accepting(cx));
         let deadline = self.now + grace;
         self.emit(EventKind::Shutdown {
             phase: ShutdownPhase::Draining { deadline },
@@ -297,13 +295,11 @@ impl Simulation {
             }
             Wake::Deadline => {
                 if self.server != ServerState::Stopped {
+                    self.with_cx(|model, cx| model.lines().at_anchor(cx, GRACE_OVER));
                     self.emit(EventKind::Shutdown {
                         phase: ShutdownPhase::Cancelling,
                     });
-                    self.with_cx(|model, cx| {
-                        model.lines().at_anchor(cx, GRACE_OVER);
-                        model.cancel_the_rest(cx);
-                    });
+                    self.with_cx(|model, cx| model.cancel_the_rest(cx));
                     self.wake_server();
                 }
             }

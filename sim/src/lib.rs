@@ -24,7 +24,7 @@ mod scenario;
 
 pub use client::message_byte;
 pub use engine::{CPU_WINDOW, Simulation, Stats};
-pub use listing::Listing;
+pub use listing::{HappeningLines, Listing};
 pub use model::Costs;
 pub use protocol::{ClientBehaviour, HandlerStyle, ServerModel};
 pub use scenario::{ClientSpec, Scenario};

@@ -9,7 +9,7 @@
 //! every anchor is found exactly once, so editing a program cannot silently
 //! break the highlighting.
 
-use protocol::{HandlerStyle, ServerModel};
+use protocol::{Call, EventKind, HandlerStyle, IoOp, ServerModel, ShutdownPhase, Sock};
 
 /// A model's Python program.
 #[derive(Clone, Copy, Debug)]
@@ -81,5 +81,127 @@ impl Listing {
             .enumerate()
             .filter(move |(_, line)| line.contains(anchor))
             .map(|(index, _)| index as u32 + 1)
+    }
+}
+
+/// What a listing's line a reported happening stands at, for a source
+/// that does not report its lines (a live lab, or a run saved from one):
+/// `accept()` returned at the accept line, a thread parked in `recv()` at
+/// the recv line, a task suspended at its `await loop.sock_recv`, each
+/// step of a shutdown at its comment. The simulator lights the same lines
+/// as it steps (a test checks that the two agree); its finer steps (`if
+/// not data:`) have no happening of their own, and a connection's close
+/// keeps the line that closed it (the end of the data, an `except`, the
+/// shutdown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HappeningLines {
+    model: ServerModel,
+    accept: Option<u32>,
+    recv: Option<u32>,
+    send: Option<u32>,
+    select: Option<u32>,
+    register: Option<u32>,
+    modify_write: Option<u32>,
+    modify_read: Option<u32>,
+    create_task: Option<u32>,
+    nobody_connecting: Option<u32>,
+    would_block: Option<u32>,
+    except: Option<u32>,
+    stop_accepting: Option<u32>,
+    grace_over: Option<u32>,
+    shut_down: Option<u32>,
+}
+
+impl HappeningLines {
+    /// The lines of `model`'s program in the `errors` variant, found once.
+    pub fn of(model: ServerModel, errors: HandlerStyle) -> Self {
+        let listing = Listing::of(model, errors);
+        let find = |anchor: &str| listing.lines_with(anchor).next();
+        let (accept, recv, send) = match model {
+            ServerModel::Blocking => (
+                "server.accept()",
+                "client.recv(4096)",
+                "client.sendall(data)",
+            ),
+            ServerModel::BusyPoll | ServerModel::Selector => (
+                "server.accept()",
+                "client.recv(4096)",
+                "client.send(pending[client])",
+            ),
+            ServerModel::AsyncTasks => (
+                "loop.sock_accept(server)",
+                "loop.sock_recv(client, 4096)",
+                "loop.sock_sendall(client, data)",
+            ),
+        };
+        HappeningLines {
+            model,
+            accept: find(accept),
+            recv: find(recv),
+            send: find(send),
+            select: find("selector.select("),
+            register: find("selector.register(client, selectors.EVENT_READ, receive)"),
+            modify_write: find("selector.modify(client, selectors.EVENT_WRITE, send)"),
+            modify_read: find("selector.modify(client, selectors.EVENT_READ, receive)"),
+            create_task: find("loop.create_task(handle(loop, client))"),
+            nobody_connecting: find("would block: nobody is connecting"),
+            would_block: find("would block: no bytes yet"),
+            except: find("except ConnectionError"),
+            stop_accepting: find("# stop accepting"),
+            grace_over: find("# the grace period is over"),
+            shut_down: find("print(\"shut down\""),
+        }
+    }
+
+    /// The line `kind` happens at, if it stands at one.
+    pub fn line(&self, kind: &EventKind) -> Option<u32> {
+        let asyncio = self.model == ServerModel::AsyncTasks;
+        match kind {
+            EventKind::Accepted { .. } => self.accept,
+            EventKind::TaskSpawned { conn: Some(_), .. } => self.create_task,
+            EventKind::CallBlocked { call, .. } => match call {
+                Call::Accept => self.accept,
+                Call::Recv => self.recv,
+                Call::Send => self.send,
+            },
+            EventKind::TaskWaiting { sock, op, .. } if asyncio => match (sock, op) {
+                (Sock::Listener, _) => self.accept,
+                (_, IoOp::Read) => self.recv,
+                (_, IoOp::Write) => self.send,
+            },
+            EventKind::Received { .. } => self.recv,
+            EventKind::Sent { .. } => self.send,
+            EventKind::WouldBlock {
+                sock: Sock::Listener,
+                ..
+            } => self.nobody_connecting,
+            EventKind::WouldBlock { .. } => self.would_block,
+            EventKind::SelectCalled { .. } if !asyncio => self.select,
+            EventKind::Registered {
+                sock: Sock::Conn(_),
+                op,
+                modify,
+            } => match (modify, op) {
+                (false, _) => self.register,
+                (true, IoOp::Write) => self.modify_write,
+                (true, IoOp::Read) => self.modify_read,
+            },
+            EventKind::ErrorHandled { .. } => self.except,
+            // An error nothing caught stands where it was raised.
+            EventKind::ServerCrashed {
+                call: Some(call), ..
+            } => match call {
+                Call::Accept => self.accept,
+                Call::Recv => self.recv,
+                Call::Send => self.send,
+            },
+            EventKind::Shutdown { phase } => match phase {
+                ShutdownPhase::StopAccepting => self.stop_accepting,
+                ShutdownPhase::Cancelling => self.grace_over,
+                ShutdownPhase::Stopped => self.shut_down,
+                ShutdownPhase::Draining { .. } => None,
+            },
+            _ => None,
+        }
     }
 }

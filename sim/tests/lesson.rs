@@ -669,22 +669,19 @@ fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
             let expect_crash = style == HandlerStyle::Unhandled && model != ServerModel::AsyncTasks;
             assert_eq!(crashed, expect_crash, "{}", listing.file);
             let mut lit = 0;
-            let mut expected_next: Option<&str> = None;
             let mut seen = Vec::new();
+            let at_line = |lit: u32, anchor: &'static str, seen: &mut Vec<&str>| {
+                assert!(
+                    line_text(lit).contains(anchor),
+                    "{}: {anchor:?} expected, line {lit} is {:?}",
+                    listing.file,
+                    line_text(lit)
+                );
+                seen.push(anchor);
+            };
             for event in &events {
                 match &event.kind {
-                    EventKind::CodeLine { line } => {
-                        lit = *line;
-                        if let Some(anchor) = expected_next.take() {
-                            assert!(
-                                line_text(lit).contains(anchor),
-                                "{}: {anchor:?} expected, line {lit} is {:?}",
-                                listing.file,
-                                line_text(lit)
-                            );
-                            seen.push(anchor);
-                        }
-                    }
+                    EventKind::CodeLine { line } => lit = *line,
                     EventKind::ErrorHandled { .. } => {
                         assert!(
                             line_text(lit).contains("except ConnectionError"),
@@ -695,18 +692,11 @@ fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
                         seen.push("except");
                     }
                     EventKind::Shutdown { phase } => match phase {
-                        ShutdownPhase::StopAccepting => expected_next = Some("# stop accepting"),
+                        ShutdownPhase::StopAccepting => at_line(lit, "# stop accepting", &mut seen),
                         ShutdownPhase::Cancelling => {
-                            expected_next = Some("# the grace period is over")
+                            at_line(lit, "# the grace period is over", &mut seen)
                         }
-                        ShutdownPhase::Stopped => {
-                            assert!(
-                                line_text(lit).contains("print(\"shut down\""),
-                                "{}",
-                                listing.file
-                            );
-                            seen.push("shut down");
-                        }
+                        ShutdownPhase::Stopped => at_line(lit, "print(\"shut down\"", &mut seen),
                         ShutdownPhase::Draining { .. } => {}
                     },
                     _ => {}
@@ -717,17 +707,71 @@ fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
                     "except",
                     "# stop accepting",
                     "# the grace period is over",
-                    "shut down",
+                    "print(\"shut down\"",
                 ],
                 (HandlerStyle::Unhandled, false) => &[
                     "# stop accepting",
                     "# the grace period is over",
-                    "shut down",
+                    "print(\"shut down\"",
                 ],
                 // A dead server has nothing left to shut down.
                 (HandlerStyle::Unhandled, true) => &[],
             };
             assert_eq!(seen, expected, "{}", listing.file);
         }
+    }
+}
+
+/// A live lab reports no lines: the page lights the line each happening
+/// stands at ([`HappeningLines`]). Those lines are the ones the simulator
+/// itself lights at the same happenings, in every model and variant.
+#[test]
+fn the_lines_a_live_run_lights_are_the_lines_the_simulator_lights() {
+    use loopscope_sim::HappeningLines;
+    use std::collections::BTreeMap;
+    for model in MODELS {
+        for style in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
+            let lines = HappeningLines::of(model, style);
+            let mut simulation = Simulation::new(
+                Scenario::new(model)
+                    .style(style)
+                    .clients(2, polite(2, 10, 50), 0, MS)
+                    .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
+                    .client(ClientBehaviour::Silent {}, 30 * MS),
+            );
+            simulation.run_until(500 * MS);
+            simulation.shutdown(200 * MS);
+            simulation.run_until(2 * SECOND);
+            let mut lit = 0;
+            let mut agreed: BTreeMap<&str, usize> = BTreeMap::new();
+            for event in simulation.drain_events() {
+                if let EventKind::CodeLine { line } = event.kind {
+                    lit = line;
+                    continue;
+                }
+                let Some(line) = lines.line(&event.kind) else {
+                    continue;
+                };
+                assert_eq!(
+                    line, lit,
+                    "{model:?} {style:?}: {:?} stands at line {line}, the simulator is at {lit}",
+                    event.kind
+                );
+                *agreed.entry(kind_of(&event.kind)).or_default() += 1;
+            }
+            assert!(agreed.len() >= 4, "{model:?} {style:?}: {agreed:?}");
+        }
+    }
+}
+
+fn kind_of(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::Accepted { .. } => "accepted",
+        EventKind::Received { .. } => "received",
+        EventKind::Sent { .. } => "sent",
+        EventKind::Closed { .. } => "closed",
+        EventKind::Shutdown { .. } => "shutdown",
+        EventKind::ErrorHandled { .. } => "error_handled",
+        _ => "other",
     }
 }

@@ -295,6 +295,24 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
         (browser.count("#lanes .lane").await == 2).then_some(())
     })
     .await?;
+    // The real server reports no lines: each happening lights its own.
+    let lit = wait_until("a line lit on the real server's listing", || async {
+        browser.text("#code-listing .line.current").await
+    })
+    .await?;
+    assert!(
+        [
+            "selector.select(",
+            "server.accept()",
+            "client.recv(",
+            "client.send(",
+            "selector.register(",
+            "selector.modify("
+        ]
+        .iter()
+        .any(|call| lit.contains(call)),
+        "{lit}"
+    );
     browser.select("#spawn-behaviour", "crasher").await?;
     let hint = browser.text("#behaviour-hint").await.unwrap_or_default();
     assert!(
@@ -312,6 +330,14 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
     })
     .await?;
     check_the_crashed_view(&browser, "selector_unhandled.py").await?;
+    let raised = browser
+        .text("#code-listing .line.current.raised")
+        .await
+        .unwrap_or_default();
+    assert!(
+        raised.contains("client.recv(") || raised.contains("client.send("),
+        "the error escaped from the call that met the reset: {raised}"
+    );
     // The log says it in Python's words; the details keep the OS's.
     let lines = browser.texts("#event-log li.line").await;
     let crash = lines

@@ -928,3 +928,61 @@ fn live_asyncio_is_told_in_asyncio_words_and_the_machinery_is_kept_for_the_detai
     assert!(describe(&sent, Some(ServerModel::Selector)).starts_with("send(conn#3)"));
     assert!(describe(&sent, Some(ServerModel::Blocking)).starts_with("sendall(conn#3"));
 }
+
+#[test]
+fn a_live_run_lights_the_line_each_happening_stands_at() {
+    use loopscope_sim::Listing;
+    let listing = Listing::of(ServerModel::AsyncTasks, protocol::HandlerStyle::Handled);
+    let text = |line: Option<u32>| {
+        line.and_then(|line| listing.source.lines().nth(line as usize - 1))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (conn, task) = (ConnId(1), TaskId(2));
+    let mut world = World::default();
+    let lit = |world: &mut World, kind: EventKind| {
+        world.apply(&Event { at: 0, kind });
+        text(world.lit_line())
+    };
+    // No line reported, none lit, until a happening stands at one.
+    assert_eq!(
+        lit(
+            &mut world,
+            EventKind::Listening {
+                addr: "127.0.0.1:9".into(),
+                model: ServerModel::AsyncTasks,
+                errors: Default::default(),
+            }
+        ),
+        ""
+    );
+    assert!(
+        lit(
+            &mut world,
+            EventKind::Accepted {
+                conn,
+                peer: "p".into()
+            }
+        )
+        .contains("loop.sock_accept(server)")
+    );
+    let suspended = lit(
+        &mut world,
+        EventKind::TaskWaiting {
+            task,
+            sock: Sock::Conn(conn),
+            op: IoOp::Read,
+        },
+    );
+    assert!(
+        suspended.contains("await loop.sock_recv(client, 4096)"),
+        "{suspended}"
+    );
+    // A happening with no line of its own keeps the line.
+    assert_eq!(lit(&mut world, EventKind::Closed { conn }), suspended);
+    // A server that reports its lines (the simulator) is believed instead.
+    assert_eq!(
+        lit(&mut world, EventKind::CodeLine { line: 1 }),
+        text(Some(1))
+    );
+}

@@ -195,7 +195,7 @@ pub fn details(kind: &EventKind) -> String {
         }
         | EventKind::ExceptionNeverRetrieved { error, .. }
         | EventKind::ErrorHandled { error, .. }
-        | EventKind::ServerCrashed { error } => format!("the error as it came: {error}"),
+        | EventKind::ServerCrashed { error, .. } => format!("the error as it came: {error}"),
         _ => String::new(),
     };
     if machinery.is_empty() {
@@ -272,7 +272,7 @@ pub fn describe(kind: &EventKind, model: Option<ServerModel>) -> String {
             "except ConnectionError on {conn}: {}; closed it",
             python_error(error)
         ),
-        EventKind::ServerCrashed { error } => format!(
+        EventKind::ServerCrashed { error, .. } => format!(
             "the server crashed: {} escaped, no except caught it",
             python_error(error)
         ),

@@ -108,7 +108,7 @@ fn serve_one(
             Ok(received) => received,
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(_) if control.cancelled() => return,
-            Err(error) => return caught(probe, control, conn, &error),
+            Err(error) => return caught(probe, control, conn, Call::Recv, &error),
         };
         probe.emit(EventKind::CallReturned {
             call: Call::Recv,
@@ -124,7 +124,7 @@ fn serve_one(
         });
         if let Err(error) = stream.write_all(&buffer[..received]) {
             if !control.cancelled() {
-                caught(probe, control, conn, &error);
+                caught(probe, control, conn, Call::Send, &error);
             }
             return;
         }

@@ -13,7 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use protocol::{ConnId, EventKind};
+use protocol::{Call, ConnId, EventKind};
 
 use super::{Control, caught};
 use crate::admission::Pass;
@@ -122,6 +122,11 @@ fn try_client(
     buffer: &mut [u8],
 ) -> bool {
     let conn = client.conn;
+    let call = if client.pending.is_empty() {
+        Call::Recv
+    } else {
+        Call::Send
+    };
     let result = if client.pending.is_empty() {
         match client.stream.read(buffer) {
             Ok(0) => Err(None),
@@ -161,7 +166,7 @@ fn try_client(
             if let Some(error) = error
                 && !control.cancelled()
             {
-                caught(probe, control, conn, &error);
+                caught(probe, control, conn, call, &error);
             }
             probe.closed(conn);
             false

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use protocol::{ConnId, EventKind, HandlerStyle, ServerModel, ShutdownPhase};
+use protocol::{Call, ConnId, EventKind, HandlerStyle, ServerModel, ShutdownPhase};
 use tokio::sync::watch;
 
 use crate::admission::SharedAdmission;
@@ -334,11 +334,17 @@ impl ThreadServer {
     }
 }
 
-/// A client's error in a handler, as the OS put it. Handled (`except
+/// A client's error in a handler's `call`, as the OS put it. Handled (`except
 /// ConnectionError` in the listing): reported, and the caller closes that
 /// connection. Unhandled: it escapes the loop and the server dies, as the
 /// Python program would: every socket is closed and the thread ends.
-pub(crate) fn caught(probe: &Probe, control: &Control, conn: ConnId, error: &std::io::Error) {
+pub(crate) fn caught(
+    probe: &Probe,
+    control: &Control,
+    conn: ConnId,
+    call: Call,
+    error: &std::io::Error,
+) {
     match control.errors {
         HandlerStyle::Handled => {
             probe.emit(EventKind::ErrorHandled {
@@ -349,6 +355,7 @@ pub(crate) fn caught(probe: &Probe, control: &Control, conn: ConnId, error: &std
         HandlerStyle::Unhandled => {
             probe.emit(EventKind::ServerCrashed {
                 error: error.to_string(),
+                call: Some(call),
             });
             control.begin_stop_accepting();
             control.begin_cancel();

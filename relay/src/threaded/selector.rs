@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mio::net::{TcpListener as MioListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use protocol::{ConnId, EventKind, IoOp, LoopPhase, Ready, Sock};
+use protocol::{Call, ConnId, EventKind, IoOp, LoopPhase, Ready, Sock};
 
 use super::{ACCEPT_BACKOFF, Control, accept_failed, caught};
 use crate::admission::Pass;
@@ -248,7 +248,7 @@ fn receive(
         }
         Err(error) if error.kind() == ErrorKind::WouldBlock => true,
         Err(error) => {
-            caught(probe, control, conn, &error);
+            caught(probe, control, conn, Call::Recv, &error);
             false
         }
     }
@@ -287,7 +287,7 @@ fn send(
         }
         Err(error) if error.kind() == ErrorKind::WouldBlock => true,
         Err(error) => {
-            caught(probe, control, conn, &error);
+            caught(probe, control, conn, Call::Send, &error);
             false
         }
     }

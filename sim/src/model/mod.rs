@@ -101,6 +101,7 @@ impl Cx<'_> {
     pub fn crash(&mut self, error: &str) -> Next {
         self.emit(EventKind::ServerCrashed {
             error: error.to_owned(),
+            call: None,
         });
         for conn in self.net.open_connections() {
             self.emit(EventKind::Closed { conn });

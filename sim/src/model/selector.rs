@@ -39,6 +39,9 @@ struct LineNumbers {
     closed: u32,
     except_receive: u32,
     except_send: u32,
+    register: u32,
+    modify_write: u32,
+    modify_read: u32,
 }
 
 /// The selector loop.
@@ -64,6 +67,9 @@ impl Selector {
             // Only the handled variant has them, and only it goes there.
             except_receive: except.next().unwrap_or(0),
             except_send: except.next().unwrap_or(0),
+            register: lines.find("selector.register(client, selectors.EVENT_READ, receive)"),
+            modify_write: lines.find("selector.modify(client, selectors.EVENT_WRITE, send)"),
+            modify_read: lines.find("selector.modify(client, selectors.EVENT_READ, receive)"),
         };
         cx.net.register(Sock::Listener, IoOp::Read);
         cx.emit(EventKind::Registered {
@@ -96,6 +102,12 @@ impl Selector {
     /// Registers `conn` for `op`: `selector.register()` right after accept,
     /// `selector.modify()` after that.
     fn register(&mut self, cx: &mut Cx, conn: ConnId, op: IoOp, just_accepted: bool) {
+        let line = match (just_accepted, op) {
+            (true, _) => self.line.register,
+            (false, IoOp::Write) => self.line.modify_write,
+            (false, IoOp::Read) => self.line.modify_read,
+        };
+        self.lines.at(cx, line);
         cx.net.register(Sock::Conn(conn), op);
         cx.emit(EventKind::Registered {
             sock: Sock::Conn(conn),
