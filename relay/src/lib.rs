@@ -36,6 +36,7 @@ pub mod commands;
 pub mod cpu;
 pub mod directory;
 pub mod echo;
+pub mod event_loop;
 pub mod guard;
 pub mod http;
 pub mod instrument;

@@ -33,6 +33,7 @@ use tokio::sync::Notify;
 
 use crate::buffers::OpenSockets;
 use crate::coalesce::coalesce;
+use crate::event_loop::LoopWatch;
 
 /// What the probes of a lab and its stream share.
 #[derive(Debug)]
@@ -79,6 +80,8 @@ pub struct Probe {
     /// The connections whose buffers are sampled.
     buffers: OpenSockets,
     gauge: Arc<Gauge>,
+    /// The tokio model's loop, as asyncio's (see [`crate::event_loop`]).
+    event_loop: Arc<LoopWatch>,
 }
 
 /// The reading end, owned by the session that forwards events to the browser.
@@ -115,6 +118,7 @@ pub fn channel(capacity: usize) -> (Probe, EventStream) {
         started,
         buffers: OpenSockets::default(),
         gauge: Arc::default(),
+        event_loop: Arc::default(),
     };
     let stream = EventStream {
         shared,
@@ -145,6 +149,7 @@ impl Clone for Probe {
             started: self.started,
             buffers: self.buffers.clone(),
             gauge: Arc::clone(&self.gauge),
+            event_loop: Arc::clone(&self.event_loop),
         }
     }
 }
@@ -168,7 +173,13 @@ impl Probe {
             started: Instant::now(),
             buffers: OpenSockets::default(),
             gauge: Arc::default(),
+            event_loop: Arc::default(),
         }
+    }
+
+    /// The tokio model's loop, which the runtime's park hooks report.
+    pub fn event_loop(&self) -> &Arc<LoopWatch> {
+        &self.event_loop
     }
 
     /// What this probe has done, for the host's dashboard.
@@ -215,6 +226,14 @@ impl Probe {
         let Some(shared) = &self.shared else {
             return false;
         };
+        if matches!(
+            kind,
+            EventKind::TaskWaiting { .. }
+                | EventKind::TaskWoken { .. }
+                | EventKind::TaskFinished { .. }
+        ) {
+            self.event_loop.observe(&kind);
+        }
         let mut waiting = shared.waiting();
         if waiting.len() >= shared.capacity {
             drop(waiting);

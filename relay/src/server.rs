@@ -87,8 +87,13 @@ impl Server {
             .name("async tasks server".into())
             .spawn(move || {
                 probe.serving_on_this_thread();
+                // The loop's sleeps in epoll and its wakes, as asyncio's
+                // select() (see `event_loop`).
+                let (parking, unparking) = (probe.clone(), probe.clone());
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .on_thread_park(move || parking.event_loop().parked(&parking))
+                    .on_thread_unpark(move || unparking.event_loop().unparked(&unparking))
                     .build()
                 {
                     Ok(runtime) => runtime,

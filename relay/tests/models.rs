@@ -386,3 +386,79 @@ async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() 
     send_command(&mut socket, &Command::Resume {}).await;
     stop.cancel();
 }
+
+#[tokio::test]
+async fn the_tokio_loop_sleeps_in_epoll_and_wakes_with_exactly_the_sockets_that_had_data() {
+    let (mut socket, echo_addr, stop) = lab_with(ServerModel::AsyncTasks).await;
+    let mut quiet = TcpStream::connect(echo_addr).await.unwrap();
+    let mut talker = TcpStream::connect(echo_addr).await.unwrap();
+    // Both accepted and suspended on their reads: the loop sleeps.
+    events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(
+                kind,
+                EventKind::TaskWaiting {
+                    sock: Sock::Conn(_),
+                    op: IoOp::Read,
+                    ..
+                }
+            )
+        }) >= 2
+    })
+    .await;
+    talker.write_all(b"ping").await.unwrap();
+    let events = events_until(&mut socket, |seen| {
+        // Echoed, and back to sleep in epoll.
+        seen.iter()
+            .position(|event| matches!(event.kind, EventKind::Sent { .. }))
+            .is_some_and(|sent| {
+                count(&seen[sent..], |kind| {
+                    matches!(kind, EventKind::SelectCalled { .. })
+                }) >= 1
+            })
+    })
+    .await;
+    let mut echo = [0; 4];
+    talker.read_exact(&mut echo).await.unwrap();
+    // Which connection is the talker: the one the server echoed.
+    let talker_conn = events
+        .iter()
+        .find_map(|event| match event.kind {
+            EventKind::Sent { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .unwrap();
+    let ready_sets: Vec<&Vec<Ready>> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::SelectReturned { ready } => Some(ready),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        ready_sets.iter().any(|ready| ready
+            .iter()
+            .any(|entry| entry.sock == Sock::Conn(talker_conn) && entry.op == IoOp::Read)),
+        "the talker's read woke the loop: {ready_sets:?}"
+    );
+    assert!(
+        ready_sets
+            .iter()
+            .flat_map(|ready| ready.iter())
+            .all(|entry| entry.sock == Sock::Conn(talker_conn)),
+        "the quiet client was never ready: {ready_sets:?}"
+    );
+    let iterations: Vec<u64> = events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::LoopIteration { iteration } => Some(iteration),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        iterations.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "iterations count up: {iterations:?}"
+    );
+    drop(quiet.write_all(b"").await);
+    stop.cancel();
+}

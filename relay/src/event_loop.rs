@@ -1,0 +1,133 @@
+//! The tokio model's loop, shown as asyncio's: each time the lab's
+//! one-thread runtime runs out of ready tasks it parks in epoll, which is
+//! `select()` in `BaseSelectorEventLoop._run_once`, and each time it wakes,
+//! the tasks the reactor woke meanwhile are the ready set, the loop goes on
+//! to run them.
+//!
+//! What each event corresponds to, and where the analogy ends:
+//!
+//! * `loop_iteration`, `phase: select`, `select_called` come from the
+//!   runtime's park hook (`on_thread_park`): `_run_once` calling
+//!   `self._selector.select(timeout)` with nothing ready. The timeout is
+//!   tokio's (its next timer), which the hook does not see: none is
+//!   reported.
+//! * `select_returned` and `phase: run` come from the unpark hook
+//!   (`on_thread_unpark`): the reactor has turned the epoll events into
+//!   wakes (each a `task_woken`), so the ready set is the sockets those
+//!   tasks were suspended on (their last `task_waiting`); asyncio's
+//!   `_process_events` plus the run of `_ready`.
+//! * While tasks stay ready, tokio polls epoll without sleeping (every 61
+//!   polls, and at a yield); those turns park nothing and are not counted
+//!   as iterations. asyncio would count one `select(0)` each.
+//! * Timers (asyncio's `_scheduled`) are not reported: the tokio model's
+//!   handlers use none.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use protocol::{EventKind, IoOp, LoopPhase, Ready, Sock, TaskId};
+
+use crate::probe::Probe;
+
+/// What the loop's tasks wait on, and which of them were woken since the
+/// loop parked.
+#[derive(Debug, Default)]
+pub struct LoopWatch {
+    state: Mutex<LoopState>,
+}
+
+#[derive(Debug, Default)]
+struct LoopState {
+    iteration: u64,
+    waiting: HashMap<TaskId, (Sock, IoOp)>,
+    woken: Vec<TaskId>,
+}
+
+impl LoopWatch {
+    fn state(&self) -> std::sync::MutexGuard<'_, LoopState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes note of an event on its way: what a task suspends on, which
+    /// task the reactor woke.
+    pub fn observe(&self, kind: &EventKind) {
+        match kind {
+            EventKind::TaskWaiting { task, sock, op } => {
+                self.state().waiting.insert(*task, (*sock, *op));
+            }
+            EventKind::TaskWoken { task } => self.state().woken.push(*task),
+            EventKind::TaskFinished { task, .. } => {
+                self.state().waiting.remove(task);
+            }
+            _ => {}
+        }
+    }
+
+    /// The runtime parks: no task is ready, the loop sleeps in epoll.
+    pub fn parked(&self, probe: &Probe) {
+        let iteration = {
+            let mut state = self.state();
+            state.iteration += 1;
+            state.woken.clear();
+            state.iteration
+        };
+        probe.emit(EventKind::LoopIteration { iteration });
+        probe.emit(EventKind::Phase {
+            phase: LoopPhase::Select,
+        });
+        probe.emit(EventKind::SelectCalled { timeout_us: None });
+    }
+
+    /// The runtime wakes: the sockets of the tasks woken meanwhile are the
+    /// ready set, and the loop runs them.
+    pub fn unparked(&self, probe: &Probe) {
+        let ready: Vec<Ready> = {
+            let mut state = self.state();
+            let woken = std::mem::take(&mut state.woken);
+            let mut ready: Vec<Ready> = woken
+                .iter()
+                .filter_map(|task| state.waiting.get(task))
+                .map(|&(sock, op)| Ready { sock, op })
+                .collect();
+            ready.dedup();
+            ready
+        };
+        probe.emit(EventKind::SelectReturned { ready });
+        probe.emit(EventKind::Phase {
+            phase: LoopPhase::Run,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::ConnId;
+
+    #[test]
+    fn the_ready_set_is_what_the_woken_tasks_were_suspended_on() {
+        let (probe, _stream) = crate::probe::channel(64);
+        let watch = LoopWatch::default();
+        let waiting = |task, conn, op| EventKind::TaskWaiting {
+            task: TaskId(task),
+            sock: Sock::Conn(ConnId(conn)),
+            op,
+        };
+        watch.observe(&waiting(1, 1, IoOp::Read));
+        watch.observe(&waiting(2, 2, IoOp::Write));
+        watch.observe(&waiting(3, 3, IoOp::Read));
+        watch.parked(&probe);
+        watch.observe(&EventKind::TaskWoken { task: TaskId(2) });
+        watch.observe(&EventKind::TaskWoken { task: TaskId(9) });
+        let state = watch.state();
+        let ready: Vec<_> = state
+            .woken
+            .iter()
+            .filter_map(|task| state.waiting.get(task))
+            .collect();
+        assert_eq!(ready, [&(Sock::Conn(ConnId(2)), IoOp::Write)]);
+        assert_eq!(state.iteration, 1);
+    }
+}
