@@ -1,0 +1,210 @@
+//! One story, two sources: the same scenario run through the simulator and
+//! through a live lab (real sockets, real threads) must tell the same story
+//! in the protocol's events, model by model: who got their bytes back, that
+//! the blocking server serves one client at a time and the others overlap,
+//! that only busy poll counts would-blocks, that a handled reset is caught
+//! once, and that a graceful shutdown after everyone left stops with
+//! nothing to cancel. Timing and kernel buffer sizes are where reality and
+//! the simulator may differ, so neither is compared.
+
+use std::collections::BTreeSet;
+
+use loopscope_relay::Config;
+use loopscope_sim::{ClientSpec, Scenario, Simulation};
+use protocol::{
+    ClientBehaviour, Command, ConnId, Event, EventKind, ServerModel, ShutdownPhase, TaskOutcome,
+};
+
+mod support;
+
+use support::*;
+
+const MS: u64 = 1000;
+
+fn polite() -> ClientBehaviour {
+    ClientBehaviour::Polite {
+        messages: 3,
+        size: 16,
+        interval_ms: 50,
+    }
+}
+
+fn slow() -> ClientBehaviour {
+    ClientBehaviour::Slow {
+        messages: 2,
+        size: 4,
+        byte_interval_ms: 20,
+    }
+}
+
+fn crasher() -> ClientBehaviour {
+    ClientBehaviour::Crasher { size: 32 }
+}
+
+/// Bytes the polite and slow clients get back: 3 × 3 × 16 + 2 × 4.
+const ECHOED: u64 = 152;
+
+/// What the story says, whatever told it.
+#[derive(Debug, PartialEq, Eq)]
+struct Story {
+    /// Bytes echoed to clients that finished without an error.
+    echoed: u64,
+    /// Clients that finished.
+    finished: usize,
+    /// Resets a handler caught.
+    errors_handled: usize,
+    /// Whether any non-blocking call would have blocked.
+    would_block: bool,
+    /// Whether a connection was accepted while another was open.
+    overlapped: bool,
+    /// Whether the shutdown reached its end.
+    stopped: bool,
+    /// Handler tasks cancelled at the deadline.
+    cancelled: usize,
+}
+
+fn story(events: &[Event]) -> Story {
+    let mut open = BTreeSet::new();
+    let mut overlapped = false;
+    let mut story = Story {
+        echoed: 0,
+        finished: 0,
+        errors_handled: 0,
+        would_block: false,
+        overlapped: false,
+        stopped: false,
+        cancelled: 0,
+    };
+    for event in events {
+        match &event.kind {
+            EventKind::Accepted { conn, .. } => {
+                overlapped |= !open.is_empty();
+                open.insert(*conn);
+            }
+            EventKind::Closed { conn } => {
+                open.remove::<ConnId>(conn);
+            }
+            EventKind::ClientFinished { echoed, error, .. } => {
+                story.finished += 1;
+                if error.is_none() {
+                    story.echoed += echoed;
+                }
+            }
+            EventKind::ErrorHandled { .. } => story.errors_handled += 1,
+            EventKind::WouldBlock { .. } => story.would_block = true,
+            EventKind::Spins { would_block, .. } => story.would_block |= *would_block > 0,
+            EventKind::Shutdown {
+                phase: ShutdownPhase::Stopped,
+            } => story.stopped = true,
+            // Handlers only: the simulator also reports asyncio's accept
+            // loop (`acceptor.cancel()`), which the live tokio server runs
+            // as a plain loop, not a task of the lesson's.
+            EventKind::TaskFinished {
+                conn: Some(_),
+                outcome: TaskOutcome::Cancelled,
+                ..
+            } => story.cancelled += 1,
+            _ => {}
+        }
+    }
+    story.overlapped = overlapped;
+    story
+}
+
+fn simulated(model: ServerModel) -> Vec<Event> {
+    let clients = [
+        (crasher(), 0),
+        (polite(), 10 * MS),
+        (polite(), 20 * MS),
+        (polite(), 30 * MS),
+        (slow(), 40 * MS),
+    ];
+    let mut simulation = Simulation::new(Scenario::new(model));
+    for (behaviour, start) in clients {
+        simulation.add_client(ClientSpec { behaviour, start });
+    }
+    let mut events = Vec::new();
+    let finished = |events: &[Event]| {
+        count(events, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        })
+    };
+    while finished(&events) < 5 && simulation.now() < 60_000 * MS {
+        simulation.run_until(simulation.now() + 10 * MS);
+        events.extend(simulation.drain_events());
+    }
+    simulation.shutdown(1_000 * MS);
+    let until = simulation.now() + 5_000 * MS;
+    simulation.run_until(until);
+    events.extend(simulation.drain_events());
+    events
+}
+
+async fn live(model: ServerModel) -> Vec<Event> {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, hello) = open_lab(&relay).await;
+    let mut events = Vec::new();
+    if hello.model != model {
+        send_command(
+            &mut socket,
+            &Command::SetModel {
+                model,
+                errors: Default::default(),
+            },
+        )
+        .await;
+        events_until(&mut socket, |seen| {
+            count(
+                seen,
+                |kind| matches!(kind, EventKind::Listening { model: m, .. } if *m == model),
+            ) == 1
+        })
+        .await;
+    }
+    // The crasher first: a reset that reaches a connection still waiting
+    // in the kernel's backlog may never be seen by the blocking server as
+    // an error (the kernel's business, not the lesson's); served first, its
+    // reset meets a recv() or send(), in both sources.
+    for (count, behaviour) in [(1, crasher()), (3, polite()), (1, slow())] {
+        send_command(&mut socket, &Command::SpawnClients { count, behaviour }).await;
+    }
+    events.extend(until_clients_finished(&mut socket, 5).await);
+    send_command(&mut socket, &Command::Shutdown { grace_ms: 1_000 }).await;
+    events.extend(
+        events_until(&mut socket, |seen| {
+            count(seen, |kind| {
+                matches!(
+                    kind,
+                    EventKind::Shutdown {
+                        phase: ShutdownPhase::Stopped
+                    }
+                )
+            }) == 1
+        })
+        .await,
+    );
+    relay.stop.cancel();
+    events
+}
+
+#[tokio::test]
+async fn the_simulator_and_a_live_lab_tell_the_same_story_in_every_model() {
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        let expected = Story {
+            echoed: ECHOED,
+            finished: 5,
+            errors_handled: 1,
+            would_block: model == ServerModel::BusyPoll,
+            overlapped: model != ServerModel::Blocking,
+            stopped: true,
+            cancelled: 0,
+        };
+        assert_eq!(story(&simulated(model)), expected, "{model:?}, simulated");
+        assert_eq!(story(&live(model).await), expected, "{model:?}, live");
+    }
+}
