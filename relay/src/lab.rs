@@ -511,9 +511,11 @@ impl Lab {
                 limits.max_messages_per_client
             )));
         }
-        if size == 0 || size > limits.max_message_size {
+        // An empty message is a message: its echo is complete at once, as
+        // in the simulator.
+        if size > limits.max_message_size {
             return Err(Refused::BadBehaviour(format!(
-                "a message has 1 to {} bytes, not {size}",
+                "a message has at most {} bytes, not {size}",
                 limits.max_message_size
             )));
         }

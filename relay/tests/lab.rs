@@ -815,3 +815,37 @@ async fn stopping_the_relay_shuts_labs_down_gracefully_and_says_goodbye() {
     let refused = TcpStream::connect(&hello.echo_addr).await.unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+#[tokio::test]
+async fn a_client_with_nothing_to_say_and_one_with_empty_messages_finish_cleanly() {
+    let relay = start_relay(Config::default()).await;
+    let (mut socket, _) = open_lab(&relay).await;
+    for (messages, size) in [(0, 32), (3, 0)] {
+        send_command(
+            &mut socket,
+            &Command::SpawnClients {
+                count: 1,
+                behaviour: ClientBehaviour::Polite {
+                    messages,
+                    size,
+                    interval_ms: 10,
+                },
+            },
+        )
+        .await;
+    }
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) >= 2
+    })
+    .await;
+    let results: Vec<(u64, Option<String>)> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::ClientFinished { echoed, error, .. } => Some((*echoed, error.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results, [(0, None), (0, None)], "as the simulator's do");
+}

@@ -140,10 +140,17 @@ impl Client {
                             behaviour: self.behaviour.clone(),
                         },
                     });
-                    self.conn = Some(net.connect(self.id.0 as usize)?);
+                    let conn = net.connect(self.id.0 as usize)?;
+                    self.conn = Some(conn);
                     self.state = match self.behaviour {
                         ClientBehaviour::Silent {} => State::Listening,
                         ClientBehaviour::Flood { .. } => State::Flooding { sent: 0 },
+                        // Nothing to say: it connects and leaves.
+                        ClientBehaviour::Polite { messages: 0, .. }
+                        | ClientBehaviour::Slow { messages: 0, .. } => {
+                            net.client_shutdown(conn);
+                            return Ok(self.finish(now, events, None));
+                        }
                         _ => State::Sending {
                             index: 0,
                             offset: 0,
@@ -258,6 +265,10 @@ impl Client {
     ) -> Result<ClientNext, IoError> {
         let conn = self.conn.expect("connected");
         let size = self.message_size();
+        // An empty message's echo is complete before it is read.
+        if got >= size {
+            return self.echo_complete(now, net, events, index);
+        }
         let bytes = match net.client_recv(conn, (size - got) as usize) {
             Ok(bytes) if bytes.is_empty() => {
                 return Ok(self.finish(
@@ -285,6 +296,19 @@ impl Client {
             self.state = State::Awaiting { index, got };
             return Ok(ClientNext::Readable);
         }
+        self.echo_complete(now, net, events, index)
+    }
+
+    /// The whole echo of message `index` is back: the next message after
+    /// the interval, or the end.
+    fn echo_complete(
+        &mut self,
+        now: Micros,
+        net: &mut Net,
+        events: &mut Vec<Event>,
+        index: u32,
+    ) -> Result<ClientNext, IoError> {
+        let conn = self.conn.expect("connected");
         events.push(Event {
             at: now,
             kind: EventKind::RoundTrip {

@@ -99,13 +99,20 @@ fn the_same_scenario_and_seed_give_the_same_events_byte_for_byte() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
+    /// Over the whole range a client's parameters may take: no messages
+    /// (it connects and leaves), empty messages (their echo is complete at
+    /// once), buffers down to one byte; each message fits the buffers (a
+    /// larger one, written whole before reading, stalls: see below).
     #[test]
     fn every_byte_a_polite_client_sends_comes_back_once_in_order_under_every_model(
-        clients in proptest::collection::vec((1u32..5, 1u32..3000, 0u32..40, 0u64..100), 1..6),
+        (buffer, clients) in (1usize..4096).prop_flat_map(|buffer| (
+            Just(buffer),
+            proptest::collection::vec((0u32..5, 0..=buffer as u32, 0u32..40, 0u64..100), 1..6),
+        )),
         model in proptest::sample::select(MODELS.to_vec()),
         seed in any::<u64>(),
     ) {
-        let mut scenario = Scenario::new(model).seed(seed).buffer(2048);
+        let mut scenario = Scenario::new(model).seed(seed).buffer(buffer);
         let mut expected = Vec::new();
         for &(messages, size, interval, start_ms) in &clients {
             scenario = scenario.client(polite(messages, size, interval), start_ms * MS);
@@ -125,6 +132,63 @@ proptest! {
         let sent = total(|kind| if let EventKind::Sent { bytes, .. } = kind { *bytes } else { 0 });
         prop_assert_eq!(received, sent, "the server sent back exactly what it read");
     }
+}
+
+#[test]
+fn a_client_with_nothing_to_say_connects_and_leaves_and_an_empty_message_is_echoed_at_once() {
+    for model in MODELS {
+        let scenario = Scenario::new(model)
+            .client(polite(0, 32, 10), 0)
+            .client(polite(3, 0, 10), MS)
+            .client(polite(2, 1, 0), 2 * MS)
+            .buffer(1);
+        let (_, events) = run_to_completion(scenario, 10 * SECOND);
+        let mut results = client_results(&events);
+        results.sort();
+        assert_eq!(results, [(0, None), (0, None), (2, None)], "{model:?}");
+        assert_eq!(
+            count_kind(&events, |kind| matches!(kind, EventKind::Accepted { .. })),
+            3,
+            "{model:?}: all three connected"
+        );
+    }
+}
+
+/// A client that writes a whole message before reading its echo stalls
+/// when the message is larger than what the buffers of both directions
+/// hold: the server's echo fills the client's receive buffer and its own
+/// send buffer, so it stops reading, and the client's write waits forever.
+/// The live relay's clients write the same way, and stall the same way
+/// (at the kernel's buffer sizes instead of the simulator's).
+#[test]
+fn a_message_larger_than_the_buffers_written_whole_before_reading_stalls() {
+    for model in MODELS {
+        let scenario = Scenario::new(model)
+            .buffer(1024)
+            .client(polite(1, 64 * 1024, 0), 0);
+        let mut simulation = Simulation::new(scenario);
+        simulation.run_until(30 * SECOND);
+        let events = simulation.drain_events();
+        assert!(
+            client_results(&events).is_empty(),
+            "{model:?}: the client never finishes"
+        );
+        let echoed: u64 = events
+            .iter()
+            .map(|event| match event.kind {
+                EventKind::Received { bytes, .. } => bytes,
+                _ => 0,
+            })
+            .sum();
+        assert!(
+            echoed < 64 * 1024,
+            "{model:?}: the server stopped reading at {echoed}"
+        );
+    }
+}
+
+fn count_kind(events: &[Event], pick: impl Fn(&EventKind) -> bool) -> usize {
+    events.iter().filter(|event| pick(&event.kind)).count()
 }
 
 #[test]
