@@ -15,8 +15,18 @@ async fn disabled(browser: &Browser, css: &str) -> bool {
     browser.prop(css, "disabled").await.as_deref() == Some("true")
 }
 
-/// Everything a crashed server's page must say, whichever source.
+/// Waits for the server to crash, then checks everything a crashed
+/// server's page must say, whichever source.
 async fn check_the_crashed_view(browser: &Browser, listing: &str) -> anyhow::Result<()> {
+    wait_until("the server crashed", || async {
+        (life(browser).await? == "crashed").then_some(())
+    })
+    .await?;
+    // The page re-renders on its next frame: the views follow within it.
+    wait_until("the crashed view", || async {
+        (browser.text("#loop-phase").await? == "crashed").then_some(())
+    })
+    .await?;
     let explanation = browser.text("#explanation").await.unwrap_or_default();
     assert!(
         explanation.starts_with("The server crashed")
@@ -82,15 +92,6 @@ async fn a_crashed_simulated_server_looks_crashed_everywhere_and_offers_only_res
         browser.text("#code-title").await.as_deref(),
         Some("selector_unhandled.py")
     );
-    wait_until("the server crashed", || async {
-        (life(&browser).await? == "crashed").then_some(())
-    })
-    .await?;
-    // The page re-renders on its next frame: the views follow within it.
-    wait_until("the crashed view", || async {
-        (browser.text("#loop-phase").await? == "crashed").then_some(())
-    })
-    .await?;
     check_the_crashed_view(&browser, "selector_unhandled.py").await?;
     for control in ["#add-polite", "#add-crasher", "#sim-shutdown"] {
         assert!(disabled(&browser, control).await, "{control} is disabled");
@@ -321,14 +322,6 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
     );
     browser.set_value("#spawn-count", "1").await?;
     browser.click("#spawn").await?;
-    wait_until("the real server crashed", || async {
-        (life(&browser).await? == "crashed").then_some(())
-    })
-    .await?;
-    wait_until("the crashed view", || async {
-        (browser.text("#loop-phase").await? == "crashed").then_some(())
-    })
-    .await?;
     check_the_crashed_view(&browser, "selector_unhandled.py").await?;
     let raised = browser
         .text("#code-listing .line.current.raised")
