@@ -208,3 +208,96 @@ async fn the_simulator_and_a_live_lab_tell_the_same_story_in_every_model() {
         assert_eq!(story(&live(model).await), expected, "{model:?}, live");
     }
 }
+
+/// Connections the server still held when the grace period ended, closed
+/// by the shutdown (after its `cancelling`).
+fn closed_at_the_deadline(events: &[Event]) -> usize {
+    let Some(deadline) = events.iter().position(|event| {
+        matches!(
+            event.kind,
+            EventKind::Shutdown {
+                phase: ShutdownPhase::Cancelling
+            }
+        )
+    }) else {
+        return 0;
+    };
+    count(&events[deadline..], |kind| {
+        matches!(kind, EventKind::Closed { .. })
+    })
+}
+
+#[tokio::test]
+async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources() {
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        // Simulated: a silent client, then a shutdown with 300 ms grace.
+        let mut simulation = Simulation::new(Scenario::new(model));
+        simulation.add_client(ClientSpec {
+            behaviour: ClientBehaviour::Silent {},
+            start: 0,
+        });
+        simulation.run_until(100 * MS);
+        simulation.shutdown(300 * MS);
+        simulation.run_until(2_000 * MS);
+        let simulated = simulation.drain_events();
+
+        // Live: the same.
+        let relay = start_relay(Config::default()).await;
+        let (mut socket, hello) = open_lab(&relay).await;
+        if hello.model != model {
+            send_command(
+                &mut socket,
+                &Command::SetModel {
+                    model,
+                    errors: Default::default(),
+                },
+            )
+            .await;
+        }
+        send_command(
+            &mut socket,
+            &Command::SpawnClients {
+                count: 1,
+                behaviour: ClientBehaviour::Silent {},
+            },
+        )
+        .await;
+        let mut live = events_until(&mut socket, |seen| {
+            count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+        })
+        .await;
+        send_command(&mut socket, &Command::Shutdown { grace_ms: 300 }).await;
+        live.extend(
+            events_until(&mut socket, |seen| {
+                count(seen, |kind| {
+                    matches!(
+                        kind,
+                        EventKind::Shutdown {
+                            phase: ShutdownPhase::Stopped
+                        }
+                    )
+                }) == 1
+            })
+            .await,
+        );
+        relay.stop.cancel();
+
+        for (source, events) in [("simulated", &simulated), ("live", &live)] {
+            assert_eq!(
+                closed_at_the_deadline(events),
+                1,
+                "{model:?}, {source}: the silent client's connection is closed at the deadline"
+            );
+            assert_eq!(
+                story(events).cancelled,
+                usize::from(model == ServerModel::AsyncTasks),
+                "{model:?}, {source}: asyncio cancels its handler task"
+            );
+        }
+    }
+}
