@@ -140,10 +140,11 @@ fn simulated(model: ServerModel) -> Vec<Event> {
     events
 }
 
-async fn live(model: ServerModel) -> Vec<Event> {
+/// A live lab running `model`: its relay and its socket, once its server
+/// listens.
+async fn live_lab(model: ServerModel) -> (RunningRelay, Socket) {
     let relay = start_relay(Config::default()).await;
     let (mut socket, hello) = open_lab(&relay).await;
-    let mut events = Vec::new();
     if hello.model != model {
         send_command(
             &mut socket,
@@ -161,6 +162,29 @@ async fn live(model: ServerModel) -> Vec<Event> {
         })
         .await;
     }
+    (relay, socket)
+}
+
+/// Shuts the lab's server down with `grace_ms`: the events until it
+/// stopped.
+async fn shut_down(socket: &mut Socket, grace_ms: u32) -> Vec<Event> {
+    send_command(socket, &Command::Shutdown { grace_ms }).await;
+    events_until(socket, |seen| {
+        count(seen, |kind| {
+            matches!(
+                kind,
+                EventKind::Shutdown {
+                    phase: ShutdownPhase::Stopped
+                }
+            )
+        }) == 1
+    })
+    .await
+}
+
+async fn live(model: ServerModel) -> Vec<Event> {
+    let (relay, mut socket) = live_lab(model).await;
+    let mut events = Vec::new();
     // The crasher first: a reset that reaches a connection still waiting
     // in the kernel's backlog may never be seen by the blocking server as
     // an error (the kernel's business, not the lesson's); served first, its
@@ -169,20 +193,7 @@ async fn live(model: ServerModel) -> Vec<Event> {
         send_command(&mut socket, &Command::SpawnClients { count, behaviour }).await;
     }
     events.extend(until_clients_finished(&mut socket, 5).await);
-    send_command(&mut socket, &Command::Shutdown { grace_ms: 1_000 }).await;
-    events.extend(
-        events_until(&mut socket, |seen| {
-            count(seen, |kind| {
-                matches!(
-                    kind,
-                    EventKind::Shutdown {
-                        phase: ShutdownPhase::Stopped
-                    }
-                )
-            }) == 1
-        })
-        .await,
-    );
+    events.extend(shut_down(&mut socket, 1_000).await);
     relay.stop.cancel();
     events
 }
@@ -247,18 +258,7 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
         let simulated = simulation.drain_events();
 
         // Live: the same.
-        let relay = start_relay(Config::default()).await;
-        let (mut socket, hello) = open_lab(&relay).await;
-        if hello.model != model {
-            send_command(
-                &mut socket,
-                &Command::SetModel {
-                    model,
-                    errors: Default::default(),
-                },
-            )
-            .await;
-        }
+        let (relay, mut socket) = live_lab(model).await;
         send_command(
             &mut socket,
             &Command::SpawnClients {
@@ -271,20 +271,7 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
             count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
         })
         .await;
-        send_command(&mut socket, &Command::Shutdown { grace_ms: 300 }).await;
-        live.extend(
-            events_until(&mut socket, |seen| {
-                count(seen, |kind| {
-                    matches!(
-                        kind,
-                        EventKind::Shutdown {
-                            phase: ShutdownPhase::Stopped
-                        }
-                    )
-                }) == 1
-            })
-            .await,
-        );
+        live.extend(shut_down(&mut socket, 300).await);
         relay.stop.cancel();
 
         for (source, events) in [("simulated", &simulated), ("live", &live)] {
