@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
-use crate::components::sim_controls::{MODELS, model_key};
+use crate::components::sim_controls::MODELS;
 use crate::components::timeline::{dropped_file, thousands};
 use crate::components::{
     CodeListing, Comparison, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle,
@@ -25,11 +25,11 @@ use crate::components::{
     TimeAction, Timeline,
 };
 use crate::frame_clock;
-use crate::lesson::Moment;
+use crate::lesson::{Life, Moment};
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::recording::Recording;
 use crate::saving;
-use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource, model_named};
+use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource};
 use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
 use crate::world::World;
 use loopscope_runfile::{Header, Limits, RunSource};
@@ -642,7 +642,7 @@ pub fn App() -> Html {
         let compare = compare.clone();
         Callback::from(move |event: Event| {
             let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
-            compare.set(model_named(&select.value()));
+            compare.set(ServerModel::named(&select.value()));
         })
     };
 
@@ -674,7 +674,7 @@ pub fn App() -> Html {
     // What the ring, the card and the controls say of the server: the
     // moment shown, and (for the controls, which act on now) the present.
     let moment = Moment::of(model, &world);
-    let now_life = Moment::of(model, now_world).life();
+    let now_life = Life::of(now_world);
     let on_drop = {
         let on_open = on_open.clone();
         Callback::from(move |event: DragEvent| {
@@ -710,7 +710,7 @@ pub fn App() -> Html {
                     <select id="compare-model" onchange={on_compare} disabled={source == Source::Saved}>
                         <option value="" selected={compare.is_none()}>{ "nothing" }</option>
                         { for MODELS.iter().map(|(option, label)| html! {
-                            <option value={model_key(*option)} selected={compare == Some(*option)}>{ *label }</option>
+                            <option value={option.key()} selected={compare == Some(*option)}>{ *label }</option>
                         }) }
                     </select>
                 </label>

@@ -246,7 +246,7 @@ mod tests {
                 Ok(query)
             );
             let link = crate::simulated::ScenarioLink::parse(query);
-            assert!(query.contains(crate::simulated::model_key(link.settings.model)));
+            assert!(query.contains(link.settings.model.key()));
             assert!(!link.clients.is_empty());
         }
     }

@@ -24,6 +24,24 @@ pub enum Life {
 }
 
 impl Life {
+    /// Where the server `world` shows is in its life (cheaper than a whole
+    /// [`Moment`], for the controls).
+    pub fn of(world: &World) -> Life {
+        Life::from_parts(world.crashed.is_some(), world.shutdown)
+    }
+
+    fn from_parts(crashed: bool, shutdown: Option<ShutdownPhase>) -> Life {
+        if crashed {
+            Life::Crashed
+        } else {
+            match shutdown {
+                None => Life::Running,
+                Some(ShutdownPhase::Stopped) => Life::Stopped,
+                Some(_) => Life::ShuttingDown,
+            }
+        }
+    }
+
     /// Whether the server is gone, so that nothing can connect to it.
     pub fn is_over(self) -> bool {
         matches!(self, Life::Stopped | Life::Crashed)
@@ -82,15 +100,7 @@ impl Moment {
 
     /// Where the server is in its life.
     pub fn life(&self) -> Life {
-        if self.crashed.is_some() {
-            Life::Crashed
-        } else {
-            match self.shutdown {
-                None => Life::Running,
-                Some(ShutdownPhase::Stopped) => Life::Stopped,
-                Some(_) => Life::ShuttingDown,
-            }
-        }
+        Life::from_parts(self.crashed.is_some(), self.shutdown)
     }
 
     /// The ring's phase to light: none once the server is gone.

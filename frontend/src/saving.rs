@@ -15,7 +15,6 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, ReadableStream, ReadableWritablePair, Response, WritableStream};
 
 use crate::recording::Recording;
-use crate::simulated::model_key;
 
 /// Bytes per part handed to the browser.
 const PART_BYTES: usize = 256 << 10;
@@ -57,7 +56,10 @@ impl Write for Parts {
 
 /// The name a run of `model` is saved under: `loopscope-selector.loopscope.gz`.
 pub fn file_name(model: Option<ServerModel>) -> String {
-    format!("loopscope-{}{FILE_SUFFIX}", model.map_or("run", model_key))
+    format!(
+        "loopscope-{}{FILE_SUFFIX}",
+        model.map_or("run", ServerModel::key)
+    )
 }
 
 /// Writes `recording` as a run file with `header`, in parts for the

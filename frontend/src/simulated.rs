@@ -21,12 +21,6 @@ const STEP_LIMIT: Micros = 60_000_000;
 /// The client behaviours offered on the page: key (as in links), label.
 pub use protocol::presets::BEHAVIOURS;
 
-/// The behaviour a page button (or a link) names: the preset the relay
-/// and the simulator share.
-pub fn behaviour(key: &str) -> Option<ClientBehaviour> {
-    ClientBehaviour::preset(key)
-}
-
 /// What a client of `behaviour` does, in a sentence, from its own
 /// parameters (so that the words never drift from what it does).
 pub fn describe_behaviour(behaviour: &ClientBehaviour) -> String {
@@ -87,16 +81,6 @@ impl Default for ScenarioLink {
     }
 }
 
-/// The model a link names, if it names one.
-pub fn model_named(key: &str) -> Option<ServerModel> {
-    ServerModel::named(key)
-}
-
-/// The name a link (and a model picker) uses for `model`.
-pub fn model_key(model: ServerModel) -> &'static str {
-    model.key()
-}
-
 impl ScenarioLink {
     /// Reads a page's query string (with or without its `?`); what is
     /// missing or not understood keeps its default.
@@ -108,11 +92,11 @@ impl ScenarioLink {
             };
             match key {
                 "model" => {
-                    if let Some(model) = model_named(value) {
+                    if let Some(model) = ServerModel::named(value) {
                         link.settings.model = model;
                     }
                 }
-                "compare" => link.compare = model_named(value),
+                "compare" => link.compare = ServerModel::named(value),
                 "errors" => {
                     link.settings.style = if value == "unhandled" {
                         HandlerStyle::Unhandled
@@ -156,11 +140,11 @@ impl ScenarioLink {
         };
         let compare = self
             .compare
-            .map(|model| format!("&compare={}", model_key(model)))
+            .map(|model| format!("&compare={}", model.key()))
             .unwrap_or_default();
         format!(
             "?model={}&errors={errors}&seed={}&speed={}&clients={}{compare}",
-            model_key(self.settings.model),
+            self.settings.model.key(),
             self.settings.seed,
             self.speed,
             clients_query(&self.clients)
@@ -230,7 +214,7 @@ pub fn starting_scenario(settings: SimSettings, clients: &[&str]) -> Scenario {
         .seed(settings.seed);
     let gap = arrival_gap(clients.len());
     for (index, key) in clients.iter().enumerate() {
-        if let Some(behaviour) = behaviour(key) {
+        if let Some(behaviour) = ClientBehaviour::preset(key) {
             scenario = scenario.client(behaviour, index as Micros * gap);
         }
     }
@@ -301,7 +285,7 @@ impl SimSource {
         let Some((key, _)) = BEHAVIOURS.iter().find(|(known, _)| *known == key) else {
             return 0;
         };
-        let Some(behaviour) = behaviour(key) else {
+        let Some(behaviour) = ClientBehaviour::preset(key) else {
             return 0;
         };
         let count = count.min(MAX_LINK_CLIENTS.saturating_sub(self.clients.len()));

@@ -20,7 +20,6 @@ use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, Url};
 
 use crate::components::{lane_name, state_class, state_text};
 use crate::recording::Recording;
-use crate::simulated::model_key;
 use crate::world::World;
 use crate::world::wording::{describe, kind_name};
 use protocol::{Event, EventKind};
@@ -229,7 +228,7 @@ pub fn raw_events<'a>(
 
 /// The trace of `world`'s lanes.
 pub fn chrome_trace(world: &World) -> Trace {
-    let model = world.model.map_or("unknown", model_key);
+    let model = world.model.map_or("unknown", ServerModel::key);
     let mut events = vec![TraceEvent::metadata(
         "process_name",
         None,
@@ -309,7 +308,10 @@ pub fn chrome_trace(world: &World) -> Trace {
 
 /// The name to save the trace under: `loopscope-selector.trace.json`.
 pub fn file_name(model: Option<ServerModel>) -> String {
-    format!("loopscope-{}.trace.json", model.map_or("run", model_key))
+    format!(
+        "loopscope-{}.trace.json",
+        model.map_or("run", ServerModel::key)
+    )
 }
 
 /// Offers the trace of `world` and `recording` to the person as a file to

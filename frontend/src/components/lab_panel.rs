@@ -2,16 +2,16 @@
 //! the loop's pause and step, the clients to start against it, and a
 //! graceful shutdown.
 
-use protocol::{Command, HandlerStyle, Hello, ServerModel};
+use protocol::{ClientBehaviour, Command, HandlerStyle, Hello, ServerModel};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
 use crate::components::ShutdownControl;
 use crate::components::number_field::use_number_field;
-use crate::components::sim_controls::{MODELS, model_key, model_named};
+use crate::components::sim_controls::MODELS;
 use crate::lesson::Life;
 use crate::live::Link;
-use crate::simulated::{BEHAVIOURS, behaviour as behaviour_for, describe_behaviour};
+use crate::simulated::{BEHAVIOURS, describe_behaviour};
 
 /// Props of [`LabPanel`].
 #[derive(Properties, PartialEq)]
@@ -79,7 +79,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         let link = props.link.clone();
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
-            if let Some(model) = model_named(&select.value()) {
+            if let Some(model) = ServerModel::named(&select.value()) {
                 link.send(&Command::SetModel { model, errors });
             }
         })
@@ -104,7 +104,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         })
     };
     let restart = send(Command::SetModel { model, errors });
-    let chosen = behaviour_for(BEHAVIOURS[*behaviour].0).unwrap_or_default();
+    let chosen = ClientBehaviour::preset(BEHAVIOURS[*behaviour].0).unwrap_or_default();
     let spawn = send(Command::SpawnClients {
         count: count.value,
         behaviour: chosen.clone(),
@@ -138,7 +138,7 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                 <label for="live-model">{ "Server" }</label>
                 <select id="live-model" onchange={on_model} disabled={!props.enabled}>
                     { for MODELS.iter().map(|(option, label)| html! {
-                        <option value={model_key(*option)} selected={*option == model}>{ *label }</option>
+                        <option value={option.key()} selected={*option == model}>{ *label }</option>
                     }) }
                 </select>
                 <label for="live-style">{ "Errors" }</label>

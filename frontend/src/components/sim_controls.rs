@@ -2,7 +2,7 @@
 //! loop iteration, speed, reset with a seed, clients of each behaviour (so
 //! many at a time), shutdown with a grace period.
 
-use loopscope_sim::{HandlerStyle, ServerModel};
+use loopscope_sim::{ClientBehaviour, HandlerStyle, ServerModel};
 use protocol::Micros;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -10,10 +10,7 @@ use yew::prelude::*;
 use crate::components::ShutdownControl;
 use crate::components::number_field::{parse_within, use_number_field};
 use crate::lesson::Life;
-use crate::simulated::{
-    BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings, behaviour, describe_behaviour,
-};
-pub use crate::simulated::{model_key, model_named};
+use crate::simulated::{BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings, describe_behaviour};
 
 /// What a control asks the simulation to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,7 +86,7 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
         let on_action = props.on_action.clone();
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
-            if let Some(model) = model_named(&select.value()) {
+            if let Some(model) = ServerModel::named(&select.value()) {
                 on_action.emit(SimAction::Reset(SimSettings { model, ..settings }));
             }
         })
@@ -123,7 +120,7 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
         let described = described.clone();
         Callback::from(move |_: web_sys::Event| described.set(key))
     };
-    let description = behaviour(*described)
+    let description = ClientBehaviour::preset(*described)
         .map(|picked| describe_behaviour(&picked))
         .unwrap_or_default();
     html! {
@@ -133,7 +130,7 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                 <label for="sim-model">{ "Server" }</label>
                 <select id="sim-model" onchange={on_model}>
                     { for MODELS.iter().map(|(model, label)| html! {
-                        <option value={model_key(*model)} selected={*model == settings.model}>{ *label }</option>
+                        <option value={model.key()} selected={*model == settings.model}>{ *label }</option>
                     }) }
                 </select>
                 <label for="sim-style">{ "Errors" }</label>
@@ -171,7 +168,7 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                 { for BEHAVIOURS.iter().map(|(key, label)| html! {
                     <button id={format!("add-{key}")} class="secondary" onclick={act(SimAction::AddClients(key, count.value))}
                             disabled={why_not.is_some()}
-                            title={why_not.map_or_else(|| behaviour(key).map(|picked| describe_behaviour(&picked)).unwrap_or_default(), str::to_owned)}
+                            title={why_not.map_or_else(|| ClientBehaviour::preset(key).map(|picked| describe_behaviour(&picked)).unwrap_or_default(), str::to_owned)}
                             onmouseenter={describe(key).reform(|event: MouseEvent| event.into())}
                             onfocus={describe(key).reform(|event: FocusEvent| event.into())}>
                         { *label }
