@@ -22,7 +22,7 @@
 //! * Timers (asyncio's `_scheduled`) are not reported: the tokio model's
 //!   handlers use none.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use protocol::{EventKind, IoOp, LoopPhase, Ready, Sock, TaskId};
@@ -40,7 +40,10 @@ pub struct LoopWatch {
 struct LoopState {
     iteration: u64,
     waiting: HashMap<TaskId, (Sock, IoOp)>,
-    woken: Vec<TaskId>,
+    /// A set: a loop kept busy never parks, and a task woken again and
+    /// again is still one entry (so this is bounded by the lab's tasks,
+    /// which its client cap bounds).
+    woken: BTreeSet<TaskId>,
 }
 
 impl LoopWatch {
@@ -57,7 +60,9 @@ impl LoopWatch {
             EventKind::TaskWaiting { task, sock, op } => {
                 self.state().waiting.insert(*task, (*sock, *op));
             }
-            EventKind::TaskWoken { task } => self.state().woken.push(*task),
+            EventKind::TaskWoken { task } => {
+                self.state().woken.insert(*task);
+            }
             EventKind::TaskFinished { task, .. } => {
                 self.state().waiting.remove(task);
             }
@@ -129,5 +134,19 @@ mod tests {
             .collect();
         assert_eq!(ready, [&(Sock::Conn(ConnId(2)), IoOp::Write)]);
         assert_eq!(state.iteration, 1);
+        drop(state);
+        // A loop that never parks again: a million wakes of one task keep
+        // one entry, and a finished task is forgotten.
+        for _ in 0..1_000_000 {
+            watch.observe(&EventKind::TaskWoken { task: TaskId(1) });
+        }
+        watch.observe(&EventKind::TaskFinished {
+            task: TaskId(3),
+            conn: Some(ConnId(3)),
+            outcome: protocol::TaskOutcome::Ok,
+        });
+        let state = watch.state();
+        assert_eq!(state.woken.len(), 3, "tasks 1, 2 and 9");
+        assert_eq!(state.waiting.len(), 2);
     }
 }
