@@ -10,7 +10,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
 use protocol::workshop::{Lesson, LessonFeed};
 use protocol::{Command, HandlerStyle, ServerMessage, ServerModel};
 use wasm_bindgen::JsCast;
@@ -24,7 +23,7 @@ use crate::components::{
     NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
     TimeAction, Timeline,
 };
-use crate::frame_clock;
+use crate::frame_clock::{self, EveryFrame};
 use crate::lesson::{Life, Moment};
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::recording::Recording;
@@ -34,8 +33,10 @@ use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
 use crate::world::World;
 use loopscope_runfile::{Header, Limits, RunSource};
 
-/// How often the simulation advances while playing.
-const SIM_TICK_MS: u32 = 40;
+/// Most milliseconds of a frame the simulations may take to advance and
+/// apply their events; what does not fit waits for the next frame, so
+/// frames stay short and the page stays smooth.
+const SIM_BUDGET_MS: f64 = 6.0;
 /// How long opening a run may take (a million events take about 1.5 s).
 const REPLAY_PATIENCE_MS: f64 = 15_000.0;
 
@@ -114,8 +115,9 @@ pub fn App() -> Html {
     use_effect(move || {
         frame_clock::mark_interactive();
         if let Some(started) = render_started.take() {
-            frame_clock::add(frame_clock::now() - started);
-            frame_clock::frame_done();
+            let render = frame_clock::now() - started;
+            frame_clock::add(render);
+            frame_clock::frame_done(render);
         }
     });
 
@@ -308,11 +310,7 @@ pub fn App() -> Html {
         let replaying = Rc::clone(&replaying);
         let redraw = redraw.clone();
         use_effect_with((), move |_| {
-            let mut last = js_sys::Date::now();
-            let ticker = Interval::new(SIM_TICK_MS, move || {
-                let now = js_sys::Date::now();
-                let elapsed = now - last;
-                last = now;
+            let ticker = EveryFrame::start(move |elapsed| {
                 if let (Source::Saved, Some(at)) = (active.get(), replaying.get()) {
                     // A saved run plays on at its own pace, to its end.
                     let at = at + (elapsed * 1000.0) as protocol::Micros;
@@ -326,9 +324,15 @@ pub fn App() -> Html {
                     return;
                 }
                 let changed = frame_clock::time(|| {
-                    let mut changed = advance(&mut sim.borrow_mut(), &fed, elapsed);
+                    // The simulations get a share of the frame; whatever
+                    // does not fit waits for the next one.
+                    let out_of_time = {
+                        let started = frame_clock::now();
+                        move || frame_clock::now() - started > SIM_BUDGET_MS
+                    };
+                    let mut changed = advance(&mut sim.borrow_mut(), &fed, elapsed, &out_of_time);
                     if let Some(second) = second_sim.borrow_mut().as_mut() {
-                        changed |= advance(second, &second_fed, elapsed);
+                        changed |= advance(second, &second_fed, elapsed, &out_of_time);
                     }
                     changed
                 });
@@ -758,7 +762,7 @@ pub fn App() -> Html {
             <main class="grid">
                 if source == Source::Sim {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
-                                 now={sim.now()} life={now_life} on_action={on_sim_action} />
+                                 now={sim.now()} behind={sim.behind()} life={now_life} on_action={on_sim_action} />
                 } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
                     { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
                 } else {
@@ -1047,13 +1051,15 @@ fn compared_run(link: &ScenarioLink, model: ServerModel) -> SimSource {
 }
 
 /// Lets `real_ms` pass in a simulation and applies what happened to its
-/// world; says whether anything did.
-fn advance(sim: &mut SimSource, fed: &Fed, real_ms: f64) -> bool {
-    let events = sim.advance(real_ms);
-    let changed = !events.is_empty();
-    if changed {
-        fed.record(events);
-    }
+/// world, until `out_of_time`; says whether anything did.
+fn advance(sim: &mut SimSource, fed: &Fed, real_ms: f64, out_of_time: &dyn Fn() -> bool) -> bool {
+    let mut changed = false;
+    sim.advance_into(real_ms, out_of_time, |events| {
+        if !events.is_empty() {
+            changed = true;
+            fed.record(events);
+        }
+    });
     changed
 }
 

@@ -8,9 +8,11 @@
 //! page left open for hours keeps none; a `PerformanceObserver` still sees
 //! each one.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The name of each frame's measure.
@@ -55,8 +57,10 @@ pub fn mark_interactive() {
     }
 }
 
-/// Ends a frame: its work so far becomes one measure, ending now.
-pub fn frame_done() {
+/// Ends a frame: its work so far becomes one measure, ending now, whose
+/// `detail.render` says how much of it was the render (`render_ms`; the
+/// rest applied events).
+pub fn frame_done(render_ms: f64) {
     let busy = BUSY_MS.with(|busy| busy.replace(0.0));
     let Some(performance) = performance() else {
         return;
@@ -65,6 +69,9 @@ pub fn frame_done() {
     let options = Object::new();
     let _ = Reflect::set(&options, &"start".into(), &(end - busy).into());
     let _ = Reflect::set(&options, &"end".into(), &end.into());
+    let detail = Object::new();
+    let _ = Reflect::set(&detail, &"render".into(), &render_ms.into());
+    let _ = Reflect::set(&options, &"detail".into(), &detail);
     // `measure(name, {start, end})`, which web-sys offers only behind its
     // unstable flag.
     if let Ok(measure) = Reflect::get(&performance, &"measure".into())
@@ -73,4 +80,59 @@ pub fn frame_done() {
         let _ = measure.call2(&performance, &JsValue::from_str(FRAME), &options);
         performance.clear_measures_with_measure_name(FRAME);
     }
+}
+
+/// A frame callback that asks for the next frame itself: shared with its
+/// own body.
+type FrameCallback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
+
+/// Calls a function once per animation frame, with the milliseconds since
+/// its last call (0 the first time), until dropped. A background tab runs
+/// no frames, so nothing runs there.
+pub struct EveryFrame {
+    next: FrameCallback,
+    handle: Rc<Cell<i32>>,
+}
+
+impl EveryFrame {
+    /// Starts calling `tick`.
+    pub fn start(mut tick: impl FnMut(f64) + 'static) -> EveryFrame {
+        let next = FrameCallback::default();
+        let handle = Rc::new(Cell::new(0));
+        let mut last = None::<f64>;
+        let again = Rc::clone(&next);
+        let again_handle = Rc::clone(&handle);
+        *next.borrow_mut() = Some(Closure::new(move |at: f64| {
+            tick(last.map_or(0.0, |last| (at - last).max(0.0)));
+            last = Some(at);
+            if let Some(closure) = again.borrow().as_ref() {
+                again_handle.set(request_frame(closure));
+            }
+        }));
+        if let Some(closure) = next.borrow().as_ref() {
+            handle.set(request_frame(closure));
+        }
+        EveryFrame { next, handle }
+    }
+}
+
+impl Drop for EveryFrame {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            let _ = window.cancel_animation_frame(self.handle.get());
+        }
+        // The closure holds a handle to its own cell: break the cycle.
+        self.next.borrow_mut().take();
+    }
+}
+
+/// Asks for `closure` on the next animation frame.
+fn request_frame(closure: &Closure<dyn FnMut(f64)>) -> i32 {
+    web_sys::window()
+        .and_then(|window| {
+            window
+                .request_animation_frame(closure.as_ref().unchecked_ref())
+                .ok()
+        })
+        .unwrap_or(0)
 }

@@ -11,9 +11,10 @@ use protocol::{Event, Micros};
 /// The speeds offered, as virtual time per real time.
 pub const SPEEDS: [f64; 6] = [0.1, 0.25, 1.0, 5.0, 20.0, 50.0];
 
-/// Most virtual time one tick may cover, so that a slow tab (or a
-/// background one, ticking rarely) does not jump ahead by minutes.
-const MAX_TICK: Micros = 250_000;
+/// Most real time one tick stands for, so that a tab coming back from the
+/// background (it runs no frames there) does not jump ahead by minutes.
+/// A frame takes 17 ms, so this cap never slows a page that keeps up.
+const MAX_TICK_MS: f64 = 100.0;
 
 /// How far `step` may look for the next loop iteration.
 const STEP_LIMIT: Micros = 60_000_000;
@@ -203,7 +204,13 @@ pub struct SimSource {
     pub playing: bool,
     /// Virtual time per real time.
     pub speed: f64,
+    /// The share of the asked virtual time the recent ticks ran (1 when
+    /// the page keeps up), smoothed over about ten ticks.
+    pace: f64,
 }
+
+/// Wakes the simulation handles between two looks at the clock.
+const SLICE_WAKES: usize = 4;
 
 /// The scenario a simulation starts with: its clients arriving one after
 /// the other ([`arrival_gap`] apart), so that there is something to watch
@@ -230,6 +237,7 @@ impl SimSource {
             clients: link.clients,
             playing: true,
             speed: link.speed,
+            pace: 1.0,
         }
     }
 
@@ -257,17 +265,52 @@ impl SimSource {
     pub fn reset(&mut self, settings: SimSettings) {
         self.settings = settings;
         self.simulation = Simulation::new(starting_scenario(settings, &self.clients));
+        self.pace = 1.0;
     }
 
     /// Lets `real_ms` of real time pass (scaled by the speed) if playing,
-    /// and returns what happened.
-    pub fn advance(&mut self, real_ms: f64) -> Vec<Event> {
-        if self.playing {
-            let virtual_us = ((real_ms * 1000.0 * self.speed) as Micros).min(MAX_TICK);
-            self.simulation
-                .run_until(self.simulation.now() + virtual_us);
+    /// and returns what happened. Between slices of work it asks
+    /// `out_of_time`: once that says yes, the rest of the tick is not run,
+    /// and the simulated clock falls behind the asked speed (a frame stays
+    /// short; [`SimSource::behind`] tells the page to say so).
+    #[cfg(test)]
+    pub fn advance(&mut self, real_ms: f64, out_of_time: impl Fn() -> bool) -> Vec<Event> {
+        let mut happened = Vec::new();
+        self.advance_into(real_ms, out_of_time, |events| happened.extend(events));
+        happened
+    }
+
+    /// [`SimSource::advance`], handing each slice's events to `take` as
+    /// they come, so that `out_of_time` counts the time taking them costs.
+    pub fn advance_into(
+        &mut self,
+        real_ms: f64,
+        out_of_time: impl Fn() -> bool,
+        mut take: impl FnMut(Vec<Event>),
+    ) {
+        if !self.playing {
+            take(self.simulation.drain_events());
+            return;
         }
-        self.simulation.drain_events()
+        let virtual_us = (real_ms.min(MAX_TICK_MS) * 1000.0 * self.speed) as Micros;
+        let (before, target) = (self.simulation.now(), self.simulation.now() + virtual_us);
+        loop {
+            let reached = self.simulation.run_toward(target, SLICE_WAKES);
+            take(self.simulation.drain_events());
+            if reached || out_of_time() {
+                break;
+            }
+        }
+        if virtual_us > 0 {
+            let ran = (self.simulation.now() - before) as f64 / virtual_us as f64;
+            self.pace = 0.9 * self.pace + 0.1 * ran;
+        }
+    }
+
+    /// The speed the simulation really ran at lately, when that is clearly
+    /// below the asked one (the page gave it all the time a frame allows).
+    pub fn behind(&self) -> Option<f64> {
+        (self.playing && self.pace < 0.9).then_some(self.speed * self.pace)
     }
 
     /// Pauses and runs exactly one iteration of the server's loop.
@@ -315,10 +358,10 @@ mod tests {
     fn playing_advances_by_real_time_times_speed() {
         let mut source = SimSource::new(ScenarioLink::default());
         source.speed = 5.0;
-        source.advance(10.0);
+        source.advance(10.0, || false);
         assert_eq!(source.now(), 50_000);
         source.playing = false;
-        source.advance(10.0);
+        source.advance(10.0, || false);
         assert_eq!(source.now(), 50_000, "paused: time stands still");
     }
 
@@ -385,7 +428,7 @@ mod tests {
         );
         source.speed = 50.0;
         let added: Vec<Micros> = (0..40)
-            .flat_map(|_| source.advance(1.0))
+            .flat_map(|_| source.advance(1.0, || false))
             .filter(|event| {
                 matches!(event.kind, EventKind::ClientStarted { client, .. } if client.0 > 3)
             })
@@ -406,14 +449,41 @@ mod tests {
     fn a_long_tick_is_capped() {
         let mut source = SimSource::new(ScenarioLink::default());
         source.speed = 50.0;
-        source.advance(60_000.0);
-        assert_eq!(source.now(), MAX_TICK);
+        source.advance(60_000.0, || false);
+        assert_eq!(source.now(), (MAX_TICK_MS * 1000.0 * 50.0) as Micros);
+    }
+
+    #[test]
+    fn a_page_out_of_time_runs_one_slice_a_tick_and_says_it_is_behind() {
+        let crowd = ScenarioLink::parse("?model=busy_poll&speed=50&clients=polite*200");
+        let mut pressed = SimSource::new(crowd.clone());
+        let mut unhurried = SimSource::new(crowd);
+        for _ in 0..30 {
+            pressed.advance(40.0, || true);
+            unhurried.advance(40.0, || false);
+        }
+        assert_eq!(
+            unhurried.now(),
+            30 * 40 * 50 * 1000,
+            "with time enough the clock keeps pace"
+        );
+        assert!(unhurried.behind().is_none());
+        assert!(
+            pressed.now() < unhurried.now() / 2,
+            "{} vs {}",
+            pressed.now(),
+            unhurried.now()
+        );
+        let speed = pressed
+            .behind()
+            .expect("the pressed page says it is behind");
+        assert!(speed < 45.0, "{speed}");
     }
 
     #[test]
     fn a_step_pauses_and_runs_one_loop_iteration() {
         let mut source = SimSource::new(ScenarioLink::default());
-        source.advance(0.0);
+        source.advance(0.0, || false);
         let events = source.step();
         assert!(!source.playing);
         let iterations = events
@@ -436,7 +506,7 @@ mod tests {
         let mut finished = 0;
         for _ in 0..100 {
             finished += source
-                .advance(100.0)
+                .advance(100.0, || false)
                 .iter()
                 .filter(|event| matches!(event.kind, EventKind::ClientFinished { error: None, .. }))
                 .count();

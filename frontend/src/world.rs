@@ -692,9 +692,17 @@ impl World {
                 .or_insert_with(|| Connection::new(ConnId(id), TaskState::Backlog, self.now));
         }
         // Those that left the queue without being accepted (a shutdown
-        // resets them) are gone.
-        self.connections
-            .retain(|conn, connection| connection.state != TaskState::Backlog || conn.0 < end);
+        // resets them) are gone. Only numbers past the queue can be such;
+        // looking at those alone keeps this cheap with thousands of lanes.
+        let gone: Vec<ConnId> = self
+            .connections
+            .range(ConnId(end)..)
+            .filter(|(_, connection)| connection.state == TaskState::Backlog)
+            .map(|(conn, _)| *conn)
+            .collect();
+        for conn in gone {
+            self.connections.remove(&conn);
+        }
     }
 
     fn set_task_state(&mut self, task: TaskId, state: TaskState) {

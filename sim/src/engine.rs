@@ -216,6 +216,32 @@ impl Simulation {
         self.now = self.now.max(time);
     }
 
+    /// Like [`Simulation::run_until`], but handles at most `wakes` of the
+    /// things due (an actor woken, a timer fired), oldest first; the clock
+    /// reaches `time` only if everything due by then was handled. Returns
+    /// whether it was. Running to a time in slices gives the very run that
+    /// one `run_until` gives: a page that must keep its frames short runs a
+    /// slice per frame and lets the simulated clock fall behind.
+    pub fn run_toward(&mut self, time: Micros, wakes: usize) -> bool {
+        for _ in 0..wakes {
+            match self.queue.peek() {
+                Some(&Reverse((at, _, _))) if at <= time => self.process_next(),
+                _ => {
+                    self.now = self.now.max(time);
+                    return true;
+                }
+            }
+        }
+        let reached = self
+            .queue
+            .peek()
+            .is_none_or(|&Reverse((at, _, _))| at > time);
+        if reached {
+            self.now = self.now.max(time);
+        }
+        reached
+    }
+
     /// Runs until the server begins its next loop iteration, or until
     /// `limit` microseconds have passed without one (the server is asleep
     /// and nothing will wake it). Returns whether an iteration began.

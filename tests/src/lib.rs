@@ -23,9 +23,13 @@ use tokio_util::sync::CancellationToken;
 /// Longest a test waits for the page to show something.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
-/// The built app, as Trunk leaves it.
+/// The built app, as Trunk leaves it (`LOOPSCOPE_DIST_DIR` names another
+/// build, such as one with function names kept for profiling).
 pub fn dist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist")
+    std::env::var_os("LOOPSCOPE_DIST_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist"),
+        PathBuf::from,
+    )
 }
 
 fn require_built_app() {

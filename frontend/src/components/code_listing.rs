@@ -5,6 +5,7 @@
 
 use loopscope_sim::{HandlerStyle, Listing, ServerModel};
 use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
 use web_sys::HtmlElement;
 use yew::prelude::*;
 
@@ -29,6 +30,25 @@ pub fn scroll_to_show(top: f64, height: f64, scroll_top: f64, view_height: f64) 
     (!in_view).then(|| (top - view_height / 3.0).max(0.0))
 }
 
+/// Scrolls `pre` so that its lit line is in view, if it is not.
+fn follow_lit_line(pre: &HtmlElement) {
+    let current = pre
+        .query_selector(".line.current")
+        .ok()
+        .flatten()
+        .and_then(|line| line.dyn_into::<HtmlElement>().ok());
+    if let Some(line) = current
+        && let Some(to) = scroll_to_show(
+            f64::from(line.offset_top()),
+            f64::from(line.offset_height()),
+            f64::from(pre.scroll_top()),
+            f64::from(pre.client_height()),
+        )
+    {
+        pre.set_scroll_top(to as i32);
+    }
+}
+
 /// The listing.
 #[function_component]
 pub fn CodeListing(props: &CodeListingProps) -> Html {
@@ -39,21 +59,19 @@ pub fn CodeListing(props: &CodeListingProps) -> Html {
         let pre = pre.clone();
         let follow = *following;
         use_effect_with((props.line, listing.file, follow), move |_| {
-            if follow && let Some(pre) = pre.cast::<HtmlElement>() {
-                let current = pre
-                    .query_selector(".line.current")
-                    .ok()
-                    .flatten()
-                    .and_then(|line| line.dyn_into::<HtmlElement>().ok());
-                if let Some(line) = current
-                    && let Some(to) = scroll_to_show(
-                        f64::from(line.offset_top()),
-                        f64::from(line.offset_height()),
-                        f64::from(pre.scroll_top()),
-                        f64::from(pre.client_height()),
-                    )
-                {
-                    pre.set_scroll_top(to as i32);
+            if follow {
+                // Where the lit line lies is read at the start of the next
+                // frame, before anything changes the page again: the
+                // browser has laid it out by then, so asking costs nothing
+                // (asking now, right after a render, would make it lay out
+                // the whole page there and then).
+                let scroll = Closure::once_into_js(move || {
+                    if let Some(pre) = pre.cast::<HtmlElement>() {
+                        follow_lit_line(&pre);
+                    }
+                });
+                if let Some(window) = web_sys::window() {
+                    let _ = window.request_animation_frame(scroll.unchecked_ref());
                 }
             }
         });

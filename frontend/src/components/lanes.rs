@@ -16,6 +16,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 use yew::prelude::*;
 
+use crate::components::measured::use_width;
 use crate::components::windowing::{in_view, use_scroll_top};
 use crate::latency::human;
 use crate::recording::Recording;
@@ -164,12 +165,24 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
         start: end - *window,
         end,
     };
+    // The canvas's width comes from the browser after it lays the page
+    // out, and its colours from the style sheet once per colour scheme:
+    // drawing asks the browser for neither.
+    let width = use_width(canvas.clone());
+    let palette: Rc<RefCell<Option<Palette>>> = use_mut_ref(|| None);
     {
         let world = Rc::clone(&props.world.world);
         let canvas = canvas.clone();
         use_effect(move || {
-            if let Some(canvas) = canvas.cast::<HtmlCanvasElement>() {
-                draw(&canvas, &world.borrow(), view);
+            if let (Some(canvas), Some(width)) = (canvas.cast::<HtmlCanvasElement>(), width) {
+                let mut palette = palette.borrow_mut();
+                let dark = Palette::dark_scheme();
+                if palette.as_ref().is_none_or(|known| known.dark != dark) {
+                    *palette = Some(Palette::read(&canvas, dark));
+                }
+                if let Some(palette) = palette.as_ref() {
+                    draw(&canvas, &world.borrow(), view, width, palette);
+                }
             }
         });
     }
@@ -324,8 +337,60 @@ fn summary(world: &World, view: View) -> String {
     )
 }
 
-/// Draws the lanes in view on the canvas.
-fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
+/// The colours the lanes are drawn in: the style sheet's, as they are for
+/// one colour scheme.
+struct Palette {
+    /// Whether they are the dark scheme's.
+    dark: bool,
+    /// One per state class, in the order of [`CLASSES`].
+    states: Vec<String>,
+    would_block: String,
+    muted: String,
+    line: String,
+    bad: String,
+}
+
+impl Palette {
+    /// Whether the page is in its dark colour scheme now.
+    fn dark_scheme() -> bool {
+        web_sys::window()
+            .and_then(|window| {
+                window
+                    .match_media("(prefers-color-scheme: dark)")
+                    .ok()
+                    .flatten()
+            })
+            .is_some_and(|query| query.matches())
+    }
+
+    /// Reads the colours of `canvas`'s style.
+    fn read(canvas: &HtmlCanvasElement, dark: bool) -> Palette {
+        let style =
+            web_sys::window().and_then(|window| window.get_computed_style(canvas).ok().flatten());
+        let colour = |name: &str| -> String {
+            style
+                .as_ref()
+                .and_then(|style| style.get_property_value(name).ok())
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+                .unwrap_or_else(|| "gray".to_owned())
+        };
+        Palette {
+            dark,
+            states: CLASSES
+                .iter()
+                .map(|class| colour(&format!("--lane-{class}")))
+                .collect(),
+            would_block: colour("--lane-would-block"),
+            muted: colour("--muted"),
+            line: colour("--line"),
+            bad: colour("--bad"),
+        }
+    }
+}
+
+/// Draws the lanes in view on the canvas, `width` CSS pixels wide.
+fn draw(canvas: &HtmlCanvasElement, world: &World, view: View, width: f64, palette: &Palette) {
     let Some(context) = canvas
         .get_context("2d")
         .ok()
@@ -338,7 +403,6 @@ fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
         return;
     };
     let ratio = window.device_pixel_ratio();
-    let width = f64::from(canvas.client_width());
     let (pixel_width, pixel_height) = ((width * ratio) as u32, (view.height * ratio) as u32);
     if canvas.width() != pixel_width || canvas.height() != pixel_height {
         canvas.set_width(pixel_width);
@@ -346,39 +410,19 @@ fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
     }
     let _ = context.set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0);
     context.clear_rect(0.0, 0.0, width, view.height);
-    let style = window.get_computed_style(canvas).ok().flatten();
-    let colour = |name: &str| -> String {
-        style
-            .as_ref()
-            .and_then(|style| style.get_property_value(name).ok())
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-            .unwrap_or_else(|| "gray".to_owned())
-    };
-    let palette: Vec<String> = CLASSES
-        .iter()
-        .map(|class| colour(&format!("--lane-{class}")))
-        .collect();
     let fill_for = |state: &TaskState| {
         let class = state_class(state);
         let index = CLASSES
             .iter()
             .position(|known| *known == class)
             .unwrap_or(0);
-        &palette[index]
+        &palette.states[index]
     };
     let span = (view.end - view.start).max(1) as f64;
     let x = |at: Micros| (at.saturating_sub(view.start)) as f64 / span * width;
 
-    draw_axis(
-        &context,
-        &colour("--muted"),
-        &colour("--line"),
-        view,
-        width,
-        &x,
-    );
-    let would_block = colour("--lane-would-block");
+    draw_axis(&context, &palette.muted, &palette.line, view, width, &x);
+    let would_block = &palette.would_block;
     for (index, connection) in world
         .connections
         .values()
@@ -415,7 +459,7 @@ fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
         let from = connection
             .would_blocks
             .partition_point(|at| *at < view.start);
-        context.set_fill_style_str(&would_block);
+        context.set_fill_style_str(would_block);
         for at in connection.would_blocks.range(from..) {
             if *at > view.end {
                 break;
@@ -426,7 +470,7 @@ fn draw(canvas: &HtmlCanvasElement, world: &World, view: View) {
     if let Some(deadline) = world.deadline
         && (view.start..=view.end).contains(&deadline)
     {
-        context.set_fill_style_str(&colour("--bad"));
+        context.set_fill_style_str(&palette.bad);
         context.fill_rect(x(deadline) - 1.0, 0.0, 2.0, view.height);
         let _ = context.fill_text("deadline", x(deadline) + 4.0, AXIS - 5.0);
     }

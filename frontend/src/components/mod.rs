@@ -10,6 +10,7 @@ mod help;
 mod lab_panel;
 mod lanes;
 mod loop_cycle;
+mod measured;
 mod no_relay;
 mod number_field;
 mod selector_table;

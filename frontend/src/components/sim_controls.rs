@@ -40,6 +40,10 @@ pub struct SimControlsProps {
     pub speed: f64,
     /// Its clock.
     pub now: Micros,
+    /// The speed it really runs at, when the page cannot keep up with the
+    /// asked one.
+    #[prop_or_default]
+    pub behind: Option<f64>,
     /// Where the simulated server is in its life: what can be done to it.
     pub life: Life,
     /// Where actions go.
@@ -159,6 +163,12 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                     }) }
                 </select>
                 <span id="sim-clock" class="clock">{ format!("t = {:.3} s", props.now as f64 / 1e6) }</span>
+                if let Some(real) = props.behind {
+                    <span id="sim-behind" class="hint warn" role="status"
+                          title="The page gives the simulation a few milliseconds of each frame, so that it stays smooth; this many clients need more than that at this speed">
+                        { format!("running at about {}×: the page cannot keep up", if real >= 1.0 { format!("{real:.0}") } else { format!("{real:.2}") }) }
+                    </span>
+                }
             </div>
             <div class="controls wrap">
                 <label for="sim-count">{ "Add" }</label>

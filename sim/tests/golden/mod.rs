@@ -9,6 +9,11 @@ pub const EXPECTED: &str = include_str!("fingerprint.txt");
 /// Every model, clients of every behaviour, an unhandled error and a
 /// shutdown: one run that touches most of the simulator.
 pub fn events_json() -> Vec<String> {
+    events_json_run_by(|simulation, time| simulation.run_until(time))
+}
+
+/// The same runs, each step to a time taken by `run_to`.
+pub fn events_json_run_by(run_to: impl Fn(&mut Simulation, u64)) -> Vec<String> {
     let mut runs = Vec::new();
     for model in [
         ServerModel::Blocking,
@@ -42,9 +47,9 @@ pub fn events_json() -> Vec<String> {
             .client(ClientBehaviour::Flood { bytes: 5_000 }, 4_000)
             .client(ClientBehaviour::Crasher { size: 10 }, 60_000);
         let mut simulation = Simulation::new(scenario);
-        simulation.run_until(40_000);
+        run_to(&mut simulation, 40_000);
         simulation.shutdown(100_000);
-        simulation.run_until(400_000);
+        run_to(&mut simulation, 400_000);
         runs.push(serde_json::to_string(&simulation.drain_events()).expect("events serialize"));
     }
     runs
@@ -52,9 +57,14 @@ pub fn events_json() -> Vec<String> {
 
 /// FNV-1a over the runs' JSON, with the number of bytes hashed.
 pub fn fingerprint() -> String {
+    fingerprint_of(events_json())
+}
+
+/// FNV-1a over `runs`, with the number of bytes hashed.
+pub fn fingerprint_of(runs: Vec<String>) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut length = 0;
-    for run in events_json() {
+    for run in runs {
         for byte in run.bytes() {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
