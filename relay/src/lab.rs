@@ -519,6 +519,23 @@ impl Lab {
                 limits.max_message_size
             )));
         }
+        // Polite and slow clients write a whole message before they read
+        // its echo (as the lesson's clients do). The server echoes as it
+        // reads: once its echo fills the client's receive buffer and its own
+        // send buffer, it stops reading, and a client still writing waits
+        // for ever. The simulator shows that stall (`sim/tests/lesson.rs`);
+        // live, a message up to one socket buffer always fits, so the relay
+        // runs no client that would hang until the lab closes.
+        if size > limits.socket_buffer_bytes
+            && !matches!(behaviour, ClientBehaviour::Crasher { .. })
+        {
+            return Err(Refused::BadBehaviour(format!(
+                "a message of {size} bytes is larger than the sockets' buffers ({} bytes): the client \
+                 writes it whole before reading the echo, so the server's echo would fill the buffers, \
+                 the server would stop reading, and both would wait for ever",
+                limits.socket_buffer_bytes
+            )));
+        }
         if pause_ms > limits.max_pause_ms {
             return Err(Refused::BadBehaviour(format!(
                 "a client pauses at most {} ms, not {pause_ms}",

@@ -753,6 +753,58 @@ async fn a_spawn_above_the_cap_is_refused_whole() {
     assert_eq!(started, vec![ClientId(1)]);
 }
 
+/// A message larger than the socket buffers, written whole before its echo
+/// is read, would stall client and server for ever: such a client is
+/// refused with the reason, and one of exactly a buffer's size is echoed
+/// in full (real kernel buffers, set to the smallest the flag allows here).
+#[tokio::test]
+async fn a_message_larger_than_the_socket_buffers_is_refused_and_one_that_fits_is_echoed() {
+    let mut config = Config::default();
+    config.limits.socket_buffer_bytes = 4096;
+    let relay = start_relay(config).await;
+    let (mut socket, _hello) = open_lab(&relay).await;
+
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: polite(1, 4097),
+        },
+    )
+    .await;
+    let message = next_error(&mut socket).await;
+    assert!(
+        message.contains("4097 bytes") && message.contains("wait for ever"),
+        "{message}"
+    );
+
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: polite(3, 4096),
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == 1
+    })
+    .await;
+    assert!(
+        events.iter().any(|event| matches!(
+            &event.kind,
+            EventKind::ClientFinished {
+                echoed: 12_288,
+                error: None,
+                ..
+            }
+        )),
+        "the refused client never ran, and the one that fits was echoed whole"
+    );
+}
+
 #[tokio::test]
 async fn stopping_the_relay_shuts_labs_down_gracefully_and_says_goodbye() {
     let relay = start_relay(Config {
