@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use loopscope_relay::Config;
 use loopscope_sim::{ClientSpec, Scenario, Simulation};
 use protocol::{
-    ClientBehaviour, Command, ConnId, Event, EventKind, ServerModel, ShutdownPhase, TaskOutcome,
+    ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, HandlerStyle, ServerModel,
+    ShutdownPhase, TaskOutcome,
 };
 
 mod support;
@@ -143,21 +144,21 @@ fn simulated(model: ServerModel) -> Vec<Event> {
 /// A live lab running `model`: its relay and its socket, once its server
 /// listens.
 async fn live_lab(model: ServerModel) -> (RunningRelay, Socket) {
+    live_lab_with(model, HandlerStyle::default()).await
+}
+
+/// A live lab running `model` whose handlers do `errors` with a client's
+/// error.
+async fn live_lab_with(model: ServerModel, errors: HandlerStyle) -> (RunningRelay, Socket) {
     let relay = start_relay(Config::default()).await;
     let (mut socket, hello) = open_lab(&relay).await;
-    if hello.model != model {
-        send_command(
-            &mut socket,
-            &Command::SetModel {
-                model,
-                errors: Default::default(),
-            },
-        )
-        .await;
+    if hello.model != model || errors != HandlerStyle::default() {
+        send_command(&mut socket, &Command::SetModel { model, errors }).await;
         events_until(&mut socket, |seen| {
             count(
                 seen,
-                |kind| matches!(kind, EventKind::Listening { model: m, .. } if *m == model),
+                // The lab's first server may say it listens too.
+                |kind| matches!(kind, EventKind::Listening { model: m, errors: e, .. } if *m == model && *e == errors),
             ) == 1
         })
         .await;
@@ -286,5 +287,155 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
                 "{model:?}, {source}: asyncio cancels its handler task"
             );
         }
+    }
+}
+
+/// What an error nothing catches did, whatever told it.
+#[derive(Debug, PartialEq, Eq)]
+struct Aftermath {
+    /// Whether the server itself died of it.
+    crashed: bool,
+    /// Handler tasks that ended with it.
+    tasks_failed: usize,
+    /// Whether asyncio reported it late, as never retrieved.
+    never_retrieved: bool,
+    /// Bytes echoed to the clients that came after.
+    echoed_after: u64,
+    /// Clients that came after and ended with an error (nobody answered).
+    failed_after: usize,
+}
+
+fn crash_or_task_failure(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ServerCrashed { .. }
+            | EventKind::TaskFinished {
+                conn: Some(_),
+                outcome: TaskOutcome::Failed { .. },
+                ..
+            }
+    )
+}
+
+/// The aftermath of `before` (up to the error) and `after` (the two
+/// clients that came next).
+fn aftermath(before: &[Event], after: &[Event]) -> Aftermath {
+    let all = || before.iter().chain(after);
+    Aftermath {
+        crashed: all().any(|event| matches!(event.kind, EventKind::ServerCrashed { .. })),
+        tasks_failed: all()
+            .filter(|event| {
+                matches!(
+                    event.kind,
+                    EventKind::TaskFinished {
+                        conn: Some(_),
+                        outcome: TaskOutcome::Failed { .. },
+                        ..
+                    }
+                )
+            })
+            .count(),
+        never_retrieved: all()
+            .any(|event| matches!(event.kind, EventKind::ExceptionNeverRetrieved { .. })),
+        echoed_after: after
+            .iter()
+            .map(|event| match &event.kind {
+                EventKind::ClientFinished {
+                    client,
+                    echoed,
+                    error: None,
+                } if *client != CRASHER => *echoed,
+                _ => 0,
+            })
+            .sum(),
+        failed_after: count(
+            after,
+            |kind| matches!(kind, EventKind::ClientFinished { client, error: Some(_), .. } if *client != CRASHER),
+        ),
+    }
+}
+
+/// The crasher is the first client in both sources.
+const CRASHER: ClientId = ClientId(1);
+
+/// Whether `kind` says that one of the clients after the crasher ended.
+fn one_after_finished(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::ClientFinished { client, .. } if *client != CRASHER)
+}
+
+/// With errors unhandled, a client's reset is the end of the blocking,
+/// busy-poll and selector servers (one thread: the error escapes it), and
+/// the clients after it find nobody listening; under asyncio it ends only
+/// its task, reported late as never retrieved, and the clients after it
+/// are served. Both sources say so.
+#[tokio::test]
+async fn an_unhandled_reset_crashes_a_one_thread_server_and_fails_one_asyncio_task_in_both_sources()
+{
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        // Simulated: the crasher, then two polite clients once its error
+        // has done its work.
+        let mut simulation = Simulation::new(Scenario::new(model).style(HandlerStyle::Unhandled));
+        let first = simulation.add_client(ClientSpec {
+            behaviour: crasher(),
+            start: 0,
+        });
+        assert_eq!(first, CRASHER);
+        let mut before = Vec::new();
+        while count(&before, crash_or_task_failure) == 0 && simulation.now() < 10_000 * MS {
+            simulation.run_until(simulation.now() + 10 * MS);
+            before.extend(simulation.drain_events());
+        }
+        for _ in 0..2 {
+            simulation.add_client(ClientSpec {
+                behaviour: polite(),
+                start: simulation.now(),
+            });
+        }
+        let mut after = Vec::new();
+        while count(&after, one_after_finished) < 2 && simulation.now() < 60_000 * MS {
+            simulation.run_until(simulation.now() + 10 * MS);
+            after.extend(simulation.drain_events());
+        }
+        let simulated = aftermath(&before, &after);
+
+        // Live: the same.
+        let (relay, mut socket) = live_lab_with(model, HandlerStyle::Unhandled).await;
+        send_command(
+            &mut socket,
+            &Command::SpawnClients {
+                count: 1,
+                behaviour: crasher(),
+            },
+        )
+        .await;
+        let before =
+            events_until(&mut socket, |seen| count(seen, crash_or_task_failure) == 1).await;
+        send_command(
+            &mut socket,
+            &Command::SpawnClients {
+                count: 2,
+                behaviour: polite(),
+            },
+        )
+        .await;
+        let after = events_until(&mut socket, |seen| count(seen, one_after_finished) == 2).await;
+        relay.stop.cancel();
+        let live = aftermath(&before, &after);
+
+        let asyncio = model == ServerModel::AsyncTasks;
+        let expected = Aftermath {
+            crashed: !asyncio,
+            tasks_failed: usize::from(asyncio),
+            never_retrieved: asyncio,
+            echoed_after: if asyncio { 2 * 3 * 16 } else { 0 },
+            failed_after: if asyncio { 0 } else { 2 },
+        };
+        assert_eq!(simulated, expected, "{model:?}, simulated");
+        assert_eq!(live, expected, "{model:?}, live");
     }
 }

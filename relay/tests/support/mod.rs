@@ -71,14 +71,26 @@ pub async fn events_until(
     mut done: impl FnMut(&[Event]) -> bool,
 ) -> Vec<Event> {
     let mut seen = Vec::new();
+    // A lab that never says what a test waits for fails the test rather
+    // than hang it (it may go on saying other things, such as its CPU).
+    let deadline = tokio::time::Instant::now() + EVENT_PATIENCE;
     while !done(&seen) {
-        match next_message(socket).await {
+        let message = tokio::time::timeout_at(deadline, next_message(socket))
+            .await
+            .unwrap_or_else(|_| {
+                let kinds: Vec<String> = seen.iter().rev().take(30).map(|event| format!("{:?}", event.kind)).collect();
+                panic!("no awaited event within {EVENT_PATIENCE:?}; the last ones, newest first: {kinds:#?}")
+            });
+        match message {
             ServerMessage::Events { events } => seen.extend(events),
             ServerMessage::Hello(_) => panic!("a second hello"),
         }
     }
     seen
 }
+
+/// How long a test waits for what it awaits from a lab.
+const EVENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn count(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> usize {
     events.iter().filter(|event| matches(&event.kind)).count()
