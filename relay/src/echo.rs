@@ -66,11 +66,18 @@ pub struct ServerHandle {
     handlers: TaskTracker,
     /// The connection whose handler is to panic at its next read (0: none).
     doomed: Arc<AtomicU64>,
+    /// The server's own runtime (its event loop), where a graceful
+    /// shutdown runs, as asyncio's runs on its loop.
+    runtime: tokio::runtime::Handle,
+    /// The shutdown running on that loop, which keeps the loop alive until
+    /// it has said `stopped`.
+    shutting_down: TaskTracker,
 }
 
 /// Starts serving `listener`. Cancelling `lab_stop` ends everything at once;
 /// [`ServerHandle::shut_down`] ends it gracefully. Only connections that
-/// `admission` lets in are served; the others are closed at once.
+/// `admission` lets in are served; the others are closed at once. Runs on
+/// the server's own runtime.
 pub fn start(
     listener: TcpListener,
     probe: Probe,
@@ -84,6 +91,8 @@ pub fn start(
         acceptor: TaskTracker::new(),
         handlers: TaskTracker::new(),
         doomed: Arc::new(AtomicU64::new(0)),
+        runtime: tokio::runtime::Handle::current(),
+        shutting_down: TaskTracker::new(),
     };
     let server = EchoServer {
         doomed: Arc::clone(&handle.doomed),
@@ -108,7 +117,24 @@ impl ServerHandle {
 
     /// Stops accepting (the port closes), lets the connections in flight
     /// finish for `grace`, then cancels the rest; reports each phase.
+    ///
+    /// It runs on the server's loop, as `asyncio.wait(tasks,
+    /// timeout=grace)` does: the grace period is a timer of that loop, so
+    /// the loop's `select()` waits at most until it (see `event_loop`).
     pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+        let (this, on_loop_probe) = (self.clone(), probe.clone());
+        let on_loop = self.shutting_down.spawn_on(
+            async move { this.shut_down_here(&on_loop_probe, grace).await },
+            &self.runtime,
+        );
+        if on_loop.await.is_err() {
+            // The loop had already ended (its server stopped at once):
+            // nothing runs there to wait for, so say the phases here.
+            self.shut_down_here(probe, grace).await;
+        }
+    }
+
+    async fn shut_down_here(&self, probe: &Probe, grace: Duration) {
         self.stop_accepting.cancel();
         self.acceptor.close();
         self.acceptor.wait().await;
@@ -150,6 +176,14 @@ impl ServerHandle {
         self.handlers.close();
         self.acceptor.wait().await;
         self.handlers.wait().await;
+    }
+
+    /// Waits until the server has stopped and a graceful shutdown running
+    /// on its loop, if any, has finished: the loop may end then.
+    pub async fn loop_may_end(&self) {
+        self.stopped().await;
+        self.shutting_down.close();
+        self.shutting_down.wait().await;
     }
 }
 

@@ -9,8 +9,12 @@
 //! * `loop_iteration`, `phase: select`, `select_called` come from the
 //!   runtime's park hook (`on_thread_park`): `_run_once` calling
 //!   `self._selector.select(timeout)` with nothing ready. The timeout is
-//!   tokio's (its next timer), which the hook does not see: none is
-//!   reported.
+//!   the time to the loop's next timer. The hook does not see tokio's
+//!   timers, but the server has one alone, as the lesson's program has:
+//!   a graceful shutdown's grace period (`asyncio.wait(tasks,
+//!   timeout=grace)`), which runs on this loop; its deadline is reported
+//!   (`shutdown` `draining`), so the timeout is the time left to it, and
+//!   none before a shutdown.
 //! * `select_returned` and `phase: run` come from the unpark hook
 //!   (`on_thread_unpark`): the reactor has turned the epoll events into
 //!   wakes (each a `task_woken`), so the ready set is the sockets those
@@ -19,13 +23,14 @@
 //! * While tasks stay ready, tokio polls epoll without sleeping (every 61
 //!   polls, and at a yield); those turns park nothing and are not counted
 //!   as iterations. asyncio would count one `select(0)` each.
-//! * Timers (asyncio's `_scheduled`) are not reported: the tokio model's
-//!   handlers use none.
+//! * `phase: timers` comes in the first wake at or after that deadline:
+//!   the timer is due, and its callback (the end of the grace period) runs
+//!   in that turn, as asyncio moves a due `_scheduled` handle to `_ready`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use protocol::{EventKind, IoOp, LoopPhase, Ready, Sock, TaskId};
+use protocol::{EventKind, IoOp, LoopPhase, Micros, Ready, ShutdownPhase, Sock, TaskId};
 
 use crate::probe::Probe;
 
@@ -44,6 +49,9 @@ struct LoopState {
     /// again is still one entry (so this is bounded by the lab's tasks,
     /// which its client cap bounds).
     woken: BTreeSet<TaskId>,
+    /// The loop's one timer: the end of a shutdown's grace period, until
+    /// it is due.
+    timer: Option<Micros>,
 }
 
 impl LoopWatch {
@@ -66,30 +74,43 @@ impl LoopWatch {
             EventKind::TaskFinished { task, .. } => {
                 self.state().waiting.remove(task);
             }
+            EventKind::Shutdown {
+                phase: ShutdownPhase::Draining { deadline },
+            } => self.state().timer = Some(*deadline),
+            // Everyone left before the deadline: the wait returned and its
+            // timer was cancelled.
+            EventKind::Shutdown {
+                phase: ShutdownPhase::Stopped,
+            } => self.state().timer = None,
             _ => {}
         }
     }
 
     /// The runtime parks: no task is ready, the loop sleeps in epoll.
     pub fn parked(&self, probe: &Probe) {
-        let iteration = {
+        let (iteration, timer) = {
             let mut state = self.state();
             state.iteration += 1;
             state.woken.clear();
-            state.iteration
+            (state.iteration, state.timer)
         };
         probe.emit(EventKind::LoopIteration { iteration });
         probe.emit(EventKind::Phase {
             phase: LoopPhase::Select,
         });
-        probe.emit(EventKind::SelectCalled { timeout_us: None });
+        let timeout_us = timer.map(|deadline| deadline.saturating_sub(probe.now()));
+        probe.emit(EventKind::SelectCalled { timeout_us });
     }
 
     /// The runtime wakes: the sockets of the tasks woken meanwhile are the
     /// ready set, and the loop runs them.
     pub fn unparked(&self, probe: &Probe) {
-        let ready: Vec<Ready> = {
+        let (ready, timer_due) = {
             let mut state = self.state();
+            let timer_due = state.timer.is_some_and(|deadline| probe.now() >= deadline);
+            if timer_due {
+                state.timer = None;
+            }
             let woken = std::mem::take(&mut state.woken);
             let mut ready: Vec<Ready> = woken
                 .iter()
@@ -97,9 +118,14 @@ impl LoopWatch {
                 .map(|&(sock, op)| Ready { sock, op })
                 .collect();
             ready.dedup();
-            ready
+            (ready, timer_due)
         };
         probe.emit(EventKind::SelectReturned { ready });
+        if timer_due {
+            probe.emit(EventKind::Phase {
+                phase: LoopPhase::Timers,
+            });
+        }
         probe.emit(EventKind::Phase {
             phase: LoopPhase::Run,
         });

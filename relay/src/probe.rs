@@ -231,6 +231,7 @@ impl Probe {
             EventKind::TaskWaiting { .. }
                 | EventKind::TaskWoken { .. }
                 | EventKind::TaskFinished { .. }
+                | EventKind::Shutdown { .. }
         ) {
             self.event_loop.observe(&kind);
         }

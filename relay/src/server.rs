@@ -113,8 +113,8 @@ impl Server {
                     let server = echo::start(listener, probe, &lab_stop, admission, errors);
                     let _ = started.send(Ok(server.clone()));
                     // The loop runs until the server has stopped, one way
-                    // or another.
-                    server.stopped().await;
+                    // or another (and said so).
+                    server.loop_may_end().await;
                 });
             })?;
         let server = handle

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use loopscope_relay::Config;
 use loopscope_sim::{ClientSpec, Scenario, Simulation};
 use protocol::{
-    ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, HandlerStyle, ServerModel,
-    ShutdownPhase, TaskOutcome,
+    ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, HandlerStyle, LoopPhase,
+    ServerModel, ShutdownPhase, TaskOutcome,
 };
 
 mod support;
@@ -239,6 +239,63 @@ fn closed_at_the_deadline(events: &[Event]) -> usize {
     })
 }
 
+/// asyncio's shutdown waits on its own loop (`asyncio.wait(tasks,
+/// timeout=grace)`): while it drains, each `select()` that sleeps waits at
+/// most until the grace period ends, and the loop's timers phase comes
+/// before the cancelling.
+fn the_loop_waits_for_the_grace_timer(events: &[Event], grace_us: u64, source: &str) {
+    let phase_at = |wanted: fn(&EventKind) -> bool| {
+        events
+            .iter()
+            .position(|event| wanted(&event.kind))
+            .unwrap_or_else(|| panic!("{source}: a shutdown phase is missing"))
+    };
+    let draining = phase_at(|kind| {
+        matches!(
+            kind,
+            EventKind::Shutdown {
+                phase: ShutdownPhase::Draining { .. }
+            }
+        )
+    });
+    let cancelling = phase_at(|kind| {
+        matches!(
+            kind,
+            EventKind::Shutdown {
+                phase: ShutdownPhase::Cancelling
+            }
+        )
+    });
+    let timeouts: Vec<Option<u64>> = events[draining..cancelling]
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::SelectCalled { timeout_us } => Some(timeout_us),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        timeouts
+            .iter()
+            .any(|timeout| timeout.is_some_and(|us| us > 0)),
+        "{source}: the loop slept towards the deadline: {timeouts:?}"
+    );
+    assert!(
+        timeouts
+            .iter()
+            .all(|timeout| timeout.is_some_and(|us| us <= grace_us)),
+        "{source}: no select() waits past the deadline: {timeouts:?}"
+    );
+    assert!(
+        events[draining..cancelling].iter().any(|event| matches!(
+            event.kind,
+            EventKind::Phase {
+                phase: LoopPhase::Timers
+            }
+        )),
+        "{source}: the grace timer is due in a timers phase before the cancelling"
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources() {
     for model in [
@@ -286,6 +343,9 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
                 usize::from(model == ServerModel::AsyncTasks),
                 "{model:?}, {source}: asyncio cancels its handler task"
             );
+            if model == ServerModel::AsyncTasks {
+                the_loop_waits_for_the_grace_timer(events, 300 * MS, source);
+            }
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Simulation {
     client_generation: Vec<u64>,
     client_wait: Vec<ClientWait>,
     stopping: bool,
+    /// When a shutdown's grace period ends, until it has.
+    deadline: Option<Micros>,
     events: Vec<Event>,
     stats: Stats,
     cpu_window_busy: Micros,
@@ -103,6 +105,7 @@ impl Simulation {
                 style: scenario.style,
                 costs: scenario.costs,
                 stopping: false,
+                deadline: None,
             };
             new_model(scenario.model, &mut cx)
         };
@@ -118,6 +121,7 @@ impl Simulation {
             client_generation: Vec::new(),
             client_wait: Vec::new(),
             stopping: false,
+            deadline: None,
             events,
             stats: Stats::default(),
             cpu_window_busy: 0,
@@ -194,6 +198,7 @@ impl Simulation {
         self.emit(EventKind::Shutdown {
             phase: ShutdownPhase::Draining { deadline },
         });
+        self.deadline = Some(deadline);
         self.schedule(deadline, Wake::Deadline);
         self.wake_server();
         self.wake_touched_clients();
@@ -286,6 +291,7 @@ impl Simulation {
             style: self.scenario.style,
             costs: self.scenario.costs,
             stopping: self.stopping,
+            deadline: self.deadline,
         };
         let result = run(self.model.as_mut(), &mut cx);
         self.count_new_events(first_new);
@@ -320,6 +326,7 @@ impl Simulation {
                 }
             }
             Wake::Deadline => {
+                self.deadline = None;
                 if self.server != ServerState::Stopped {
                     self.with_cx(|model, cx| model.lines().at_anchor(cx, GRACE_OVER));
                     self.emit(EventKind::Shutdown {

@@ -75,6 +75,9 @@ pub struct Cx<'a> {
     pub costs: Costs,
     /// Whether a shutdown has begun.
     pub stopping: bool,
+    /// When a shutdown's grace period ends, until it has: the one timer a
+    /// loop waits for (`asyncio.wait(tasks, timeout=grace)`).
+    pub deadline: Option<Micros>,
 }
 
 impl Cx<'_> {

@@ -286,12 +286,18 @@ impl Model for Tasks {
                 cx.emit(EventKind::Phase {
                     phase: LoopPhase::Select,
                 });
-                // With tasks ready, select() only polls.
-                let timeout = (!self.ready.is_empty()).then_some(0);
+                // With tasks ready, select() only polls; otherwise it
+                // waits at most until the loop's next timer (the grace
+                // period's end, during a shutdown).
+                let timeout = if self.ready.is_empty() {
+                    cx.deadline.map(|deadline| deadline.saturating_sub(cx.now))
+                } else {
+                    Some(0)
+                };
                 cx.emit(EventKind::SelectCalled {
                     timeout_us: timeout,
                 });
-                if timeout.is_some() || cx.net.any_ready() {
+                if !self.ready.is_empty() || cx.net.any_ready() {
                     self.phase = Phase::ReadyEvents;
                     return Next::Busy(cx.costs.select);
                 }
