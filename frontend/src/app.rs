@@ -24,6 +24,7 @@ use crate::components::{
     TimeAction, Timeline,
 };
 use crate::frame_clock::{self, EveryFrame};
+use crate::inbox::{self, Inbox};
 use crate::lesson::{Life, Moment};
 use crate::live::{Link, LinkStatus, connect, lab_url};
 use crate::recording::Recording;
@@ -34,8 +35,9 @@ use crate::world::World;
 use loopscope_runfile::{Header, Limits, RunSource};
 
 /// Most milliseconds of a frame the simulations may take to advance and
-/// apply their events; what does not fit waits for the next frame, so
-/// frames stay short and the page stays smooth.
+/// apply their events (or a live lab's waiting events take to apply); what
+/// does not fit waits for the next frame, so frames stay short and the
+/// page stays smooth.
 const SIM_BUDGET_MS: f64 = 6.0;
 /// How long opening a run may take (a million events take about 1.5 s).
 const REPLAY_PATIENCE_MS: f64 = 15_000.0;
@@ -103,10 +105,12 @@ pub fn App() -> Html {
     let fed = Fed {
         world: Rc::clone(&world),
         recording: Rc::clone(&recording),
+        inbox: use_mut_ref(Inbox::default),
     };
     let second_fed = Fed {
         world: Rc::clone(&second_world),
         recording: Rc::clone(&second_recording),
+        inbox: use_mut_ref(Inbox::default),
     };
     let second_sim: Rc<RefCell<Option<SimSource>>> = use_mut_ref(|| None);
     let second_link: Rc<RefCell<Option<Link>>> = use_mut_ref(|| None);
@@ -238,8 +242,9 @@ pub fn App() -> Html {
                 if active.get() != Source::Live {
                     return;
                 }
-                fed.apply_frame(message);
-                redraw.emit(());
+                if fed.apply_frame(message) {
+                    redraw.emit(());
+                }
             });
             let on_status = Callback::from(move |new_status| status.set(new_status));
             link.set(connect(
@@ -318,6 +323,21 @@ pub fn App() -> Html {
                     let playing = fed.recording.borrow().is_looking_back();
                     replaying.set(playing.then_some(at));
                     redraw.emit(());
+                    return;
+                }
+                if active.get() == Source::Live {
+                    // A live lab's burst is applied a slice at a time.
+                    let changed = frame_clock::time(|| {
+                        let out_of_time = {
+                            let started = frame_clock::now();
+                            move || frame_clock::now() - started > SIM_BUDGET_MS
+                        };
+                        let changed = fed.apply_waiting(&out_of_time);
+                        second_fed.apply_waiting(&out_of_time) || changed
+                    });
+                    if changed {
+                        redraw.emit(());
+                    }
                     return;
                 }
                 if active.get() != Source::Sim {
@@ -846,11 +866,13 @@ impl LabMemo {
 }
 
 /// A world and the recording that feeds it: every event goes through the
-/// recording, and the world shows the moment the recording is at.
+/// recording, and the world shows the moment the recording is at. A live
+/// lab's events wait in the inbox until a frame has time for them.
 #[derive(Clone)]
 struct Fed {
     world: Rc<RefCell<World>>,
     recording: Rc<RefCell<Recording>>,
+    inbox: Rc<RefCell<Inbox>>,
 }
 
 impl Fed {
@@ -862,16 +884,49 @@ impl Fed {
         );
     }
 
-    /// Records one frame from a lab (or what was wrong with it), timed as
-    /// the frame's work.
-    fn apply_frame(&self, message: Result<ServerMessage, String>) {
+    /// Takes one frame from a lab (or what was wrong with it): its events
+    /// join the inbox, for [`Fed::apply_waiting`]; anything else is
+    /// recorded at once, after what waits. A full inbox is emptied now,
+    /// timed as the frame's work. Says whether the world changed now.
+    fn apply_frame(&self, message: Result<ServerMessage, String>) -> bool {
+        let message = match message {
+            Ok(ServerMessage::Events { events })
+                if self.inbox.borrow().has_room_for(events.len()) =>
+            {
+                self.inbox.borrow_mut().push(events);
+                return false;
+            }
+            other => other,
+        };
         frame_clock::time(|| {
+            let waiting = self.inbox.borrow_mut().take_all();
+            if !waiting.is_empty() {
+                self.record(waiting);
+            }
             let (mut recording, mut world) = (self.recording.borrow_mut(), self.world.borrow_mut());
             match message {
                 Ok(message) => recording.record(&mut world, message),
                 Err(problem) => recording.note(&mut world, problem),
             }
         });
+        true
+    }
+
+    /// Records the inbox's events, a slice at a time, until it is empty or
+    /// `out_of_time`; says whether any were.
+    fn apply_waiting(&self, out_of_time: &dyn Fn() -> bool) -> bool {
+        let mut any = false;
+        loop {
+            let slice = self.inbox.borrow_mut().take(inbox::SLICE);
+            if slice.is_empty() {
+                return any;
+            }
+            any = true;
+            self.record(slice);
+            if out_of_time() {
+                return any;
+            }
+        }
     }
 
     /// Puts a problem of the page's own in the log.
@@ -883,6 +938,7 @@ impl Fed {
 
     /// Forgets the run.
     fn restart(&self) {
+        self.inbox.borrow_mut().clear();
         self.recording
             .borrow_mut()
             .restart(&mut self.world.borrow_mut());
@@ -1097,11 +1153,12 @@ fn open_second_lab(
         let opened = Rc::clone(&opened);
         Callback::from(move |message: Result<ServerMessage, String>| {
             let greeted = matches!(message, Ok(ServerMessage::Hello(_)));
-            fed.apply_frame(message);
+            if fed.apply_frame(message) {
+                redraw.emit(());
+            }
             if greeted && let Some(link) = opened.borrow().as_ref() {
                 link.send(&Command::SetModel { model, errors });
             }
-            redraw.emit(());
         })
     };
     let link = connect(url, on_message, Callback::noop());

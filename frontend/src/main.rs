@@ -19,6 +19,7 @@ mod components;
 mod frame_clock;
 mod glossary;
 mod host;
+mod inbox;
 mod latency;
 mod lesson;
 mod live;

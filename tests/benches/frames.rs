@@ -145,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
         browser.close().await?;
     }
     server.abort();
+    // The relay binary compresses the app at start, before anyone asks;
+    // this process's relays share those copies.
+    loopscope_relay::http::assets::warm().await;
     for scenario in LIVE_SCENARIOS
         .into_iter()
         .filter(|s| s.name.contains(&only))
