@@ -38,7 +38,7 @@ use loopscope_runfile::{Header, Limits, RunSource};
 /// apply their events (or a live lab's waiting events take to apply); what
 /// does not fit waits for the next frame, so frames stay short and the
 /// page stays smooth.
-const SIM_BUDGET_MS: f64 = 6.0;
+const SIM_BUDGET_MS: f64 = 5.0;
 /// How long opening a run may take (a million events take about 1.5 s).
 const REPLAY_PATIENCE_MS: f64 = 15_000.0;
 

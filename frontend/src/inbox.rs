@@ -16,7 +16,7 @@ use protocol::Event;
 pub const MAX_WAITING: usize = 50_000;
 
 /// Events applied between two looks at the clock.
-pub const SLICE: usize = 256;
+pub const SLICE: usize = 128;
 
 /// The events waiting, oldest first.
 #[derive(Debug, Default)]
