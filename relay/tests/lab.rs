@@ -695,20 +695,8 @@ async fn bad_frames_get_error_events_and_the_session_goes_on() {
         },
     )
     .await;
-    let events = events_until(&mut socket, |seen| {
-        count(seen, |kind| {
-            matches!(kind, EventKind::ClientFinished { .. })
-        }) == 1
-    })
-    .await;
-    assert!(events.iter().any(|event| matches!(
-        &event.kind,
-        EventKind::ClientFinished {
-            echoed: 16,
-            error: None,
-            ..
-        }
-    )));
+    let events = until_clients_finished(&mut socket, 1).await;
+    assert_eq!(clients_echoed_in_full(&events, 16), 1);
 }
 
 #[tokio::test]
@@ -786,21 +774,10 @@ async fn a_message_larger_than_the_socket_buffers_is_refused_and_one_that_fits_i
         },
     )
     .await;
-    let events = events_until(&mut socket, |seen| {
-        count(seen, |kind| {
-            matches!(kind, EventKind::ClientFinished { .. })
-        }) == 1
-    })
-    .await;
-    assert!(
-        events.iter().any(|event| matches!(
-            &event.kind,
-            EventKind::ClientFinished {
-                echoed: 12_288,
-                error: None,
-                ..
-            }
-        )),
+    let events = until_clients_finished(&mut socket, 1).await;
+    assert_eq!(
+        clients_echoed_in_full(&events, 12_288),
+        1,
         "the refused client never ran, and the one that fits was echoed whole"
     );
 }
