@@ -23,9 +23,13 @@
 //! * While tasks stay ready, tokio polls epoll without sleeping (every 61
 //!   polls, and at a yield); those turns park nothing and are not counted
 //!   as iterations. asyncio would count one `select(0)` each.
-//! * `phase: timers` comes in the first wake at or after that deadline:
-//!   the timer is due, and its callback (the end of the grace period) runs
-//!   in that turn, as asyncio moves a due `_scheduled` handle to `_ready`.
+//! * `phase: timers` comes once, in the first wake at or after that
+//!   deadline: the timer is due, and its callback (the end of the grace
+//!   period) runs in that turn, as asyncio moves a due `_scheduled` handle
+//!   to `_ready`. tokio's timers have millisecond resolution, so this turn
+//!   may come up to a millisecond before the one the timer itself wakes;
+//!   a `select()` in between is reported with timeout 0, as asyncio's
+//!   would be with a timer due.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -50,8 +54,10 @@ struct LoopState {
     /// which its client cap bounds).
     woken: BTreeSet<TaskId>,
     /// The loop's one timer: the end of a shutdown's grace period, until
-    /// it is due.
+    /// the shutdown has gone past it (cancelling) or ended.
     timer: Option<Micros>,
+    /// Whether a turn has already found that timer due.
+    timer_due: bool,
 }
 
 impl LoopWatch {
@@ -76,11 +82,15 @@ impl LoopWatch {
             }
             EventKind::Shutdown {
                 phase: ShutdownPhase::Draining { deadline },
-            } => self.state().timer = Some(*deadline),
-            // Everyone left before the deadline: the wait returned and its
-            // timer was cancelled.
+            } => {
+                let mut state = self.state();
+                state.timer = Some(*deadline);
+                state.timer_due = false;
+            }
+            // The timer's callback ran (cancelling), or everyone left
+            // before the deadline and the wait cancelled its timer.
             EventKind::Shutdown {
-                phase: ShutdownPhase::Stopped,
+                phase: ShutdownPhase::Cancelling | ShutdownPhase::Stopped,
             } => self.state().timer = None,
             _ => {}
         }
@@ -107,10 +117,12 @@ impl LoopWatch {
     pub fn unparked(&self, probe: &Probe) {
         let (ready, timer_due) = {
             let mut state = self.state();
-            let timer_due = state.timer.is_some_and(|deadline| probe.now() >= deadline);
-            if timer_due {
-                state.timer = None;
-            }
+            // tokio's timers fire on the millisecond after their instant, so
+            // the first turn at or past the deadline stands for the one the
+            // timer wakes (at most a millisecond early); it is said once.
+            let timer_due =
+                !state.timer_due && state.timer.is_some_and(|deadline| probe.now() >= deadline);
+            state.timer_due |= timer_due;
             let woken = std::mem::take(&mut state.woken);
             let mut ready: Vec<Ready> = woken
                 .iter()
@@ -136,6 +148,67 @@ impl LoopWatch {
 mod tests {
     use super::*;
     use protocol::ConnId;
+
+    /// The grace period's timer: select() waits at most until it, the first
+    /// turn past it is the timers phase (once), and after that the loop
+    /// has no timer.
+    #[tokio::test]
+    async fn the_grace_timer_bounds_select_and_is_due_once() {
+        let (probe, mut stream) = crate::probe::channel(64);
+        let watch = LoopWatch::default();
+        let far = probe.now() + 60_000_000;
+        watch.observe(&EventKind::Shutdown {
+            phase: ShutdownPhase::Draining { deadline: far },
+        });
+        watch.parked(&probe);
+        watch.unparked(&probe);
+        // The deadline is reached: the next turns find it due, once.
+        watch.observe(&EventKind::Shutdown {
+            phase: ShutdownPhase::Draining { deadline: 0 },
+        });
+        watch.parked(&probe);
+        watch.unparked(&probe);
+        watch.parked(&probe);
+        watch.unparked(&probe);
+        watch.observe(&EventKind::Shutdown {
+            phase: ShutdownPhase::Cancelling,
+        });
+        watch.parked(&probe);
+        drop(probe);
+        let mut kinds = Vec::new();
+        while let Some(batch) = stream.next_batch(std::time::Duration::ZERO, 64).await {
+            kinds.extend(batch.into_iter().map(|event| event.kind));
+        }
+        let timeouts: Vec<Option<Micros>> = kinds
+            .iter()
+            .filter_map(|kind| match kind {
+                EventKind::SelectCalled { timeout_us } => Some(*timeout_us),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(timeouts.len(), 4);
+        assert!(
+            timeouts[0].is_some_and(|us| us > 59_000_000 && us <= 60_000_000),
+            "{timeouts:?}"
+        );
+        assert_eq!(
+            &timeouts[1..],
+            [Some(0), Some(0), None],
+            "due, due, then no timer"
+        );
+        let timers = kinds
+            .iter()
+            .filter(|kind| {
+                matches!(
+                    kind,
+                    EventKind::Phase {
+                        phase: LoopPhase::Timers
+                    }
+                )
+            })
+            .count();
+        assert_eq!(timers, 1, "{kinds:?}");
+    }
 
     #[test]
     fn the_ready_set_is_what_the_woken_tasks_were_suspended_on() {
