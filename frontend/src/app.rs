@@ -134,6 +134,7 @@ pub fn App() -> Html {
         // lab at once.
         let world = Rc::clone(&world);
         let recording = Rc::clone(&recording);
+        let inbox = Rc::clone(&fed.inbox);
         let active = Rc::clone(&active);
         let lab_memo = Rc::clone(&lab_memo);
         let (saved_run, replaying) = (saved_run.clone(), Rc::clone(&replaying));
@@ -147,6 +148,8 @@ pub fn App() -> Html {
                 if saved_run.is_some() {
                     saved_run.set(None);
                 }
+                // Events a lab sent before are no part of the new run.
+                inbox.borrow_mut().clear();
                 let (mut recording, mut world) = (recording.borrow_mut(), world.borrow_mut());
                 recording.restart(&mut world);
                 if *source == Source::Live {
@@ -198,6 +201,7 @@ pub fn App() -> Html {
                     // This page's lab restarts its server too (same model:
                     // the one running now), so that both runs start with no
                     // one connected.
+                    fed.flush();
                     fed.back_to_now();
                     let (current, errors) = {
                         let world = fed.world.borrow();
@@ -344,15 +348,25 @@ pub fn App() -> Html {
                     return;
                 }
                 let changed = frame_clock::time(|| {
-                    // The simulations get a share of the frame; whatever
-                    // does not fit waits for the next one.
-                    let out_of_time = {
-                        let started = frame_clock::now();
-                        move || frame_clock::now() - started > SIM_BUDGET_MS
+                    // The simulations get a share of the frame (half each
+                    // when two run side by side); whatever does not fit
+                    // waits for the next one. The compared run goes to the
+                    // first one's moment, so the two never drift apart.
+                    let mut second = second_sim.borrow_mut();
+                    let share = if second.is_some() {
+                        SIM_BUDGET_MS / 2.0
+                    } else {
+                        SIM_BUDGET_MS
                     };
-                    let mut changed = advance(&mut sim.borrow_mut(), &fed, elapsed, &out_of_time);
-                    if let Some(second) = second_sim.borrow_mut().as_mut() {
-                        changed |= advance(second, &second_fed, elapsed, &out_of_time);
+                    let mut sim = sim.borrow_mut();
+                    let mut changed = run(&fed, share, |out_of_time, take| {
+                        sim.advance_into(elapsed, out_of_time, take);
+                    });
+                    if let Some(second) = second.as_mut() {
+                        let leader = sim.now();
+                        changed |= run(&second_fed, share, |out_of_time, take| {
+                            second.advance_to_into(leader, out_of_time, take);
+                        });
                     }
                     changed
                 });
@@ -504,6 +518,8 @@ pub fn App() -> Html {
                     None => return,
                 },
             };
+            // A live run is saved with everything it has said so far.
+            fed.flush();
             let header = Header {
                 let_go: fed.recording.borrow().let_go(),
                 ..header
@@ -550,6 +566,7 @@ pub fn App() -> Html {
                         // No source feeds the page's world from here on.
                         active.set(Source::Saved);
                         replaying.set(None);
+                        fed.inbox.borrow_mut().clear();
                         *fed.recording.borrow_mut() = recording;
                         *fed.world.borrow_mut() = world;
                         saved_run.set(Some(Rc::new(SavedRun { name, header })));
@@ -782,7 +799,8 @@ pub fn App() -> Html {
             <main class="grid">
                 if source == Source::Sim {
                     <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
-                                 now={sim.now()} behind={sim.behind()} life={now_life} on_action={on_sim_action} />
+                                 now={sim.now()} behind={sim.behind().or_else(|| second_sim.borrow().as_ref().and_then(SimSource::behind))}
+                                 life={now_life} on_action={on_sim_action} />
                 } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
                     { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
                 } else {
@@ -899,9 +917,12 @@ impl Fed {
             other => other,
         };
         frame_clock::time(|| {
-            let waiting = self.inbox.borrow_mut().take_all();
-            if !waiting.is_empty() {
-                self.record(waiting);
+            if matches!(message, Ok(ServerMessage::Hello(_))) {
+                // A greeting starts the run afresh: what waits belonged to
+                // the one before.
+                self.inbox.borrow_mut().clear();
+            } else {
+                self.flush();
             }
             let (mut recording, mut world) = (self.recording.borrow_mut(), self.world.borrow_mut());
             match message {
@@ -910,6 +931,15 @@ impl Fed {
             }
         });
         true
+    }
+
+    /// Records every event in the inbox now (before the run is read or
+    /// changed other than by its source).
+    fn flush(&self) {
+        let waiting = self.inbox.borrow_mut().take_all();
+        if !waiting.is_empty() {
+            self.record(waiting);
+        }
     }
 
     /// Records the inbox's events, a slice at a time, until it is empty or
@@ -1106,11 +1136,17 @@ fn compared_run(link: &ScenarioLink, model: ServerModel) -> SimSource {
     })
 }
 
-/// Lets `real_ms` pass in a simulation and applies what happened to its
-/// world, until `out_of_time`; says whether anything did.
-fn advance(sim: &mut SimSource, fed: &Fed, real_ms: f64, out_of_time: &dyn Fn() -> bool) -> bool {
+/// Runs a simulation's `step` for at most `share_ms`, applying what happens
+/// to its world as it comes; says whether anything did.
+fn run(
+    fed: &Fed,
+    share_ms: f64,
+    step: impl FnOnce(&dyn Fn() -> bool, &mut dyn FnMut(Vec<protocol::Event>)),
+) -> bool {
+    let started = frame_clock::now();
+    let out_of_time = move || frame_clock::now() - started > share_ms;
     let mut changed = false;
-    sim.advance_into(real_ms, out_of_time, |events| {
+    step(&out_of_time, &mut |events| {
         if !events.is_empty() {
             changed = true;
             fed.record(events);

@@ -276,7 +276,7 @@ impl SimSource {
     #[cfg(test)]
     pub fn advance(&mut self, real_ms: f64, out_of_time: impl Fn() -> bool) -> Vec<Event> {
         let mut happened = Vec::new();
-        self.advance_into(real_ms, out_of_time, |events| happened.extend(events));
+        self.advance_into(real_ms, &out_of_time, &mut |events| happened.extend(events));
         happened
     }
 
@@ -285,15 +285,27 @@ impl SimSource {
     pub fn advance_into(
         &mut self,
         real_ms: f64,
-        out_of_time: impl Fn() -> bool,
-        mut take: impl FnMut(Vec<Event>),
+        out_of_time: &dyn Fn() -> bool,
+        take: &mut dyn FnMut(Vec<Event>),
+    ) {
+        let virtual_us = (real_ms.min(MAX_TICK_MS) * 1000.0 * self.speed) as Micros;
+        self.advance_to_into(self.simulation.now() + virtual_us, out_of_time, take);
+    }
+
+    /// Like [`SimSource::advance_into`], to the virtual time `target` (a
+    /// compared run follows the first one's clock this way, and catches up
+    /// when it fell behind).
+    pub fn advance_to_into(
+        &mut self,
+        target: Micros,
+        out_of_time: &dyn Fn() -> bool,
+        take: &mut dyn FnMut(Vec<Event>),
     ) {
         if !self.playing {
             take(self.simulation.drain_events());
             return;
         }
-        let virtual_us = (real_ms.min(MAX_TICK_MS) * 1000.0 * self.speed) as Micros;
-        let (before, target) = (self.simulation.now(), self.simulation.now() + virtual_us);
+        let before = self.simulation.now();
         loop {
             let reached = self.simulation.run_toward(target, SLICE_WAKES);
             take(self.simulation.drain_events());
@@ -301,8 +313,8 @@ impl SimSource {
                 break;
             }
         }
-        if virtual_us > 0 {
-            let ran = (self.simulation.now() - before) as f64 / virtual_us as f64;
+        if target > before {
+            let ran = (self.simulation.now() - before) as f64 / (target - before) as f64;
             self.pace = 0.9 * self.pace + 0.1 * ran;
         }
     }
@@ -451,6 +463,26 @@ mod tests {
         source.speed = 50.0;
         source.advance(60_000.0, || false);
         assert_eq!(source.now(), (MAX_TICK_MS * 1000.0 * 50.0) as Micros);
+    }
+
+    #[test]
+    fn a_compared_run_that_fell_behind_catches_up_with_the_first_ones_clock() {
+        let crowd = ScenarioLink::parse("?model=busy_poll&speed=50&clients=polite*200");
+        let mut first = SimSource::new(crowd.clone());
+        let mut second = SimSource::new(crowd);
+        let mut ignore = |_: Vec<Event>| {};
+        for _ in 0..10 {
+            first.advance_into(40.0, &|| false, &mut ignore);
+            second.advance_to_into(first.now(), &|| true, &mut ignore);
+        }
+        assert!(second.now() < first.now(), "pressed, it fell behind");
+        assert!(second.behind().is_some(), "and the page can say so");
+        second.advance_to_into(first.now(), &|| false, &mut ignore);
+        assert_eq!(
+            second.now(),
+            first.now(),
+            "given time, it is at the same moment"
+        );
     }
 
     #[test]
