@@ -421,7 +421,20 @@ fn draw(canvas: &HtmlCanvasElement, world: &World, view: View, width: f64, palet
     let span = (view.end - view.start).max(1) as f64;
     let x = |at: Micros| (at.saturating_sub(view.start)) as f64 / span * width;
 
-    draw_axis(&context, &palette.muted, &palette.line, view, width, &x);
+    // The deadline's label sits on the axis: no time is written under it.
+    let deadline_x = world
+        .deadline
+        .filter(|deadline| (view.start..=view.end).contains(deadline))
+        .map(&x);
+    draw_axis(
+        &context,
+        &palette.muted,
+        &palette.line,
+        view,
+        width,
+        &x,
+        deadline_x,
+    );
     let would_block = &palette.would_block;
     for (index, connection) in world
         .connections
@@ -484,6 +497,7 @@ fn draw_axis(
     view: View,
     width: f64,
     x: &dyn Fn(Micros) -> f64,
+    deadline_x: Option<f64>,
 ) {
     let span = view.end - view.start;
     let step = [1, 2, 5]
@@ -499,7 +513,10 @@ fn draw_axis(
         context.set_fill_style_str(line);
         context.fill_rect(left, AXIS - 4.0, 1.0, view.height);
         context.set_fill_style_str(ink);
-        if left < width - 40.0 {
+        // "deadline" takes about 55 px from 4 px right of its line; a time
+        // takes about 45.
+        let under_deadline = deadline_x.is_some_and(|at| left + 48.0 > at && left < at + 60.0);
+        if left < width - 40.0 && !under_deadline {
             let _ = context.fill_text(&human(tick), left + 3.0, AXIS - 6.0);
         }
         tick += step;
