@@ -39,6 +39,19 @@ use loopscope_runfile::{Header, Limits, RunSource};
 /// does not fit waits for the next frame, so frames stay short and the
 /// page stays smooth.
 const SIM_BUDGET_MS: f64 = 5.0;
+/// The work a frame aims to stay under: the share above shrinks (down to
+/// [`MIN_SHARE_MS`]) by as much as the last render took beyond the rest.
+const FRAME_WORK_MS: f64 = 10.0;
+/// The least share of a frame the events get, however long renders take,
+/// so that a page always moves on.
+const MIN_SHARE_MS: f64 = 1.5;
+
+/// This frame's share for the simulations or a live lab's waiting events:
+/// what the last render left of [`FRAME_WORK_MS`], at most
+/// [`SIM_BUDGET_MS`].
+fn frame_share() -> f64 {
+    (FRAME_WORK_MS - frame_clock::last_render_ms()).clamp(MIN_SHARE_MS, SIM_BUDGET_MS)
+}
 /// How long opening a run may take (a million events take about 1.5 s).
 const REPLAY_PATIENCE_MS: f64 = 15_000.0;
 
@@ -334,7 +347,8 @@ pub fn App() -> Html {
                     let changed = frame_clock::time(|| {
                         let out_of_time = {
                             let started = frame_clock::now();
-                            move || frame_clock::now() - started > SIM_BUDGET_MS
+                            let share = frame_share();
+                            move || frame_clock::now() - started > share
                         };
                         let changed = fed.apply_waiting(&out_of_time);
                         second_fed.apply_waiting(&out_of_time) || changed
@@ -354,9 +368,9 @@ pub fn App() -> Html {
                     // first one's moment, so the two never drift apart.
                     let mut second = second_sim.borrow_mut();
                     let share = if second.is_some() {
-                        SIM_BUDGET_MS / 2.0
+                        frame_share() / 2.0
                     } else {
-                        SIM_BUDGET_MS
+                        frame_share()
                     };
                     let mut sim = sim.borrow_mut();
                     let mut changed = run(&fed, share, |out_of_time, take| {

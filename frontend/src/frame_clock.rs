@@ -24,6 +24,8 @@ thread_local! {
     /// Milliseconds of work since the last frame's measure.
     static BUSY_MS: Cell<f64> = const { Cell::new(0.0) };
     static INTERACTIVE_MARKED: Cell<bool> = const { Cell::new(false) };
+    /// Milliseconds the last frame's render took.
+    static LAST_RENDER_MS: Cell<f64> = const { Cell::new(0.0) };
 }
 
 fn performance() -> Option<web_sys::Performance> {
@@ -48,6 +50,11 @@ pub fn add(ms: f64) {
     BUSY_MS.with(|busy| busy.set(busy.get() + ms));
 }
 
+/// Milliseconds the last frame's render took (0 before the first).
+pub fn last_render_ms() -> f64 {
+    LAST_RENDER_MS.with(Cell::get)
+}
+
 /// Marks the moment the page first answers (once; later calls do nothing).
 pub fn mark_interactive() {
     if INTERACTIVE_MARKED.with(|marked| !marked.replace(true))
@@ -61,6 +68,7 @@ pub fn mark_interactive() {
 /// `detail.render` says how much of it was the render (`render_ms`; the
 /// rest applied events).
 pub fn frame_done(render_ms: f64) {
+    LAST_RENDER_MS.with(|last| last.set(render_ms));
     let busy = BUSY_MS.with(|busy| busy.replace(0.0));
     let Some(performance) = performance() else {
         return;
