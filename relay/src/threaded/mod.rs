@@ -16,11 +16,11 @@ mod busy_poll;
 mod selector;
 
 use std::net::{Shutdown, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use protocol::{Call, ConnId, EventKind, HandlerStyle, ServerModel, ShutdownPhase};
+use protocol::{Call, ConnId, EventKind, HandlerStyle, Micros, ServerModel, ShutdownPhase};
 use tokio::sync::watch;
 
 use crate::admission::SharedAdmission;
@@ -133,6 +133,10 @@ pub struct Control {
     pub stop_accepting: AtomicBool,
     /// Set when the grace period is over: close what is left and exit.
     pub cancel: AtomicBool,
+    /// When a shutdown's grace period ends, on the probe's clock (0: no
+    /// shutdown yet): a selector loop sleeps at most until then, as
+    /// `selector.py` does.
+    deadline_us: AtomicU64,
     /// A copy of the listener a blocked `accept()` may be parked on.
     listener: Mutex<Option<TcpListener>>,
     /// The server's connections (the sampler's copies of them).
@@ -151,6 +155,7 @@ impl Control {
             gate: Gate::new(),
             stop_accepting: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
+            deadline_us: AtomicU64::new(0),
             listener: Mutex::new(None),
             connections,
             admission,
@@ -219,6 +224,11 @@ impl Control {
         self.stop_accepting.store(true, Ordering::Relaxed);
         self.shut_listener();
         self.wake();
+    }
+
+    /// The grace period's end, once a shutdown has begun.
+    pub fn deadline(&self) -> Option<Micros> {
+        Some(self.deadline_us.load(Ordering::Relaxed)).filter(|&deadline| deadline > 0)
     }
 
     fn begin_cancel(&self) {
@@ -303,13 +313,18 @@ impl ThreadServer {
     /// Stops accepting, lets connections finish for `grace`, then closes
     /// the rest; reports each phase.
     pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+        // Known before the loop wakes to stop accepting, so that its next
+        // select() already waits at most until it.
+        let deadline = probe.now() + grace.as_micros() as u64;
+        self.control
+            .deadline_us
+            .store(deadline.max(1), Ordering::Relaxed);
         self.control.begin_stop_accepting();
         // A paused loop must run to notice.
         self.control.gate.set_paused(false);
         probe.emit(EventKind::Shutdown {
             phase: ShutdownPhase::StopAccepting,
         });
-        let deadline = probe.now() + grace.as_micros() as u64;
         probe.emit(EventKind::Shutdown {
             phase: ShutdownPhase::Draining { deadline },
         });

@@ -21,8 +21,10 @@ use crate::probe::Probe;
 const READ_SIZE: usize = 4096;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(usize::MAX);
-/// `selector.select(timeout=1)`.
+/// `selector.select(timeout=1)` before a shutdown.
 const SELECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The least a `select()` waits once the grace period is over.
+const PAST_DEADLINE: Duration = Duration::from_millis(1);
 
 struct Client {
     stream: TcpStream,
@@ -83,10 +85,16 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
         probe.emit(EventKind::Phase {
             phase: LoopPhase::Select,
         });
-        probe.emit(EventKind::SelectCalled {
-            timeout_us: Some(SELECT_TIMEOUT.as_micros() as u64),
+        // `timeout = 1 if deadline is None else max(0, deadline - now)`;
+        // past the deadline it waits a millisecond at least, until the
+        // shutdown closes what is left (the listing closes it at once).
+        let timeout = control.deadline().map_or(SELECT_TIMEOUT, |deadline| {
+            Duration::from_micros(deadline.saturating_sub(probe.now())).max(PAST_DEADLINE)
         });
-        match poll.poll(&mut events, Some(SELECT_TIMEOUT)) {
+        probe.emit(EventKind::SelectCalled {
+            timeout_us: Some(timeout.as_micros() as u64),
+        });
+        match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
             Err(error) => return Err(error),

@@ -14,7 +14,8 @@ use super::{Cx, Lines, Model, Next};
 use crate::net::IoError;
 
 const READ_SIZE: usize = 4096;
-/// `selector.select(timeout=timeout)` before a shutdown: one second.
+/// `selector.select(timeout=timeout)` before a shutdown: one second (during
+/// one, the time left to the deadline).
 const SELECT_TIMEOUT: Micros = 1_000_000;
 
 enum Phase {
@@ -204,15 +205,18 @@ impl Model for Selector {
                     phase: LoopPhase::Select,
                 });
                 self.lines.at(cx, self.line.select);
+                let timeout = cx
+                    .deadline
+                    .map_or(SELECT_TIMEOUT, |deadline| deadline.saturating_sub(cx.now));
                 cx.emit(EventKind::SelectCalled {
-                    timeout_us: Some(SELECT_TIMEOUT),
+                    timeout_us: Some(timeout),
                 });
                 if cx.net.any_ready() {
                     return self.select_returned(cx);
                 }
                 self.phase = Phase::Sleeping;
                 Next::Block {
-                    timeout: Some(SELECT_TIMEOUT),
+                    timeout: Some(timeout),
                 }
             }
             Phase::Sleeping => self.select_returned(cx),
