@@ -38,7 +38,7 @@ use loopscope_runfile::{Header, Limits, RunSource};
 /// apply their events (or a live lab's waiting events take to apply); what
 /// does not fit waits for the next frame, so frames stay short and the
 /// page stays smooth.
-const SIM_BUDGET_MS: f64 = 5.0;
+const MAX_SHARE_MS: f64 = 5.0;
 /// The work a frame aims to stay under: the share above shrinks (down to
 /// [`MIN_SHARE_MS`]) by as much as the last render took beyond the rest.
 const FRAME_WORK_MS: f64 = 10.0;
@@ -48,10 +48,11 @@ const MIN_SHARE_MS: f64 = 1.5;
 
 /// This frame's share for the simulations or a live lab's waiting events:
 /// what the last render left of [`FRAME_WORK_MS`], at most
-/// [`SIM_BUDGET_MS`].
+/// [`MAX_SHARE_MS`].
 fn frame_share() -> f64 {
-    (FRAME_WORK_MS - frame_clock::last_render_ms()).clamp(MIN_SHARE_MS, SIM_BUDGET_MS)
+    (FRAME_WORK_MS - frame_clock::last_render_ms()).clamp(MIN_SHARE_MS, MAX_SHARE_MS)
 }
+
 /// How long opening a run may take (a million events take about 1.5 s).
 const REPLAY_PATIENCE_MS: f64 = 15_000.0;
 
