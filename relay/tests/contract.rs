@@ -151,18 +151,7 @@ async fn live_lab(model: ServerModel) -> (RunningRelay, Socket) {
 /// error.
 async fn live_lab_with(model: ServerModel, errors: HandlerStyle) -> (RunningRelay, Socket) {
     let relay = start_relay(Config::default()).await;
-    let (mut socket, hello) = open_lab(&relay).await;
-    if hello.model != model || errors != HandlerStyle::default() {
-        send_command(&mut socket, &Command::SetModel { model, errors }).await;
-        events_until(&mut socket, |seen| {
-            count(
-                seen,
-                // The lab's first server may say it listens too.
-                |kind| matches!(kind, EventKind::Listening { model: m, errors: e, .. } if *m == model && *e == errors),
-            ) == 1
-        })
-        .await;
-    }
+    let (socket, _hello) = open_lab_running(&relay, model, errors).await;
     (relay, socket)
 }
 

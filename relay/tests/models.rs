@@ -17,31 +17,8 @@ use support::*;
 /// A lab on a fresh in-process relay, switched to `model`.
 async fn lab_with(model: ServerModel) -> (Socket, SocketAddr, CancellationToken) {
     let relay = start_relay(Config::default()).await;
-    let (mut socket, hello) = open_lab(&relay).await;
-    let echo_addr: SocketAddr = hello.echo_addr.parse().unwrap();
-    if model != hello.model {
-        send_command(
-            &mut socket,
-            &Command::SetModel {
-                model,
-                errors: Default::default(),
-            },
-        )
-        .await;
-        // The server restarts on the same port and says so.
-        events_until(&mut socket, |seen| {
-            seen.iter().any(|event| {
-                event.kind
-                    == EventKind::Listening {
-                        addr: echo_addr.to_string(),
-                        model,
-                        errors: Default::default(),
-                    }
-            })
-        })
-        .await;
-    }
-    (socket, echo_addr, relay.stop)
+    let (socket, hello) = open_lab_running(&relay, model, Default::default()).await;
+    (socket, hello.echo_addr.parse().unwrap(), relay.stop)
 }
 
 fn polite(messages: u32, size: u32, interval_ms: u32) -> ClientBehaviour {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use loopscope_relay::{Config, serve};
-use protocol::{Command, Event, EventKind, Hello, ServerMessage};
+use protocol::{Command, Event, EventKind, HandlerStyle, Hello, ServerMessage, ServerModel};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -91,6 +91,32 @@ pub async fn events_until(
 
 /// How long a test waits for what it awaits from a lab.
 const EVENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens a lab on `relay` whose server runs `model` with handlers that do
+/// `errors` with a client's error: switched to them, if the lab did not
+/// start so, once the new server says it listens on the lab's port.
+pub async fn open_lab_running(
+    relay: &RunningRelay,
+    model: ServerModel,
+    errors: HandlerStyle,
+) -> (Socket, Hello) {
+    let (mut socket, hello) = open_lab(relay).await;
+    if hello.model != model || errors != HandlerStyle::default() {
+        send_command(&mut socket, &Command::SetModel { model, errors }).await;
+        // The server restarts on the same port and says so (the lab's
+        // first server may say it listens too, with its own model).
+        let listening = EventKind::Listening {
+            addr: hello.echo_addr.clone(),
+            model,
+            errors,
+        };
+        events_until(&mut socket, |seen| {
+            seen.iter().any(|event| event.kind == listening)
+        })
+        .await;
+    }
+    (socket, hello)
+}
 
 pub fn count(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> usize {
     events.iter().filter(|event| matches(&event.kind)).count()
