@@ -709,6 +709,22 @@ fn what_a_client_sent_from_the_backlog_is_buffered_when_it_is_accepted() {
 /// The lines lit through a client's error and a shutdown are lines of the
 /// listing in force (the handled or the unhandled variant): the `except`
 /// that caught the error, then each step of the shutdown code.
+/// Two polite clients, a crasher and a silent client, then a shutdown with
+/// 200 ms grace: every kind of line a listing lights.
+fn errors_then_shutdown(model: ServerModel, style: HandlerStyle) -> Vec<Event> {
+    let mut simulation = Simulation::new(
+        Scenario::new(model)
+            .style(style)
+            .clients(2, polite(2, 10, 50), 0, MS)
+            .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
+            .client(ClientBehaviour::Silent {}, 30 * MS),
+    );
+    simulation.run_until(500 * MS);
+    simulation.shutdown(200 * MS);
+    simulation.run_until(2 * SECOND);
+    simulation.drain_events()
+}
+
 #[test]
 fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
     for model in MODELS {
@@ -716,17 +732,7 @@ fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
             let listing = Listing::of(model, style);
             let source: Vec<&str> = listing.source.lines().collect();
             let line_text = |line: u32| source[line as usize - 1];
-            let mut simulation = Simulation::new(
-                Scenario::new(model)
-                    .style(style)
-                    .clients(2, polite(2, 10, 50), 0, MS)
-                    .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
-                    .client(ClientBehaviour::Silent {}, 30 * MS),
-            );
-            simulation.run_until(500 * MS);
-            simulation.shutdown(200 * MS);
-            simulation.run_until(2 * SECOND);
-            let events = simulation.drain_events();
+            let events = errors_then_shutdown(model, style);
             let crashed = events
                 .iter()
                 .any(|event| matches!(event.kind, EventKind::ServerCrashed { .. }));
@@ -796,19 +802,9 @@ fn the_lines_a_live_run_lights_are_the_lines_the_simulator_lights() {
     for model in MODELS {
         for style in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
             let lines = HappeningLines::of(model, style);
-            let mut simulation = Simulation::new(
-                Scenario::new(model)
-                    .style(style)
-                    .clients(2, polite(2, 10, 50), 0, MS)
-                    .client(ClientBehaviour::Crasher { size: 40 }, 20 * MS)
-                    .client(ClientBehaviour::Silent {}, 30 * MS),
-            );
-            simulation.run_until(500 * MS);
-            simulation.shutdown(200 * MS);
-            simulation.run_until(2 * SECOND);
             let mut lit = 0;
             let mut agreed: BTreeMap<&str, usize> = BTreeMap::new();
-            for event in simulation.drain_events() {
+            for event in errors_then_shutdown(model, style) {
                 if let EventKind::CodeLine { line } = event.kind {
                     lit = line;
                     continue;
