@@ -129,21 +129,11 @@ mod tests {
 
     #[test]
     fn every_lane_state_and_counter_term_is_defined_once() {
-        for key in [
-            "backlog",
-            "accepted",
-            "ready",
-            "running",
-            "waiting",
-            "registered",
-            "polling",
-            "blocked",
-            "done",
-            "failed",
-            "cancelled",
-            "closed",
-            "would-block",
-        ] {
+        // Every state the lanes draw, and their would-block ticks.
+        for key in crate::components::LANE_CLASSES
+            .into_iter()
+            .chain(["would-block"])
+        {
             assert!(!meaning(key).is_empty(), "{key}");
             assert_eq!(
                 TERMS.iter().filter(|term| term.key == key).count(),

@@ -35,7 +35,7 @@ const MIN_WINDOW: Micros = 1_000;
 const MAX_WINDOW: Micros = 120_000_000;
 /// The state classes, each drawn in the colour of its CSS variable
 /// `--lane-<class>`.
-const CLASSES: [&str; 12] = [
+pub const CLASSES: [&str; 12] = [
     "backlog",
     "accepted",
     "ready",

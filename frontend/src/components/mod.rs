@@ -26,6 +26,8 @@ pub use counters::CountersView;
 pub use event_log::EventLog;
 pub use help::HelpOverlay;
 pub use lab_panel::LabPanel;
+#[cfg(test)]
+pub use lanes::CLASSES as LANE_CLASSES;
 pub use lanes::{SharedWorld, TaskLanes, lane_name, state_class, state_text};
 pub use loop_cycle::LoopCycle;
 pub use no_relay::NoRelayNotice;
