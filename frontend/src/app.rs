@@ -346,11 +346,7 @@ pub fn App() -> Html {
                 if active.get() == Source::Live {
                     // A live lab's burst is applied a slice at a time.
                     let changed = frame_clock::time(|| {
-                        let out_of_time = {
-                            let started = frame_clock::now();
-                            let share = frame_share();
-                            move || frame_clock::now() - started > share
-                        };
+                        let out_of_time = out_of_time_after(frame_share());
                         let changed = fed.apply_waiting(&out_of_time);
                         second_fed.apply_waiting(&out_of_time) || changed
                     });
@@ -1151,6 +1147,12 @@ fn compared_run(link: &ScenarioLink, model: ServerModel) -> SimSource {
     })
 }
 
+/// Whether `ms` have passed since this was made.
+fn out_of_time_after(ms: f64) -> impl Fn() -> bool {
+    let started = frame_clock::now();
+    move || frame_clock::now() - started > ms
+}
+
 /// Runs a simulation's `step` for at most `share_ms`, applying what happens
 /// to its world as it comes; says whether anything did.
 fn run(
@@ -1158,8 +1160,7 @@ fn run(
     share_ms: f64,
     step: impl FnOnce(&dyn Fn() -> bool, &mut dyn FnMut(Vec<protocol::Event>)),
 ) -> bool {
-    let started = frame_clock::now();
-    let out_of_time = move || frame_clock::now() - started > share_ms;
+    let out_of_time = out_of_time_after(share_ms);
     let mut changed = false;
     step(&out_of_time, &mut |events| {
         if !events.is_empty() {
