@@ -451,7 +451,7 @@ pub fn App() -> Html {
                         ));
                     }
                 }
-                SimAction::Shutdown(grace) => sim.shutdown(grace),
+                SimAction::Shutdown(policy, grace) => sim.shutdown(policy, grace),
             }
             if let Some(second) = second_sim.as_mut() {
                 // The compared run plays, or not, with the page's own.
@@ -1186,7 +1186,10 @@ fn mirror(action: &SimAction, second: &mut SimSource, fed: &Fed) {
         SimAction::AddClients(key, count) => {
             second.add_clients(key, *count);
         }
-        SimAction::Shutdown(grace) => second.shutdown(*grace),
+        SimAction::Shutdown(policy, grace) => {
+            let policy = second.settings().model.shutdown_policy(*policy);
+            second.shutdown(policy, *grace);
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! feeds the returned events to the world. Tested natively below.
 
 use loopscope_sim::{ClientBehaviour, ClientSpec, HandlerStyle, Scenario, ServerModel, Simulation};
-use protocol::{Event, Micros};
+use protocol::{Event, Micros, ShutdownPolicy};
 
 /// The speeds offered, as virtual time per real time.
 pub const SPEEDS: [f64; 6] = [0.1, 0.25, 1.0, 5.0, 20.0, 50.0];
@@ -355,9 +355,9 @@ impl SimSource {
         count
     }
 
-    /// Begins a graceful shutdown now.
-    pub fn shutdown(&mut self, grace: Micros) {
-        self.simulation.shutdown(grace);
+    /// Begins a graceful shutdown now, under `policy`.
+    pub fn shutdown(&mut self, policy: ShutdownPolicy, grace: Micros) {
+        self.simulation.shutdown_with(policy, grace);
     }
 }
 

@@ -152,11 +152,80 @@ pub enum ShutdownPhase {
         /// When the grace period ends.
         deadline: Micros,
     },
-    /// The grace period is over: what still runs is cancelled.
+    /// Waiting for every connection in flight to end, with no deadline
+    /// ([`ShutdownPolicy::WaitForEveryone`]).
+    WaitingForEveryone,
+    /// A goodbye line ([`GOODBYE`]) is being sent to every connection still
+    /// open ([`ShutdownPolicy::NotifyFirst`]); they are closed next.
+    Notifying,
+    /// What still runs is cancelled: the grace period is over, or the
+    /// policy gives none.
     Cancelling,
     /// The server has stopped.
     Stopped,
 }
+
+/// What a graceful shutdown does with the connections still open once the
+/// listener is closed: the choices the same shutdown code could make.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ShutdownPolicy {
+    /// Let them finish for a grace period, then cancel the rest.
+    #[default]
+    GraceThenCancel,
+    /// Cancel them all at once.
+    CancelAtOnce,
+    /// Wait for every one of them to end, however long it takes.
+    WaitForEveryone,
+    /// Send each a goodbye line ([`GOODBYE`]), then close it.
+    NotifyFirst,
+}
+
+impl ShutdownPolicy {
+    /// Every policy, in the order a control offers them.
+    pub const ALL: [ShutdownPolicy; 4] = [
+        ShutdownPolicy::GraceThenCancel,
+        ShutdownPolicy::CancelAtOnce,
+        ShutdownPolicy::WaitForEveryone,
+        ShutdownPolicy::NotifyFirst,
+    ];
+
+    /// Its name in commands, links and the Python programs' arguments.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShutdownPolicy::GraceThenCancel => "grace_then_cancel",
+            ShutdownPolicy::CancelAtOnce => "cancel_at_once",
+            ShutdownPolicy::WaitForEveryone => "wait_for_everyone",
+            ShutdownPolicy::NotifyFirst => "notify_first",
+        }
+    }
+
+    /// The policy named `name` (see [`ShutdownPolicy::as_str`]).
+    pub fn from_name(name: &str) -> Option<ShutdownPolicy> {
+        ShutdownPolicy::ALL
+            .into_iter()
+            .find(|policy| policy.as_str() == name)
+    }
+
+    /// Its label in the page.
+    pub fn label(self) -> &'static str {
+        match self {
+            ShutdownPolicy::GraceThenCancel => "Grace, then cancel",
+            ShutdownPolicy::CancelAtOnce => "Cancel at once",
+            ShutdownPolicy::WaitForEveryone => "Wait for everyone",
+            ShutdownPolicy::NotifyFirst => "Say goodbye, then close",
+        }
+    }
+
+    /// Whether the grace period means anything under it.
+    pub fn uses_grace(self) -> bool {
+        self == ShutdownPolicy::GraceThenCancel
+    }
+}
+
+/// The line a server sends each client still connected under
+/// [`ShutdownPolicy::NotifyFirst`], before it closes the connection.
+pub const GOODBYE: &[u8] = b"server shutting down, goodbye\n";
 
 /// What a connection handler does with an error such as a reset connection.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -707,12 +776,17 @@ pub enum Command {
         #[serde(default)]
         behaviour: ClientBehaviour,
     },
-    /// Shut the echo server down gracefully: stop accepting, let the
-    /// connections in flight finish for `grace_ms`, cancel the rest.
+    /// Shut the echo server down gracefully: stop accepting, then treat the
+    /// connections in flight as `policy` says (by default: let them finish
+    /// for `grace_ms`, cancel the rest).
     Shutdown {
         /// The grace period in milliseconds.
         #[serde(default = "defaults::grace_ms")]
         grace_ms: u32,
+        /// What happens to the connections still open (grace then cancel
+        /// when omitted).
+        #[serde(default)]
+        policy: ShutdownPolicy,
     },
     /// Restart the lab's echo server on the same port under another model
     /// (or the same one with other error handling); its connections are

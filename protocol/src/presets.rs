@@ -5,7 +5,7 @@
 //! for its kind, so the page's "polite" button, a simulated polite client
 //! and `{"kind":"polite"}` sent to the relay are the same client.
 
-use crate::{ClientBehaviour, ServerModel, defaults};
+use crate::{ClientBehaviour, ServerModel, ShutdownPolicy, defaults};
 
 /// The models, in the lesson's order.
 pub const MODELS: [ServerModel; 4] = [
@@ -42,6 +42,24 @@ impl ServerModel {
             ServerModel::BusyPoll => "non-blocking busy poll",
             ServerModel::Selector => "selector loop",
             ServerModel::AsyncTasks => "asyncio tasks",
+        }
+    }
+
+    /// Whether its program offers a choice of [`ShutdownPolicy`]: asyncio's
+    /// does (step 7 of the lesson); the others always give a grace period,
+    /// then close the rest.
+    pub const fn offers_shutdown_policies(self) -> bool {
+        matches!(self, ServerModel::AsyncTasks)
+    }
+
+    /// The policy its program runs when asked for `policy`: that one if it
+    /// offers a choice, grace then cancel if not (a compared server under
+    /// another model is shut down its own way).
+    pub fn shutdown_policy(self, policy: ShutdownPolicy) -> ShutdownPolicy {
+        if self.offers_shutdown_policies() {
+            policy
+        } else {
+            ShutdownPolicy::GraceThenCancel
         }
     }
 

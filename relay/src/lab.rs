@@ -292,7 +292,10 @@ impl Lab {
                 }
                 Ok(())
             }
-            Command::Shutdown { grace_ms } => {
+            Command::Shutdown {
+                grace_ms,
+                policy: _,
+            } => {
                 if self.shutting_down {
                     return Err(Refused::AlreadyShuttingDown);
                 }

@@ -13,7 +13,7 @@ use loopscope_relay::Config;
 use loopscope_sim::{ClientSpec, Scenario, Simulation};
 use protocol::{
     ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, HandlerStyle, LoopPhase,
-    ServerModel, ShutdownPhase, TaskOutcome,
+    ServerModel, ShutdownPhase, ShutdownPolicy, TaskOutcome,
 };
 
 mod support;
@@ -158,7 +158,14 @@ async fn live_lab_with(model: ServerModel, errors: HandlerStyle) -> (RunningRela
 /// Shuts the lab's server down with `grace_ms`: the events until it
 /// stopped.
 async fn shut_down(socket: &mut Socket, grace_ms: u32) -> Vec<Event> {
-    send_command(socket, &Command::Shutdown { grace_ms }).await;
+    send_command(
+        socket,
+        &Command::Shutdown {
+            grace_ms,
+            policy: ShutdownPolicy::GraceThenCancel,
+        },
+    )
+    .await;
     events_until(socket, |seen| {
         count(seen, |kind| {
             matches!(

@@ -8,7 +8,7 @@ use futures::{SinkExt, StreamExt};
 use loopscope_relay::Config;
 use protocol::{
     ClientBehaviour, ClientId, Command, ConnId, Event, EventKind, HandlerStyle, ServerMessage,
-    ServerModel, ShutdownPhase, TaskId, TaskOutcome,
+    ServerModel, ShutdownPhase, ShutdownPolicy, TaskId, TaskOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -418,7 +418,14 @@ async fn a_lab_shutdown_stops_accepting_lets_fast_clients_finish_and_cancels_the
     })
     .await;
 
-    send_command(&mut socket, &Command::Shutdown { grace_ms: 1000 }).await;
+    send_command(
+        &mut socket,
+        &Command::Shutdown {
+            grace_ms: 1000,
+            policy: ShutdownPolicy::GraceThenCancel,
+        },
+    )
+    .await;
     events.extend(
         events_until(&mut socket, |seen| {
             count(seen, |kind| {
@@ -496,7 +503,14 @@ async fn a_lab_shutdown_stops_accepting_lets_fast_clients_finish_and_cancels_the
         )
     });
     assert_eq!(polite_ok, 3);
-    send_command(&mut socket, &Command::Shutdown { grace_ms: 10 }).await;
+    send_command(
+        &mut socket,
+        &Command::Shutdown {
+            grace_ms: 10,
+            policy: ShutdownPolicy::GraceThenCancel,
+        },
+    )
+    .await;
     assert!(
         next_error(&mut socket)
             .await

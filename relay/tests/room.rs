@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use loopscope_relay::Config;
-use protocol::{ClientBehaviour, Command, EventKind, Limits, ServerModel};
+use protocol::{ClientBehaviour, Command, EventKind, Limits, ServerModel, ShutdownPolicy};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -570,7 +570,14 @@ async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_within_a_s
         count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) >= 3
     })
     .await;
-    send_command(&mut socket, &Command::Shutdown { grace_ms: 30_000 }).await;
+    send_command(
+        &mut socket,
+        &Command::Shutdown {
+            grace_ms: 30_000,
+            policy: ShutdownPolicy::GraceThenCancel,
+        },
+    )
+    .await;
     send_command(
         &mut socket,
         &Command::SetModel {

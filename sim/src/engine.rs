@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use protocol::{ClientId, Event, EventKind, Micros, ShutdownPhase};
+use protocol::{ClientId, Event, EventKind, Micros, ShutdownPhase, ShutdownPolicy};
 
 use crate::client::{Client, ClientNext};
 use crate::model::{Cx, GRACE_OVER, Model, Next, SHUT_DOWN, STOP_ACCEPTING, new_model};
@@ -179,6 +179,14 @@ impl Simulation {
         );
         self.scenario.clients.push(spec);
         id
+    }
+
+    /// Begins a graceful shutdown now under `policy` (see
+    /// [`Simulation::shutdown`] for the default one).
+    pub fn shutdown_with(&mut self, policy: ShutdownPolicy, grace: Micros) {
+        // Placeholder until the policies are simulated.
+        let _ = policy;
+        self.shutdown(grace);
     }
 
     /// Begins a graceful shutdown now: the listener closes, connections in

@@ -199,7 +199,9 @@ impl HappeningLines {
                 ShutdownPhase::StopAccepting => self.stop_accepting,
                 ShutdownPhase::Cancelling => self.grace_over,
                 ShutdownPhase::Stopped => self.shut_down,
-                ShutdownPhase::Draining { .. } => None,
+                ShutdownPhase::Draining { .. }
+                | ShutdownPhase::WaitingForEveryone
+                | ShutdownPhase::Notifying => None,
             },
             _ => None,
         }

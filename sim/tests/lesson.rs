@@ -768,6 +768,9 @@ fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
                         }
                         ShutdownPhase::Stopped => at_line(lit, "print(\"shut down\"", &mut seen),
                         ShutdownPhase::Draining { .. } => {}
+                        ShutdownPhase::WaitingForEveryone | ShutdownPhase::Notifying => {
+                            panic!("the default shutdown gave {phase:?}")
+                        }
                     },
                     _ => {}
                 }

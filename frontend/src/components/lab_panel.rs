@@ -2,7 +2,7 @@
 //! the loop's pause and step, the clients to start against it, and a
 //! graceful shutdown.
 
-use protocol::{ClientBehaviour, Command, HandlerStyle, Hello, ServerModel};
+use protocol::{ClientBehaviour, Command, HandlerStyle, Hello, ServerModel, ShutdownPolicy};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
@@ -63,8 +63,17 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         Callback::from(move |_: MouseEvent| to_labs(&command))
     };
     let on_shutdown = {
-        let to_labs = to_labs.clone();
-        Callback::from(move |grace_ms: u32| to_labs(&Command::Shutdown { grace_ms }))
+        let (link, mirror) = (
+            props.link.clone(),
+            props.mirror.clone().zip(props.mirror_model),
+        );
+        Callback::from(move |(grace_ms, policy): (u32, ShutdownPolicy)| {
+            link.send(&Command::Shutdown { grace_ms, policy });
+            if let Some((mirror, model)) = &mirror {
+                let policy = model.shutdown_policy(policy);
+                mirror.send(&Command::Shutdown { grace_ms, policy });
+            }
+        })
     };
     let on_behaviour = {
         let behaviour = behaviour.clone();
@@ -174,7 +183,8 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                         title={why_not.unwrap_or("Start the clients against your lab's server")}>{ "Spawn client" }</button>
             </div>
             <p class="hint" id="behaviour-hint">{ description }</p>
-            <ShutdownControl prefix="live" enabled={props.enabled && props.life == Life::Running} {why_not} {on_shutdown} />
+            <ShutdownControl prefix="live" enabled={props.enabled && props.life == Life::Running} {why_not} {on_shutdown}
+                             policies={model.offers_shutdown_policies()} />
             if let (true, Some(why)) = (props.life.is_over(), why_not) {
                 <p id="server-over" class="server-over" role="status">
                     { why }{ " " }

@@ -307,7 +307,11 @@ fn countdown(world: &World, id: &str) -> Html {
             "Shutting down: what still runs is cancelled in {}",
             human(deadline.saturating_sub(world.now))
         ),
-        Some(ShutdownPhase::Cancelling) => "Grace period over: cancelling".to_owned(),
+        Some(ShutdownPhase::WaitingForEveryone) => {
+            "Shutting down: waiting for every client to leave, with no deadline".to_owned()
+        }
+        Some(ShutdownPhase::Notifying) => "Shutting down: saying goodbye to each client".to_owned(),
+        Some(ShutdownPhase::Cancelling) => "Shutting down: cancelling what still runs".to_owned(),
         Some(ShutdownPhase::Stopped) => "Server stopped".to_owned(),
         None => return html! {},
     };

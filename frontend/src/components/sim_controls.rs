@@ -3,7 +3,7 @@
 //! many at a time), shutdown with a grace period.
 
 use loopscope_sim::{ClientBehaviour, HandlerStyle, ServerModel};
-use protocol::Micros;
+use protocol::{Micros, ShutdownPolicy};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -25,8 +25,8 @@ pub enum SimAction {
     Speed(f64),
     /// Connect this many clients of this behaviour, from now on.
     AddClients(&'static str, usize),
-    /// Begin a graceful shutdown with this grace period.
-    Shutdown(Micros),
+    /// Begin a graceful shutdown under this policy, with this grace period.
+    Shutdown(ShutdownPolicy, Micros),
 }
 
 /// Props of [`SimControls`].
@@ -65,8 +65,8 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
     let count = use_number_field(1, 1, MAX_LINK_CLIENTS);
     let on_shutdown = {
         let on_action = props.on_action.clone();
-        Callback::from(move |grace_ms: u32| {
-            on_action.emit(SimAction::Shutdown(Micros::from(grace_ms) * 1000));
+        Callback::from(move |(grace_ms, policy): (u32, ShutdownPolicy)| {
+            on_action.emit(SimAction::Shutdown(policy, Micros::from(grace_ms) * 1000));
         })
     };
     let seed = use_number_field(settings.seed, 0, u64::MAX);
@@ -186,7 +186,8 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
                 }) }
             </div>
             <p class="hint" id="behaviour-hint">{ description }</p>
-            <ShutdownControl prefix="sim" enabled={props.life == Life::Running} why_not={why_not} {on_shutdown} />
+            <ShutdownControl prefix="sim" enabled={props.life == Life::Running} why_not={why_not} {on_shutdown}
+                             policies={settings.model.offers_shutdown_policies()} />
             if let (true, Some(why)) = (props.life.is_over(), why_not) {
                 <p id="server-over" class="server-over" role="status">
                     { why }{ " " }

@@ -357,12 +357,16 @@ pub fn describe(kind: &EventKind, model: Option<ServerModel>) -> String {
                     *deadline as f64 / 1e6
                 )
             }
+            ShutdownPhase::WaitingForEveryone => {
+                "shutdown: waiting for every connection to end, no deadline".to_owned()
+            }
+            ShutdownPhase::Notifying => {
+                "shutdown: sending each connection a goodbye line".to_owned()
+            }
             ShutdownPhase::Cancelling if asyncio => {
-                "shutdown: the grace period is over, task.cancel() for the rest".to_owned()
+                "shutdown: task.cancel() for what still runs".to_owned()
             }
-            ShutdownPhase::Cancelling => {
-                "shutdown: the grace period is over, closing the rest".to_owned()
-            }
+            ShutdownPhase::Cancelling => "shutdown: closing what still runs".to_owned(),
             ShutdownPhase::Stopped => "shutdown: stopped".to_owned(),
         },
         EventKind::CodeLine { line } => format!("line {line}"),
