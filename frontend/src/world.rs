@@ -328,7 +328,7 @@ impl World {
         if self.code_line.is_none()
             && let Some(line) = self
                 .happening_lines
-                .as_ref()
+                .as_mut()
                 .and_then(|lines| lines.line(kind))
         {
             self.derived_line = Some(line);

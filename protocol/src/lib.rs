@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod goodbye;
 pub mod presets;
 pub mod workshop;
 
@@ -749,6 +750,11 @@ pub enum EventKind {
         /// Why it stopped early, if it did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// Whether the server said goodbye ([`GOODBYE`]) before it closed
+        /// the connection: the client read the whole line and stopped there,
+        /// which is no error.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        told_goodbye: bool,
     },
     /// Events were lost because the browser read more slowly than the lab
     /// produced them. The lab itself never waits for the browser.

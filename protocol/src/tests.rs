@@ -223,12 +223,40 @@ fn client_finished_without_error_leaves_the_field_out() {
             client: ClientId(3),
             echoed: 160,
             error: None,
+            told_goodbye: false,
         },
     };
     assert_eq!(
         to_value(&event),
         json!({"at":1,"type":"client_finished","client":3,"echoed":160})
     );
+}
+
+#[test]
+fn a_client_told_goodbye_says_so_and_older_events_read_as_not_told() {
+    let event = Event {
+        at: 1,
+        kind: EventKind::ClientFinished {
+            client: ClientId(3),
+            echoed: 20,
+            error: None,
+            told_goodbye: true,
+        },
+    };
+    assert_eq!(
+        to_value(&event),
+        json!({"at":1,"type":"client_finished","client":3,"echoed":20,"told_goodbye":true})
+    );
+    let old: Event =
+        serde_json::from_str(r#"{"at":1,"type":"client_finished","client":3,"echoed":20}"#)
+            .unwrap();
+    assert!(matches!(
+        old.kind,
+        EventKind::ClientFinished {
+            told_goodbye: false,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -329,13 +357,20 @@ fn any_event_kind() -> impl Strategy<Value = EventKind> {
                 behaviour,
             }
         }),
-        (any::<u64>(), any::<u64>(), proptest::option::of(text)).prop_map(
-            |(client, echoed, error)| EventKind::ClientFinished {
-                client: ClientId(client),
-                echoed,
-                error,
-            }
-        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            proptest::option::of(text),
+            any::<bool>()
+        )
+            .prop_map(
+                |(client, echoed, error, told_goodbye)| EventKind::ClientFinished {
+                    client: ClientId(client),
+                    echoed,
+                    error,
+                    told_goodbye,
+                }
+            ),
         any::<u64>().prop_map(|count| EventKind::Dropped { count }),
         text.prop_map(|message| EventKind::Error { message }),
     ]

@@ -2,7 +2,10 @@
 //! to the lab's own echo server, behaving as a [`ClientBehaviour`] says.
 //!
 //! Each client checks every echo against what it sent, so the number it
-//! reports as echoed is bytes that really made the round trip intact.
+//! reports as echoed is bytes that really made the round trip intact. The
+//! one other thing it accepts is the server's goodbye line, read by the
+//! same rule as the simulated clients ([`protocol::goodbye`]): it stops
+//! there, told goodbye.
 //!
 //! A client binds its socket first and tells the lab's [`Admission`] its
 //! address, so that the echo server lets it in (and nobody else from that
@@ -11,7 +14,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use protocol::{ClientBehaviour, ClientId, EventKind};
+use protocol::goodbye::{ReadBack, goodbye_continues, read_back};
+use protocol::{ClientBehaviour, ClientId, EventKind, GOODBYE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -66,6 +70,24 @@ enum ClientError {
     Cancelled,
 }
 
+/// How a client's conversation ended, when it ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// It did all it meant to.
+    Done,
+    /// The server said goodbye first.
+    ToldGoodbye,
+}
+
+/// What came back where an echo was expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    /// The whole echo.
+    Echo,
+    /// The server's goodbye line, instead of the echo or after part of it.
+    Goodbye,
+}
+
 /// Runs one client to its end and reports it.
 pub async fn run(client: Client, probe: Probe, stop: CancellationToken) {
     let Client {
@@ -101,6 +123,7 @@ pub async fn run(client: Client, probe: Probe, stop: CancellationToken) {
     probe.emit(EventKind::ClientFinished {
         client,
         echoed,
+        told_goodbye: matches!(result, Ok(Ending::ToldGoodbye)),
         error: result.err().map(|error| error.to_string()),
     });
 }
@@ -140,7 +163,7 @@ async fn behave(
     behaviour: &ClientBehaviour,
     probe: &Probe,
     echoed: &mut u64,
-) -> Result<(), ClientError> {
+) -> Result<Ending, ClientError> {
     match *behaviour {
         ClientBehaviour::Polite {
             messages,
@@ -155,7 +178,9 @@ async fn behave(
                 let io = |source| ClientError::Io { index, source };
                 let started = Instant::now();
                 stream.write_all(&message).await.map_err(io)?;
-                read_echo(&mut stream, &message, index, echoed).await?;
+                if read_echo(&mut stream, &message, index, echoed).await? == Heard::Goodbye {
+                    return Ok(Ending::ToldGoodbye);
+                }
                 report_round_trip(probe, client, started);
             }
             finish_sending(&mut stream, messages).await?;
@@ -176,20 +201,31 @@ async fn behave(
                         .map_err(io)?;
                     tokio::time::sleep(Duration::from_millis(byte_interval_ms.into())).await;
                 }
-                read_echo(&mut stream, &message, index, echoed).await?;
+                if read_echo(&mut stream, &message, index, echoed).await? == Heard::Goodbye {
+                    return Ok(Ending::ToldGoodbye);
+                }
                 report_round_trip(probe, client, started);
             }
             finish_sending(&mut stream, messages).await?;
         }
         ClientBehaviour::Silent {} => {
-            // Waits for the server to close; whatever it sends is ignored.
+            // Waits for the server to close; a goodbye is heard, anything
+            // else ignored.
             let mut sink = [0; 1024];
-            while stream
-                .read(&mut sink)
-                .await
-                .map_err(|source| ClientError::Io { index: 0, source })?
-                > 0
-            {}
+            loop {
+                let read = stream
+                    .read(&mut sink)
+                    .await
+                    .map_err(|source| ClientError::Io { index: 0, source })?;
+                if read == 0 {
+                    break;
+                }
+                if let ReadBack::Goodbye { heard, .. } = read_back(&[], 0, &sink[..read]) {
+                    return hear_goodbye(&mut stream, heard, 0)
+                        .await
+                        .map(|_| Ending::ToldGoodbye);
+                }
+            }
         }
         ClientBehaviour::Crasher { size } => {
             let half = message_text(client, 0, size as usize / 2);
@@ -220,7 +256,7 @@ async fn behave(
             finish_sending(&mut stream, 0).await?;
         }
     }
-    Ok(())
+    Ok(Ending::Done)
 }
 
 fn report_round_trip(probe: &Probe, client: ClientId, started: Instant) {
@@ -230,23 +266,56 @@ fn report_round_trip(probe: &Probe, client: ClientId, started: Instant) {
     });
 }
 
-/// Reads the echo of `message` and checks it byte for byte.
+/// Reads the echo of `message` and checks it byte for byte, or hears the
+/// goodbye line that came instead (the bytes of the echo before it count
+/// as echoed).
 async fn read_echo(
     stream: &mut TcpStream,
     message: &[u8],
     index: u32,
     echoed: &mut u64,
-) -> Result<(), ClientError> {
-    let mut echo = vec![0; message.len()];
-    stream
-        .read_exact(&mut echo)
-        .await
-        .map_err(|source| ClientError::Io { index, source })?;
-    if echo != message {
-        return Err(ClientError::WrongEcho { index });
+) -> Result<Heard, ClientError> {
+    let io = |source| ClientError::Io { index, source };
+    let mut buffer = vec![0; message.len()];
+    let mut got = 0;
+    while got < message.len() {
+        let read = stream.read(&mut buffer[got..]).await.map_err(io)?;
+        if read == 0 {
+            return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        match read_back(message, got, &buffer[got..got + read]) {
+            ReadBack::Echo => got += read,
+            ReadBack::Goodbye { echo, heard } => {
+                *echoed += echo as u64;
+                return hear_goodbye(stream, heard, index).await;
+            }
+            ReadBack::Wrong => return Err(ClientError::WrongEcho { index }),
+        }
     }
     *echoed += message.len() as u64;
-    Ok(())
+    Ok(Heard::Echo)
+}
+
+/// Reads the rest of a goodbye line of which `heard` bytes came.
+async fn hear_goodbye(
+    stream: &mut TcpStream,
+    mut heard: usize,
+    index: u32,
+) -> Result<Heard, ClientError> {
+    let io = |source| ClientError::Io { index, source };
+    let mut buffer = [0; GOODBYE.len()];
+    while heard < GOODBYE.len() {
+        let read = stream
+            .read(&mut buffer[..GOODBYE.len() - heard])
+            .await
+            .map_err(io)?;
+        if read == 0 {
+            return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        heard =
+            goodbye_continues(heard, &buffer[..read]).ok_or(ClientError::WrongEcho { index })?;
+    }
+    Ok(Heard::Goodbye)
 }
 
 /// Closes the sending side: the server reads EOF and ends its handler.

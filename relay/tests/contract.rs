@@ -408,6 +408,7 @@ fn aftermath(before: &[Event], after: &[Event]) -> Aftermath {
                     client,
                     echoed,
                     error: None,
+                    ..
                 } if *client != CRASHER => *echoed,
                 _ => 0,
             })

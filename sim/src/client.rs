@@ -2,9 +2,12 @@
 //! that acts on the virtual network and says what it waits for next.
 //!
 //! Clients are other programs on other machines: they cost the server no CPU.
-//! Every client checks each echoed byte against what it sent.
+//! Every client checks each echoed byte against what it sent; the one other
+//! thing it accepts is the server's goodbye line, read as the live clients
+//! read it ([`protocol::goodbye`]).
 
-use protocol::{ClientBehaviour, ClientId, Event, EventKind, Micros};
+use protocol::goodbye::{ReadBack, goodbye_continues, read_back};
+use protocol::{ClientBehaviour, ClientId, Event, EventKind, GOODBYE, Micros};
 
 use crate::net::{ConnIndex, IoError, Net};
 use crate::rng::Rng;
@@ -40,6 +43,12 @@ enum State {
     },
     /// Connected, reading until the server closes.
     Listening,
+    /// Reading the server's goodbye line, `heard` bytes of it so far,
+    /// where the echo of message `index` was expected.
+    HearingGoodbye {
+        index: u32,
+        heard: u32,
+    },
     Flooding {
         sent: u32,
     },
@@ -54,6 +63,8 @@ pub struct Client {
     state: State,
     conn: Option<ConnIndex>,
     echoed: u64,
+    /// Whether it read the server's whole goodbye line.
+    told_goodbye: bool,
     /// When the message being sent began to be sent.
     message_started: Micros,
     rng: Rng,
@@ -78,6 +89,7 @@ impl Client {
             state: State::Connecting,
             conn: None,
             echoed: 0,
+            told_goodbye: false,
             message_started: 0,
             rng: Rng::new(seed ^ id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         }
@@ -119,6 +131,7 @@ impl Client {
                 client: self.id,
                 echoed: self.echoed,
                 error,
+                told_goodbye: self.told_goodbye,
             },
         });
         ClientNext::Done
@@ -167,7 +180,31 @@ impl Client {
                     let conn = self.conn.expect("connected");
                     return match net.client_recv(conn, CHUNK) {
                         Ok(bytes) if bytes.is_empty() => Ok(self.finish(now, events, None)),
-                        Ok(_) => continue,
+                        // It expects nothing: a goodbye is heard, anything
+                        // else ignored.
+                        Ok(bytes) => match read_back(&[], 0, &bytes) {
+                            ReadBack::Goodbye { heard, .. } => {
+                                Ok(self.hearing_goodbye(now, events, 0, heard))
+                            }
+                            _ => continue,
+                        },
+                        Err(IoError::WouldBlock) => Ok(ClientNext::Readable),
+                        Err(error) => Err(error),
+                    };
+                }
+                State::HearingGoodbye { index, heard } => {
+                    let conn = self.conn.expect("connected");
+                    let rest = GOODBYE.len() - heard as usize;
+                    return match net.client_recv(conn, rest) {
+                        Ok(bytes) if bytes.is_empty() => Ok(self.finish(
+                            now,
+                            events,
+                            Some("the server closed the connection".into()),
+                        )),
+                        Ok(bytes) => match goodbye_continues(heard as usize, &bytes) {
+                            Some(heard) => Ok(self.hearing_goodbye(now, events, index, heard)),
+                            None => Ok(self.wrong_echo(now, events, index)),
+                        },
                         Err(IoError::WouldBlock) => Ok(ClientNext::Readable),
                         Err(error) => Err(error),
                     };
@@ -284,11 +321,21 @@ impl Client {
             }
             Err(error) => return Err(error),
         };
-        for (at, &byte) in (got..).zip(&bytes) {
-            if byte != message_byte(self.id, index, at) {
-                let error = format!("message {index}: the echo differs from what was sent");
-                return Ok(self.finish(now, events, Some(error)));
-            }
+        let intact = (got..)
+            .zip(&bytes)
+            .all(|(at, &byte)| byte == message_byte(self.id, index, at));
+        if !intact {
+            let expected: Vec<u8> = (0..size)
+                .map(|at| message_byte(self.id, index, at))
+                .collect();
+            return Ok(match read_back(&expected, got as usize, &bytes) {
+                ReadBack::Goodbye { echo, heard } => {
+                    // Bytes counted as echo may have been the goodbye's.
+                    self.echoed = self.echoed - u64::from(got) + echo as u64;
+                    self.hearing_goodbye(now, events, index, heard)
+                }
+                ReadBack::Echo | ReadBack::Wrong => self.wrong_echo(now, events, index),
+            });
         }
         self.echoed += bytes.len() as u64;
         let got = got + bytes.len() as u32;
@@ -297,6 +344,31 @@ impl Client {
             return Ok(ClientNext::Readable);
         }
         self.echo_complete(now, net, events, index)
+    }
+
+    /// `heard` bytes of the goodbye line came instead of the echo of message
+    /// `index`: the client stops once it has the whole line.
+    fn hearing_goodbye(
+        &mut self,
+        now: Micros,
+        events: &mut Vec<Event>,
+        index: u32,
+        heard: usize,
+    ) -> ClientNext {
+        if heard < GOODBYE.len() {
+            self.state = State::HearingGoodbye {
+                index,
+                heard: heard as u32,
+            };
+            return ClientNext::Readable;
+        }
+        self.told_goodbye = true;
+        self.finish(now, events, None)
+    }
+
+    fn wrong_echo(&mut self, now: Micros, events: &mut Vec<Event>, index: u32) -> ClientNext {
+        let error = format!("message {index}: the echo differs from what was sent");
+        self.finish(now, events, Some(error))
     }
 
     /// The whole echo of message `index` is back: the next message after

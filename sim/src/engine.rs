@@ -13,7 +13,10 @@ use std::collections::BinaryHeap;
 use protocol::{ClientId, Event, EventKind, Micros, ShutdownPhase, ShutdownPolicy};
 
 use crate::client::{Client, ClientNext};
-use crate::model::{Cx, GRACE_OVER, Model, Next, SHUT_DOWN, STOP_ACCEPTING, new_model};
+use crate::model::{
+    CANCEL_AT_ONCE, Cx, GRACE_OVER, Model, Next, SAY_GOODBYE, SHUT_DOWN, STOP_ACCEPTING,
+    THEN_CLOSE, WAIT_FOR_EVERYONE, new_model,
+};
 use crate::net::Net;
 use crate::scenario::{ClientSpec, Scenario};
 
@@ -181,17 +184,22 @@ impl Simulation {
         id
     }
 
-    /// Begins a graceful shutdown now under `policy` (see
-    /// [`Simulation::shutdown`] for the default one).
+    /// Begins a graceful shutdown now under `policy`: the listener closes,
+    /// then the connections in flight
+    ///
+    /// * get `grace` to finish, and the rest is cancelled (grace then
+    ///   cancel, [`Simulation::shutdown`]);
+    /// * are cancelled at once (cancel at once);
+    /// * are waited for with no deadline: the server stops when the last
+    ///   has ended by itself, so a silent client keeps it for ever (wait for
+    ///   everyone);
+    /// * are each sent the goodbye line, then cancelled (notify first).
+    ///
+    /// Only asyncio's program offers a choice
+    /// ([`ServerModel::shutdown_policy`](protocol::ServerModel::shutdown_policy)):
+    /// the other models run grace then cancel whatever `policy` says, as
+    /// their programs do (the page never asks them otherwise).
     pub fn shutdown_with(&mut self, policy: ShutdownPolicy, grace: Micros) {
-        // Placeholder until the policies are simulated.
-        let _ = policy;
-        self.shutdown(grace);
-    }
-
-    /// Begins a graceful shutdown now: the listener closes, connections in
-    /// flight get `grace` to finish, then the rest is cancelled.
-    pub fn shutdown(&mut self, grace: Micros) {
         if self.stopping || self.server == ServerState::Stopped {
             return;
         }
@@ -202,14 +210,48 @@ impl Simulation {
             phase: ShutdownPhase::StopAccepting,
         });
         self.with_cx(|model, cx| model.stop_accepting(cx));
-        let deadline = self.now + grace;
-        self.emit(EventKind::Shutdown {
-            phase: ShutdownPhase::Draining { deadline },
-        });
-        self.deadline = Some(deadline);
-        self.schedule(deadline, Wake::Deadline);
+        match self.scenario.model.shutdown_policy(policy) {
+            ShutdownPolicy::GraceThenCancel => {
+                let deadline = self.now + grace;
+                self.emit(EventKind::Shutdown {
+                    phase: ShutdownPhase::Draining { deadline },
+                });
+                self.deadline = Some(deadline);
+                self.schedule(deadline, Wake::Deadline);
+            }
+            ShutdownPolicy::CancelAtOnce => self.cancel_the_rest(CANCEL_AT_ONCE),
+            ShutdownPolicy::WaitForEveryone => {
+                self.with_cx(|model, cx| model.lines().at_anchor(cx, WAIT_FOR_EVERYONE));
+                self.emit(EventKind::Shutdown {
+                    phase: ShutdownPhase::WaitingForEveryone,
+                });
+            }
+            ShutdownPolicy::NotifyFirst => {
+                self.with_cx(|model, cx| model.lines().at_anchor(cx, SAY_GOODBYE));
+                self.emit(EventKind::Shutdown {
+                    phase: ShutdownPhase::Notifying,
+                });
+                self.with_cx(|model, cx| model.say_goodbye(cx));
+                self.cancel_the_rest(THEN_CLOSE);
+            }
+        }
         self.wake_server();
         self.wake_touched_clients();
+    }
+
+    /// Begins a graceful shutdown now: the listener closes, connections in
+    /// flight get `grace` to finish, then the rest is cancelled.
+    pub fn shutdown(&mut self, grace: Micros) {
+        self.shutdown_with(ShutdownPolicy::GraceThenCancel, grace);
+    }
+
+    /// Cancels what still runs, at the line `anchor` of the shutdown code.
+    fn cancel_the_rest(&mut self, anchor: &str) {
+        self.with_cx(|model, cx| model.lines().at_anchor(cx, anchor));
+        self.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::Cancelling,
+        });
+        self.with_cx(|model, cx| model.cancel_the_rest(cx));
     }
 
     /// Takes the events produced since the last call.
@@ -336,11 +378,7 @@ impl Simulation {
             Wake::Deadline => {
                 self.deadline = None;
                 if self.server != ServerState::Stopped {
-                    self.with_cx(|model, cx| model.lines().at_anchor(cx, GRACE_OVER));
-                    self.emit(EventKind::Shutdown {
-                        phase: ShutdownPhase::Cancelling,
-                    });
-                    self.with_cx(|model, cx| model.cancel_the_rest(cx));
+                    self.cancel_the_rest(GRACE_OVER);
                     self.wake_server();
                 }
             }

@@ -11,6 +11,8 @@
 
 use protocol::{Call, EventKind, HandlerStyle, IoOp, ServerModel, ShutdownPhase, Sock};
 
+use crate::model;
+
 /// A model's Python program.
 #[derive(Clone, Copy, Debug)]
 pub struct Listing {
@@ -93,6 +95,11 @@ impl Listing {
 /// not data:`) have no happening of their own, and a connection's close
 /// keeps the line that closed it (the end of the data, an `except`, the
 /// shutdown).
+///
+/// It follows a run's events in order: cancelling stands in the branch of
+/// the shutdown policy in force, which the phase before it tells (the
+/// grace period's end after draining, "cancel at once" right after the
+/// listener closed, "then close it" after the goodbyes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HappeningLines {
     model: ServerModel,
@@ -109,7 +116,13 @@ pub struct HappeningLines {
     except: Option<u32>,
     stop_accepting: Option<u32>,
     grace_over: Option<u32>,
+    cancel_at_once: Option<u32>,
+    wait_for_everyone: Option<u32>,
+    say_goodbye: Option<u32>,
+    then_close: Option<u32>,
     shut_down: Option<u32>,
+    /// The last shutdown phase seen, if a shutdown has begun.
+    shutdown: Option<ShutdownPhase>,
 }
 
 impl HappeningLines {
@@ -147,14 +160,20 @@ impl HappeningLines {
             nobody_connecting: find("would block: nobody is connecting"),
             would_block: find("would block: no bytes yet"),
             except: find("except ConnectionError"),
-            stop_accepting: find("# stop accepting"),
-            grace_over: find("# the grace period is over"),
-            shut_down: find("print(\"shut down\""),
+            stop_accepting: find(model::STOP_ACCEPTING),
+            grace_over: find(model::GRACE_OVER),
+            cancel_at_once: find(model::CANCEL_AT_ONCE),
+            wait_for_everyone: find(model::WAIT_FOR_EVERYONE),
+            say_goodbye: find(model::SAY_GOODBYE),
+            then_close: find(model::THEN_CLOSE),
+            shut_down: find(model::SHUT_DOWN),
+            shutdown: None,
         }
     }
 
-    /// The line `kind` happens at, if it stands at one.
-    pub fn line(&self, kind: &EventKind) -> Option<u32> {
+    /// The line `kind`, the next event of the run, happens at, if it
+    /// stands at one.
+    pub fn line(&mut self, kind: &EventKind) -> Option<u32> {
         let asyncio = self.model == ServerModel::AsyncTasks;
         match kind {
             EventKind::Accepted { .. } => self.accept,
@@ -195,15 +214,73 @@ impl HappeningLines {
                 Call::Recv => self.recv,
                 Call::Send => self.send,
             },
-            EventKind::Shutdown { phase } => match phase {
-                ShutdownPhase::StopAccepting => self.stop_accepting,
-                ShutdownPhase::Cancelling => self.grace_over,
-                ShutdownPhase::Stopped => self.shut_down,
-                ShutdownPhase::Draining { .. }
-                | ShutdownPhase::WaitingForEveryone
-                | ShutdownPhase::Notifying => None,
-            },
+            EventKind::Shutdown { phase } => {
+                let before = self.shutdown.replace(*phase);
+                match phase {
+                    ShutdownPhase::StopAccepting => self.stop_accepting,
+                    ShutdownPhase::Cancelling => match before {
+                        Some(ShutdownPhase::StopAccepting) => self.cancel_at_once,
+                        Some(ShutdownPhase::Notifying) => self.then_close,
+                        _ => self.grace_over,
+                    },
+                    ShutdownPhase::WaitingForEveryone => self.wait_for_everyone,
+                    ShutdownPhase::Notifying => self.say_goodbye,
+                    ShutdownPhase::Stopped => self.shut_down,
+                    ShutdownPhase::Draining { .. } => None,
+                }
+            }
+            // A server (re)starts: no shutdown under way.
+            EventKind::Listening { .. } => {
+                self.shutdown = None;
+                None
+            }
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each step of asyncio's shutdown, in each policy's branch, has one
+    /// line of its own in both variants, and the goodbye line the program
+    /// sends is the one the clients listen for.
+    #[test]
+    fn asyncio_listings_have_one_line_per_shutdown_step_and_the_protocols_goodbye() {
+        for errors in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
+            let listing = Listing::of(ServerModel::AsyncTasks, errors);
+            for anchor in [
+                model::STOP_ACCEPTING,
+                model::GRACE_OVER,
+                model::CANCEL_AT_ONCE,
+                model::WAIT_FOR_EVERYONE,
+                model::SAY_GOODBYE,
+                model::THEN_CLOSE,
+                model::SHUT_DOWN,
+            ] {
+                assert_eq!(
+                    listing.lines_with(anchor).count(),
+                    1,
+                    "{}: {anchor:?}",
+                    listing.file
+                );
+            }
+            let goodbye = String::from_utf8(protocol::GOODBYE.to_vec())
+                .unwrap()
+                .replace('\n', "\\n");
+            assert!(
+                listing.has(&format!("GOODBYE = b\"{goodbye}\"")),
+                "{}",
+                listing.file
+            );
+            for policy in protocol::ShutdownPolicy::ALL {
+                assert!(
+                    listing.has(&format!("policy == \"{}\"", policy.as_str())),
+                    "{}: {policy:?}",
+                    listing.file
+                );
+            }
         }
     }
 }

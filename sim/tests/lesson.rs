@@ -6,7 +6,9 @@ use loopscope_sim::{
     ClientBehaviour, ClientSpec, HandlerStyle, Listing, Scenario, ServerModel, Simulation,
 };
 use proptest::prelude::*;
-use protocol::{Call, ConnId, Event, EventKind, Micros, ShutdownPhase, Sock, TaskOutcome};
+use protocol::{
+    Call, ConnId, Event, EventKind, Micros, ShutdownPhase, ShutdownPolicy, Sock, TaskOutcome,
+};
 
 const MS: Micros = 1000;
 const SECOND: Micros = 1_000_000;
@@ -708,10 +710,15 @@ fn what_a_client_sent_from_the_backlog_is_buffered_when_it_is_accepted() {
 
 /// The lines lit through a client's error and a shutdown are lines of the
 /// listing in force (the handled or the unhandled variant): the `except`
-/// that caught the error, then each step of the shutdown code.
-/// Two polite clients, a crasher and a silent client, then a shutdown with
-/// 200 ms grace: every kind of line a listing lights.
-fn errors_then_shutdown(model: ServerModel, style: HandlerStyle) -> Vec<Event> {
+/// that caught the error, then each step of the shutdown code, in the
+/// branch of the policy in force.
+/// Two polite clients, a crasher and a silent client, then a shutdown
+/// under `policy` (200 ms grace): every kind of line a listing lights.
+fn errors_then_shutdown(
+    model: ServerModel,
+    style: HandlerStyle,
+    policy: ShutdownPolicy,
+) -> Vec<Event> {
     let mut simulation = Simulation::new(
         Scenario::new(model)
             .style(style)
@@ -720,109 +727,146 @@ fn errors_then_shutdown(model: ServerModel, style: HandlerStyle) -> Vec<Event> {
             .client(ClientBehaviour::Silent {}, 30 * MS),
     );
     simulation.run_until(500 * MS);
-    simulation.shutdown(200 * MS);
+    simulation.shutdown_with(policy, 200 * MS);
     simulation.run_until(2 * SECOND);
     simulation.drain_events()
 }
 
-#[test]
-fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
+/// Every model with the default shutdown, and asyncio's under each policy.
+fn models_styles_and_policies() -> Vec<(ServerModel, HandlerStyle, ShutdownPolicy)> {
+    let mut runs = Vec::new();
     for model in MODELS {
         for style in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
-            let listing = Listing::of(model, style);
-            let source: Vec<&str> = listing.source.lines().collect();
-            let line_text = |line: u32| source[line as usize - 1];
-            let events = errors_then_shutdown(model, style);
-            let crashed = events
-                .iter()
-                .any(|event| matches!(event.kind, EventKind::ServerCrashed { .. }));
-            let expect_crash = style == HandlerStyle::Unhandled && model != ServerModel::AsyncTasks;
-            assert_eq!(crashed, expect_crash, "{}", listing.file);
-            let mut lit = 0;
-            let mut seen = Vec::new();
-            let at_line = |lit: u32, anchor: &'static str, seen: &mut Vec<&str>| {
-                assert!(
-                    line_text(lit).contains(anchor),
-                    "{}: {anchor:?} expected, line {lit} is {:?}",
-                    listing.file,
-                    line_text(lit)
-                );
-                seen.push(anchor);
+            let policies: &[ShutdownPolicy] = if model.offers_shutdown_policies() {
+                &ShutdownPolicy::ALL
+            } else {
+                &[ShutdownPolicy::GraceThenCancel]
             };
-            for event in &events {
-                match &event.kind {
-                    EventKind::CodeLine { line } => lit = *line,
-                    EventKind::ErrorHandled { .. } => {
-                        assert!(
-                            line_text(lit).contains("except ConnectionError"),
-                            "{}: {:?}",
-                            listing.file,
-                            line_text(lit)
-                        );
-                        seen.push("except");
-                    }
-                    EventKind::Shutdown { phase } => match phase {
-                        ShutdownPhase::StopAccepting => at_line(lit, "# stop accepting", &mut seen),
-                        ShutdownPhase::Cancelling => {
-                            at_line(lit, "# the grace period is over", &mut seen)
-                        }
-                        ShutdownPhase::Stopped => at_line(lit, "print(\"shut down\"", &mut seen),
-                        ShutdownPhase::Draining { .. } => {}
-                        ShutdownPhase::WaitingForEveryone | ShutdownPhase::Notifying => {
-                            panic!("the default shutdown gave {phase:?}")
-                        }
-                    },
-                    _ => {}
-                }
-            }
-            let expected: &[&str] = match (style, crashed) {
-                (HandlerStyle::Handled, _) => &[
-                    "except",
-                    "# stop accepting",
-                    "# the grace period is over",
-                    "print(\"shut down\"",
-                ],
-                (HandlerStyle::Unhandled, false) => &[
-                    "# stop accepting",
-                    "# the grace period is over",
-                    "print(\"shut down\"",
-                ],
-                // A dead server has nothing left to shut down.
-                (HandlerStyle::Unhandled, true) => &[],
-            };
-            assert_eq!(seen, expected, "{}", listing.file);
+            runs.extend(policies.iter().map(|policy| (model, style, *policy)));
         }
+    }
+    runs
+}
+
+#[test]
+fn errors_and_shutdowns_light_the_lines_of_the_listing_in_force() {
+    for (model, style, policy) in models_styles_and_policies() {
+        let listing = Listing::of(model, style);
+        let source: Vec<&str> = listing.source.lines().collect();
+        let line_text = |line: u32| source[line as usize - 1];
+        let events = errors_then_shutdown(model, style, policy);
+        let crashed = events
+            .iter()
+            .any(|event| matches!(event.kind, EventKind::ServerCrashed { .. }));
+        let expect_crash = style == HandlerStyle::Unhandled && model != ServerModel::AsyncTasks;
+        assert_eq!(crashed, expect_crash, "{}", listing.file);
+        let cancel_line = match policy {
+            ShutdownPolicy::GraceThenCancel => "# the grace period is over",
+            ShutdownPolicy::CancelAtOnce => "# cancel at once",
+            ShutdownPolicy::NotifyFirst => "# then close it",
+            ShutdownPolicy::WaitForEveryone => "(no cancelling)",
+        };
+        let mut lit = 0;
+        let mut seen = Vec::new();
+        let at_line = |lit: u32, anchor: &'static str, seen: &mut Vec<&str>| {
+            assert!(
+                line_text(lit).contains(anchor),
+                "{} {policy:?}: {anchor:?} expected, line {lit} is {:?}",
+                listing.file,
+                line_text(lit)
+            );
+            seen.push(anchor);
+        };
+        for event in &events {
+            match &event.kind {
+                EventKind::CodeLine { line } => lit = *line,
+                EventKind::ErrorHandled { .. } => {
+                    assert!(
+                        line_text(lit).contains("except ConnectionError"),
+                        "{}: {:?}",
+                        listing.file,
+                        line_text(lit)
+                    );
+                    seen.push("except");
+                }
+                EventKind::Shutdown { phase } => match phase {
+                    ShutdownPhase::StopAccepting => at_line(lit, "# stop accepting", &mut seen),
+                    ShutdownPhase::Cancelling => at_line(lit, cancel_line, &mut seen),
+                    ShutdownPhase::WaitingForEveryone => {
+                        at_line(lit, "# wait for everyone, no deadline", &mut seen)
+                    }
+                    ShutdownPhase::Notifying => at_line(lit, "# say goodbye", &mut seen),
+                    ShutdownPhase::Stopped => at_line(lit, "print(\"shut down\"", &mut seen),
+                    ShutdownPhase::Draining { .. } => {}
+                },
+                _ => {}
+            }
+        }
+        let shutdown: &[&str] = match policy {
+            ShutdownPolicy::GraceThenCancel | ShutdownPolicy::CancelAtOnce => {
+                &["# stop accepting", cancel_line, "print(\"shut down\""]
+            }
+            // The silent client never leaves: the server never stops.
+            ShutdownPolicy::WaitForEveryone => {
+                &["# stop accepting", "# wait for everyone, no deadline"]
+            }
+            ShutdownPolicy::NotifyFirst => &[
+                "# stop accepting",
+                "# say goodbye",
+                cancel_line,
+                "print(\"shut down\"",
+            ],
+        };
+        let expected: Vec<&str> = match (style, crashed) {
+            (HandlerStyle::Handled, _) => ["except"].iter().chain(shutdown).copied().collect(),
+            (HandlerStyle::Unhandled, false) => shutdown.to_vec(),
+            // A dead server has nothing left to shut down.
+            (HandlerStyle::Unhandled, true) => Vec::new(),
+        };
+        assert_eq!(seen, expected, "{} {policy:?}", listing.file);
     }
 }
 
 /// A live lab reports no lines: the page lights the line each happening
 /// stands at ([`HappeningLines`]). Those lines are the ones the simulator
-/// itself lights at the same happenings, in every model and variant.
+/// itself lights at the same happenings, in every model and variant, and
+/// in each branch of asyncio's shutdown.
 #[test]
 fn the_lines_a_live_run_lights_are_the_lines_the_simulator_lights() {
     use loopscope_sim::HappeningLines;
     use std::collections::BTreeMap;
-    for model in MODELS {
-        for style in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
-            let lines = HappeningLines::of(model, style);
-            let mut lit = 0;
-            let mut agreed: BTreeMap<&str, usize> = BTreeMap::new();
-            for event in errors_then_shutdown(model, style) {
-                if let EventKind::CodeLine { line } = event.kind {
-                    lit = line;
-                    continue;
-                }
-                let Some(line) = lines.line(&event.kind) else {
-                    continue;
-                };
-                assert_eq!(
-                    line, lit,
-                    "{model:?} {style:?}: {:?} stands at line {line}, the simulator is at {lit}",
-                    event.kind
-                );
-                *agreed.entry(kind_of(&event.kind)).or_default() += 1;
+    for (model, style, policy) in models_styles_and_policies() {
+        let mut lines = HappeningLines::of(model, style);
+        let mut lit = 0;
+        let mut agreed: BTreeMap<&str, usize> = BTreeMap::new();
+        for event in errors_then_shutdown(model, style, policy) {
+            if let EventKind::CodeLine { line } = event.kind {
+                lit = line;
+                continue;
             }
-            assert!(agreed.len() >= 4, "{model:?} {style:?}: {agreed:?}");
+            let Some(line) = lines.line(&event.kind) else {
+                continue;
+            };
+            assert_eq!(
+                line, lit,
+                "{model:?} {style:?} {policy:?}: {:?} stands at line {line}, the simulator is at {lit}",
+                event.kind
+            );
+            *agreed.entry(kind_of(&event.kind)).or_default() += 1;
+        }
+        assert!(agreed.len() >= 4, "{model:?} {style:?}: {agreed:?}");
+        let crashed = style == HandlerStyle::Unhandled && model != ServerModel::AsyncTasks;
+        if !crashed {
+            let phases = agreed.get("shutdown").copied().unwrap_or(0);
+            let expected = match policy {
+                ShutdownPolicy::WaitForEveryone => 2,
+                ShutdownPolicy::NotifyFirst => 4,
+                _ => 3,
+            };
+            assert_eq!(
+                phases, expected,
+                "{model:?} {style:?} {policy:?}: {agreed:?}"
+            );
         }
     }
 }

@@ -375,3 +375,144 @@ fn the_unhandled_asyncio_server_loses_one_task_and_reports_it_late() {
     drop(stream);
     check_graceful_shutdown_on_sigint(server, GRACE);
 }
+
+/// Waits until the program has closed its listening socket (a shutdown
+/// began): connecting is refused. A connection that got in before is
+/// closed at once, so it leaves nothing for the shutdown to wait for.
+fn wait_until_it_stops_accepting(server: &Server) {
+    let deadline = Instant::now() + PATIENCE;
+    while let Ok(probe) = TcpStream::connect(server.addr) {
+        drop(probe);
+        assert!(
+            Instant::now() < deadline,
+            "{} never stopped accepting",
+            server.file
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Everything the server still sends a client, until it closes.
+fn read_to_the_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    let mut buffer = [0; 256];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return rest,
+            Ok(read) => rest.extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
+/// The program's own exit after SIGINT: it says "shut down" and exits
+/// cleanly; returns how long that took from `since`.
+fn exits_cleanly(mut server: Server, since: Instant) -> Duration {
+    let mut rest = String::new();
+    server.stdout.read_to_string(&mut rest).unwrap();
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{}: exit status {exit}", server.file);
+    assert!(rest.contains("shut down"), "{}: {rest:?}", server.file);
+    since.elapsed()
+}
+
+const ASYNCIO: [&str; 2] = ["async_tasks.py", "async_tasks_unhandled.py"];
+
+/// A long grace period, to show that a policy without one does not wait
+/// for it.
+const LONG_GRACE: &str = "30";
+
+#[test]
+fn asyncio_cancel_at_once_closes_a_lingering_client_at_once() {
+    for file in ASYNCIO {
+        let server = Server::start(file, &[LONG_GRACE, "cancel_at_once"]);
+        let mut lingering = server.connect();
+        echo_round(&mut lingering, b"hello");
+        let interrupted = Instant::now();
+        server.interrupt();
+        assert_eq!(
+            read_to_the_end(&mut lingering),
+            b"",
+            "{file}: closed, no goodbye"
+        );
+        let took = exits_cleanly(server, interrupted);
+        assert!(
+            took < Duration::from_secs(5),
+            "{file} did not wait for the grace: {took:?}"
+        );
+    }
+}
+
+#[test]
+fn asyncio_wait_for_everyone_serves_a_lingering_client_until_it_leaves() {
+    for file in ASYNCIO {
+        let mut server = Server::start(file, &["0.2", "wait_for_everyone"]);
+        let mut lingering = server.connect();
+        echo_round(&mut lingering, b"hello");
+        server.interrupt();
+        wait_until_it_stops_accepting(&server);
+        // Well past the grace it was given (which this policy ignores), the
+        // client is still served and the program still runs.
+        std::thread::sleep(Duration::from_millis(600));
+        echo_round(&mut lingering, b"still here?");
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "{file} waits for its last client"
+        );
+        let left = Instant::now();
+        drop(lingering);
+        let took = exits_cleanly(server, left);
+        assert!(
+            took < Duration::from_secs(5),
+            "{file} exited once the client left: {took:?}"
+        );
+    }
+}
+
+#[test]
+fn asyncio_notify_first_sends_a_lingering_client_the_goodbye_line_then_closes() {
+    for file in ASYNCIO {
+        let server = Server::start(file, &[LONG_GRACE, "notify_first"]);
+        let mut lingering = server.connect();
+        echo_round(&mut lingering, b"hello");
+        let mut silent = server.connect();
+        let interrupted = Instant::now();
+        server.interrupt();
+        for stream in [&mut lingering, &mut silent] {
+            assert_eq!(
+                read_to_the_end(stream),
+                protocol::GOODBYE,
+                "{file}: the goodbye line, then the end"
+            );
+        }
+        let took = exits_cleanly(server, interrupted);
+        assert!(took < Duration::from_secs(5), "{file}: {took:?}");
+    }
+}
+
+#[test]
+fn asyncio_refuses_a_policy_it_does_not_know() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join("async_tasks.py");
+    let output = Command::new("python3")
+        .arg(path)
+        .args(["0", "1", "ask_nicely"])
+        .output()
+        .expect("python3 runs");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    for policy in protocol::ShutdownPolicy::ALL {
+        assert!(said.contains(policy.as_str()), "{said}");
+    }
+}
+
+#[test]
+fn asyncio_grace_then_cancel_named_is_the_default() {
+    for file in ASYNCIO {
+        let server = Server::start(
+            file,
+            &[&GRACE.as_secs_f64().to_string(), "grace_then_cancel"],
+        );
+        check_graceful_shutdown_on_sigint(server, GRACE);
+    }
+}

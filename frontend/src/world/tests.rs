@@ -122,6 +122,7 @@ fn one_served_client() -> Vec<EventKind> {
             client: ClientId(1),
             echoed: 7,
             error: None,
+            told_goodbye: false,
         },
     ]
 }
@@ -712,6 +713,7 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
                 client: ClientId(1),
                 echoed: 32,
                 error: Some("connection reset by peer".into()),
+                told_goodbye: false,
             },
             EventKind::RoundTrip {
                 client: ClientId(1),
@@ -753,6 +755,7 @@ fn a_fresh_run_begins_when_the_server_restarts_and_leaves_the_old_clients_out() 
                 client: ClientId(2),
                 echoed: 32,
                 error: None,
+                told_goodbye: false,
             },
         ],
     ));

@@ -387,9 +387,13 @@ pub fn describe(kind: &EventKind, model: Option<ServerModel>) -> String {
             client,
             echoed,
             error,
-        } => match error {
-            None => format!("{client} done: {echoed} bytes echoed intact"),
-            Some(error) => format!("{client} stopped after {echoed} bytes: {error}"),
+            told_goodbye,
+        } => match (error, told_goodbye) {
+            (None, false) => format!("{client} done: {echoed} bytes echoed intact"),
+            (None, true) => {
+                format!("{client} was told goodbye after {echoed} bytes echoed intact")
+            }
+            (Some(error), _) => format!("{client} stopped after {echoed} bytes: {error}"),
         },
         EventKind::Dropped { count } => {
             format!("{count} events dropped: the page read more slowly than the lab ran")

@@ -19,6 +19,17 @@ pub const GRACE_OVER: &str = "# the grace period is over";
 /// See [`STOP_ACCEPTING`].
 pub const SHUT_DOWN: &str = "print(\"shut down\"";
 
+/// The lines of the shutdown policies only asyncio's program offers
+/// ([`protocol::ShutdownPolicy`]): each cancels, waits or says goodbye at a
+/// line of its own branch.
+pub const CANCEL_AT_ONCE: &str = "# cancel at once";
+/// See [`CANCEL_AT_ONCE`].
+pub const WAIT_FOR_EVERYONE: &str = "# wait for everyone, no deadline";
+/// See [`CANCEL_AT_ONCE`].
+pub const SAY_GOODBYE: &str = "# say goodbye";
+/// See [`CANCEL_AT_ONCE`].
+pub const THEN_CLOSE: &str = "# then close it";
+
 use crate::listing::Listing;
 use crate::net::Net;
 
@@ -171,8 +182,14 @@ pub trait Model {
     fn step(&mut self, cx: &mut Cx) -> Next;
     /// A shutdown began: the listener is already closed; stop accepting.
     fn stop_accepting(&mut self, cx: &mut Cx);
-    /// The grace period is over: end whatever still runs.
+    /// The grace period is over (or the policy gives none): end whatever
+    /// still runs.
     fn cancel_the_rest(&mut self, cx: &mut Cx);
+    /// Writes the goodbye line ([`protocol::GOODBYE`]) to every connection
+    /// still open, without waiting for room. Only a model whose program
+    /// offers the policies is asked
+    /// ([`ServerModel::offers_shutdown_policies`]).
+    fn say_goodbye(&mut self, _cx: &mut Cx) {}
 }
 
 /// The model for `kind`, ready for its first step.

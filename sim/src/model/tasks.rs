@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use protocol::{
-    ConnId, EventKind, HandlerStyle, IoOp, LoopPhase, Micros, ServerModel, Sock, TaskId,
+    ConnId, EventKind, GOODBYE, HandlerStyle, IoOp, LoopPhase, Micros, ServerModel, Sock, TaskId,
     TaskOutcome,
 };
 
@@ -363,6 +363,18 @@ impl Model for Tasks {
             .position(|task| matches!(task.work, Work::Accept) && !task.done)
         {
             self.cancel(cx, acceptor);
+        }
+    }
+
+    fn say_goodbye(&mut self, cx: &mut Cx) {
+        // `client.send(GOODBYE)` to each client still served, in the order
+        // they were accepted: what fits in the send buffer now goes, the
+        // rest never does (no task waits for room).
+        for task in &self.tasks {
+            if let (false, Work::Recv { conn } | Work::Send { conn, .. }) = (task.done, &task.work)
+            {
+                let _ = cx.net.send(*conn, GOODBYE);
+            }
         }
     }
 
