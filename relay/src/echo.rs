@@ -17,18 +17,24 @@
 //! Shutting down is the usual tokio pattern: one cancellation token stops
 //! the accept loop (closing the port), a task tracker waits for the handlers
 //! for a grace period, and a second token cancels the ones still running.
+//! The other policies of asyncio's program ([`ShutdownPolicy`]) are the
+//! same parts in another order: cancel at once, wait with no deadline, or
+//! write the goodbye line to every connection still open ([`OpenClients`],
+//! the program's `clients` dict) and then cancel.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
 use futures::FutureExt;
 use protocol::{
-    ConnId, EventKind, HandlerStyle, IoOp, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
+    ConnId, EventKind, GOODBYE, HandlerStyle, IoOp, ServerModel, ShutdownPhase, ShutdownPolicy,
+    Sock, TaskId, TaskOutcome,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -41,6 +47,51 @@ use crate::threaded::{ACCEPT_BACKOFF, accept_failed};
 
 /// Bytes read per `recv`, like `sock.recv(4096)` in the lesson.
 const READ_SIZE: usize = 4096;
+
+/// The connections whose handlers still run, as asyncio's program keeps
+/// them (`clients[task] = client`, emptied by `add_done_callback`): what a
+/// shutdown that says goodbye writes to.
+#[derive(Clone, Debug, Default)]
+struct OpenClients(Arc<Mutex<BTreeMap<ConnId, Arc<TcpStream>>>>);
+
+impl OpenClients {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ConnId, Arc<TcpStream>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps `stream` until the guard returned is dropped (its handler
+    /// ended, however it ended).
+    fn keep(&self, conn: ConnId, stream: Arc<TcpStream>) -> KeptClient {
+        self.lock().insert(conn, stream);
+        KeptClient {
+            clients: self.clone(),
+            conn,
+        }
+    }
+
+    /// `client.send(GOODBYE)` to each, in the order they were accepted:
+    /// what fits in the send buffer now goes; a client whose buffer is full
+    /// (it reads nothing) or that is gone misses it, and nobody waits.
+    fn say_goodbye(&self) {
+        for stream in self.lock().values() {
+            let _ = stream.try_write(GOODBYE);
+        }
+    }
+}
+
+/// A connection kept in [`OpenClients`] while its handler runs.
+struct KeptClient {
+    clients: OpenClients,
+    conn: ConnId,
+}
+
+impl Drop for KeptClient {
+    fn drop(&mut self) {
+        self.clients.lock().remove(&self.conn);
+    }
+}
 
 /// A running echo server: what its tasks share.
 #[derive(Clone, Debug)]
@@ -55,6 +106,7 @@ struct EchoServer {
     doomed: Arc<AtomicU64>,
     /// What a handler does with a client's error.
     errors: HandlerStyle,
+    clients: OpenClients,
 }
 
 /// The controls of a running echo server.
@@ -72,6 +124,7 @@ pub struct ServerHandle {
     /// The shutdown running on that loop, which keeps the loop alive until
     /// it has said `stopped`.
     shutting_down: TaskTracker,
+    clients: OpenClients,
 }
 
 /// Starts serving `listener`. Cancelling `lab_stop` ends everything at once;
@@ -93,6 +146,7 @@ pub fn start(
         doomed: Arc::new(AtomicU64::new(0)),
         runtime: tokio::runtime::Handle::current(),
         shutting_down: TaskTracker::new(),
+        clients: OpenClients::default(),
     };
     let server = EchoServer {
         doomed: Arc::clone(&handle.doomed),
@@ -104,6 +158,7 @@ pub fn start(
         next_conn: Arc::new(AtomicU64::new(1)),
         next_task: Arc::new(AtomicU64::new(1)),
         errors,
+        clients: handle.clients.clone(),
     };
     handle.acceptor.spawn(server.accept_loop(listener));
     handle
@@ -115,50 +170,79 @@ impl ServerHandle {
         self.doomed.store(conn.0, Ordering::Relaxed);
     }
 
-    /// Stops accepting (the port closes), lets the connections in flight
-    /// finish for `grace`, then cancels the rest; reports each phase.
+    /// Stops accepting (the port closes), then treats the connections in
+    /// flight as `policy` says, reporting each phase:
+    ///
+    /// * grace then cancel: lets them finish for `grace`, cancels the rest;
+    /// * cancel at once: cancels them all now;
+    /// * wait for everyone: waits, with no deadline, until each has ended
+    ///   by itself (closing the lab still ends them);
+    /// * notify first: writes the goodbye line to each, then cancels them.
     ///
     /// It runs on the server's loop, as `asyncio.wait(tasks,
     /// timeout=grace)` does: the grace period is a timer of that loop, so
     /// the loop's `select()` waits at most until it (see `event_loop`).
-    pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+    pub async fn shut_down(&self, probe: &Probe, grace: Duration, policy: ShutdownPolicy) {
         let (this, on_loop_probe) = (self.clone(), probe.clone());
         let on_loop = self.shutting_down.spawn_on(
-            async move { this.shut_down_here(&on_loop_probe, grace).await },
+            async move { this.shut_down_here(&on_loop_probe, grace, policy).await },
             &self.runtime,
         );
         if on_loop.await.is_err() {
             // The loop had already ended (its server stopped at once):
             // nothing runs there to wait for, so say the phases here.
-            self.shut_down_here(probe, grace).await;
+            self.shut_down_here(probe, grace, policy).await;
         }
     }
 
-    async fn shut_down_here(&self, probe: &Probe, grace: Duration) {
+    async fn shut_down_here(&self, probe: &Probe, grace: Duration, policy: ShutdownPolicy) {
         self.stop_accepting.cancel();
         self.acceptor.close();
         self.acceptor.wait().await;
         probe.emit(EventKind::Shutdown {
             phase: ShutdownPhase::StopAccepting,
         });
-        let deadline = probe.now() + grace.as_micros() as u64;
-        probe.emit(EventKind::Shutdown {
-            phase: ShutdownPhase::Draining { deadline },
-        });
         self.handlers.close();
-        if tokio::time::timeout(grace, self.handlers.wait())
-            .await
-            .is_err()
-        {
-            probe.emit(EventKind::Shutdown {
-                phase: ShutdownPhase::Cancelling,
-            });
-            self.cancel_handlers.cancel();
-            self.handlers.wait().await;
+        match policy {
+            ShutdownPolicy::GraceThenCancel => {
+                let deadline = probe.now() + grace.as_micros() as u64;
+                probe.emit(EventKind::Shutdown {
+                    phase: ShutdownPhase::Draining { deadline },
+                });
+                if tokio::time::timeout(grace, self.handlers.wait())
+                    .await
+                    .is_err()
+                {
+                    self.cancel_the_rest(probe).await;
+                }
+            }
+            ShutdownPolicy::CancelAtOnce => self.cancel_the_rest(probe).await,
+            ShutdownPolicy::WaitForEveryone => {
+                probe.emit(EventKind::Shutdown {
+                    phase: ShutdownPhase::WaitingForEveryone,
+                });
+                self.handlers.wait().await;
+            }
+            ShutdownPolicy::NotifyFirst => {
+                probe.emit(EventKind::Shutdown {
+                    phase: ShutdownPhase::Notifying,
+                });
+                self.clients.say_goodbye();
+                self.cancel_the_rest(probe).await;
+            }
         }
         probe.emit(EventKind::Shutdown {
             phase: ShutdownPhase::Stopped,
         });
+    }
+
+    /// Cancels the handlers still running and waits until they have ended.
+    async fn cancel_the_rest(&self, probe: &Probe) {
+        probe.emit(EventKind::Shutdown {
+            phase: ShutdownPhase::Cancelling,
+        });
+        self.cancel_handlers.cancel();
+        self.handlers.wait().await;
     }
 
     /// Stops accepting and cancels every handler at once, then waits until
@@ -235,10 +319,12 @@ impl EchoServer {
         let doomed = Arc::clone(&self.doomed);
         let task_probe = self.probe.clone();
         let errors = self.errors;
+        let stream = Arc::new(stream);
+        let kept = self.clients.keep(conn, Arc::clone(&stream));
         self.handlers.spawn(Instrumented::new(task, task_probe, async move {
             // A panic in the handler ends this task only; it is reported
             // like any other failure.
-            let served = AssertUnwindSafe(echo(stream, conn, task, &probe, &doomed)).catch_unwind();
+            let served = AssertUnwindSafe(echo(&stream, conn, task, &probe, &doomed)).catch_unwind();
             let outcome = tokio::select! {
                 _ = stop.cancelled() => TaskOutcome::Cancelled,
                 served = served => match served {
@@ -267,6 +353,8 @@ impl EchoServer {
             if let Some(error) = unretrieved {
                 probe.emit(EventKind::ExceptionNeverRetrieved { task, error });
             }
+            // The socket closes as the last reference goes.
+            drop((kept, stream));
             probe.closed(conn);
             drop(pass);
         }));
@@ -295,7 +383,7 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
 
 /// Echoes until the peer closes its side, reporting each suspension.
 async fn echo(
-    stream: TcpStream,
+    stream: &TcpStream,
     conn: ConnId,
     task: TaskId,
     probe: &Probe,
@@ -324,7 +412,7 @@ async fn echo(
             conn,
             bytes: received as u64,
         });
-        send_all(&stream, &buffer[..received], conn, task, probe).await?;
+        send_all(stream, &buffer[..received], conn, task, probe).await?;
         probe.emit(EventKind::Sent {
             conn,
             bytes: received as u64,

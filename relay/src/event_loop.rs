@@ -14,7 +14,8 @@
 //!   a graceful shutdown's grace period (`asyncio.wait(tasks,
 //!   timeout=grace)`), which runs on this loop; its deadline is reported
 //!   (`shutdown` `draining`), so the timeout is the time left to it, and
-//!   none before a shutdown.
+//!   none before a shutdown, nor in one that waits for everyone with no
+//!   deadline.
 //! * `select_returned` and `phase: run` come from the unpark hook
 //!   (`on_thread_unpark`): the reactor has turned the epoll events into
 //!   wakes (each a `task_woken`), so the ready set is the sockets those
@@ -208,6 +209,31 @@ mod tests {
             })
             .count();
         assert_eq!(timers, 1, "{kinds:?}");
+    }
+
+    /// Waiting for everyone has no deadline: the loop has no timer, and
+    /// select() waits with no timeout.
+    #[tokio::test]
+    async fn waiting_for_everyone_leaves_select_without_a_timeout() {
+        let (probe, mut stream) = crate::probe::channel(64);
+        let watch = LoopWatch::default();
+        for phase in [
+            ShutdownPhase::StopAccepting,
+            ShutdownPhase::WaitingForEveryone,
+        ] {
+            watch.observe(&EventKind::Shutdown { phase });
+        }
+        watch.parked(&probe);
+        watch.unparked(&probe);
+        drop(probe);
+        let mut timeouts = Vec::new();
+        while let Some(batch) = stream.next_batch(std::time::Duration::ZERO, 64).await {
+            timeouts.extend(batch.into_iter().filter_map(|event| match event.kind {
+                EventKind::SelectCalled { timeout_us } => Some(timeout_us),
+                _ => None,
+            }));
+        }
+        assert_eq!(timeouts, [None]);
     }
 
     #[test]

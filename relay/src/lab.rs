@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use protocol::{
     ClientBehaviour, ClientId, Command, EventKind, HandlerStyle, Hello, Limits, PROTOCOL_VERSION,
-    ServerModel,
+    ServerModel, ShutdownPolicy,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -60,6 +60,17 @@ pub enum Refused {
     /// A shutdown was asked for twice.
     #[error("the server is already shutting down")]
     AlreadyShuttingDown,
+    /// A shutdown policy other than grace then cancel, for a model whose
+    /// program offers no choice.
+    #[error(
+        "only the asyncio program offers a choice of shutdown policy: the {model} server always gives a grace period, then closes the rest (asked for: {policy:?})"
+    )]
+    PolicyNotOffered {
+        /// The model running.
+        model: &'static str,
+        /// The policy asked for, as the page labels it.
+        policy: &'static str,
+    },
     /// Pausing a model that cannot be paused live.
     #[error(
         "the async-tasks model runs on tokio's scheduler and cannot be paused live; pause the view instead"
@@ -292,19 +303,22 @@ impl Lab {
                 }
                 Ok(())
             }
-            Command::Shutdown {
-                grace_ms,
-                policy: _,
-            } => {
+            Command::Shutdown { grace_ms, policy } => {
                 if self.shutting_down {
                     return Err(Refused::AlreadyShuttingDown);
+                }
+                if self.model.shutdown_policy(policy) != policy {
+                    return Err(Refused::PolicyNotOffered {
+                        model: self.model.key(),
+                        policy: policy.label(),
+                    });
                 }
                 self.shutting_down = true;
                 let (server, probe) = (self.server.clone(), self.probe.clone());
                 let grace =
                     Duration::from_millis(grace_ms.min(self.room.limits.max_pause_ms).into());
                 self.control_tasks
-                    .spawn(async move { server.shut_down(&probe, grace).await });
+                    .spawn(async move { server.shut_down(&probe, grace, policy).await });
                 Ok(())
             }
         }
@@ -403,7 +417,9 @@ impl Lab {
             self.control_tasks.wait().await;
         } else {
             self.shutting_down = true;
-            self.server.shut_down(&self.probe, grace).await;
+            self.server
+                .shut_down(&self.probe, grace, ShutdownPolicy::GraceThenCancel)
+                .await;
         }
     }
 

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use protocol::{ConnId, HandlerStyle, ServerModel};
+use protocol::{ConnId, HandlerStyle, ServerModel, ShutdownPolicy};
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::SharedAdmission;
@@ -123,12 +123,17 @@ impl Server {
         Ok(Server::Tasks(server))
     }
 
-    /// Stops accepting, lets connections finish for `grace`, cancels the
-    /// rest, reporting each phase.
-    pub async fn shut_down(&self, probe: &Probe, grace: Duration) {
+    /// Stops accepting, then treats the connections in flight as `policy`
+    /// says, reporting each phase. Only the tokio model (asyncio's program)
+    /// offers a choice; the thread models always let connections finish
+    /// for `grace` and close the rest, and the lab asks them nothing else.
+    pub async fn shut_down(&self, probe: &Probe, grace: Duration, policy: ShutdownPolicy) {
         match self {
-            Server::Tasks(server) => server.shut_down(probe, grace).await,
-            Server::Thread(server) => server.shut_down(probe, grace).await,
+            Server::Tasks(server) => server.shut_down(probe, grace, policy).await,
+            Server::Thread(server) => {
+                debug_assert_eq!(policy, ShutdownPolicy::GraceThenCancel);
+                server.shut_down(probe, grace).await
+            }
         }
     }
 
