@@ -3,8 +3,9 @@
 //! in the protocol's events, model by model: who got their bytes back, that
 //! the blocking server serves one client at a time and the others overlap,
 //! that only busy poll counts would-blocks, that a handled reset is caught
-//! once, and that a graceful shutdown after everyone left stops with
-//! nothing to cancel. Timing and kernel buffer sizes are where reality and
+//! once, that a graceful shutdown after everyone left stops with nothing
+//! to cancel, and what each of asyncio's shutdown policies does to a client
+//! that never leaves. Timing and kernel buffer sizes are where reality and
 //! the simulator may differ, so neither is compared.
 
 use std::collections::BTreeSet;
@@ -351,6 +352,113 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
                 the_loop_waits_for_the_grace_timer(events, 300 * MS, model, source);
             }
         }
+    }
+}
+
+/// What a shutdown policy did to a client that never leaves, whatever
+/// told it.
+#[derive(Debug, PartialEq, Eq)]
+struct Farewell {
+    /// The shutdown's phases, deadlines left out.
+    phases: Vec<&'static str>,
+    /// Handler tasks cancelled.
+    cancelled: usize,
+    /// Clients that finished, and those told goodbye.
+    finished: usize,
+    told_goodbye: usize,
+}
+
+fn farewell(events: &[Event]) -> Farewell {
+    Farewell {
+        phases: events
+            .iter()
+            .filter_map(|event| match event.kind {
+                EventKind::Shutdown { phase } => Some(match phase {
+                    ShutdownPhase::StopAccepting => "stop accepting",
+                    ShutdownPhase::Draining { .. } => "draining",
+                    ShutdownPhase::WaitingForEveryone => "waiting for everyone",
+                    ShutdownPhase::Notifying => "notifying",
+                    ShutdownPhase::Cancelling => "cancelling",
+                    ShutdownPhase::Stopped => "stopped",
+                }),
+                _ => None,
+            })
+            .collect(),
+        cancelled: story(events).cancelled,
+        finished: story(events).finished,
+        told_goodbye: count(events, |kind| {
+            matches!(
+                kind,
+                EventKind::ClientFinished {
+                    told_goodbye: true,
+                    ..
+                }
+            )
+        }),
+    }
+}
+
+#[tokio::test]
+async fn each_asyncio_shutdown_policy_tells_the_same_story_in_both_sources() {
+    for policy in ShutdownPolicy::ALL {
+        // Simulated: a silent client, then a shutdown under `policy`.
+        let mut simulation = Simulation::new(Scenario::new(ServerModel::AsyncTasks));
+        simulation.add_client(ClientSpec {
+            behaviour: ClientBehaviour::Silent {},
+            start: 0,
+        });
+        simulation.run_until(100 * MS);
+        simulation.shutdown_with(policy, 300 * MS);
+        simulation.run_until(2_000 * MS);
+        let simulated = simulation.drain_events();
+
+        // Live: the same.
+        let (relay, mut socket) = live_lab(ServerModel::AsyncTasks).await;
+        send_command(
+            &mut socket,
+            &Command::SpawnClients {
+                count: 1,
+                behaviour: ClientBehaviour::Silent {},
+            },
+        )
+        .await;
+        let mut live = events_until(&mut socket, |seen| {
+            count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+        })
+        .await;
+        send_command(
+            &mut socket,
+            &Command::Shutdown {
+                grace_ms: 300,
+                policy,
+            },
+        )
+        .await;
+        if policy == ShutdownPolicy::WaitForEveryone {
+            // It never stops: what a while tells is the whole story.
+            live.extend(events_within(&mut socket, std::time::Duration::from_millis(800)).await);
+        } else {
+            live.extend(
+                events_until(&mut socket, |seen| {
+                    count(seen, |kind| {
+                        matches!(
+                            kind,
+                            EventKind::Shutdown {
+                                phase: ShutdownPhase::Stopped
+                            }
+                        )
+                    }) == 1
+                        && count(seen, |kind| {
+                            matches!(kind, EventKind::ClientFinished { .. })
+                        }) == 1
+                })
+                .await,
+            );
+        }
+        relay.stop.cancel();
+        assert_eq!(farewell(&simulated), farewell(&live), "{policy:?}");
+        let told = usize::from(policy == ShutdownPolicy::NotifyFirst);
+        assert_eq!(farewell(&live).told_goodbye, told, "{policy:?}");
     }
 }
 
