@@ -989,3 +989,22 @@ fn a_live_run_lights_the_line_each_happening_stands_at() {
         text(Some(1))
     );
 }
+
+#[test]
+fn the_log_says_a_client_was_told_goodbye_rather_than_done() {
+    use crate::world::wording::describe;
+    let finished = |told_goodbye| EventKind::ClientFinished {
+        client: ClientId(2),
+        echoed: 30,
+        error: None,
+        told_goodbye,
+    };
+    assert_eq!(
+        describe(&finished(true), Some(ServerModel::AsyncTasks)),
+        "client#2 was told goodbye after 30 bytes echoed intact"
+    );
+    assert_eq!(
+        describe(&finished(false), Some(ServerModel::AsyncTasks)),
+        "client#2 done: 30 bytes echoed intact"
+    );
+}
