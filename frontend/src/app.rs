@@ -16,12 +16,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
+mod lesson_mode;
+
+use crate::address;
+use crate::chapter::Tab;
 use crate::components::sim_controls::MODELS;
 use crate::components::timeline::{dropped_file, thousands};
 use crate::components::{
-    CodeListing, Comparison, CountersView, EventLog, HelpOverlay, LabPanel, LoopCycle,
-    NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls, StatusBadge, TaskLanes,
-    TimeAction, Timeline,
+    CodeListing, Comparison, CountersView, EventLog, HelpOverlay, LabPanel, LessonAction,
+    LessonPanel, LoopCycle, NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls,
+    StatusBadge, TaskLanes, TimeAction, Timeline,
 };
 use crate::frame_clock::{self, EveryFrame};
 use crate::inbox::{self, Inbox};
@@ -610,14 +614,64 @@ pub fn App() -> Html {
             redraw.emit(());
         })
     };
+    // The lesson panel: the step open (from `?lesson=N`), the learner's
+    // progress, the step's run; the tab shown beside the projector layout;
+    // the text size (`?text=150`).
+    let lesson = use_mut_ref(lesson_mode::LessonMode::from_page);
+    let tab = use_state_eq(Tab::default);
+    let text_size = use_state_eq(|| address::text_size(&page_query()));
+    let live_now: Rc<Cell<bool>> = use_memo((), |_| Cell::new(false));
+    live_now.set(*status == LinkStatus::Live);
+    let lesson_page = lesson_mode::Page {
+        mode: Rc::clone(&lesson),
+        sim: Rc::clone(&sim),
+        fed: fed.clone(),
+        second_sim: Rc::clone(&second_sim),
+        second_fed: second_fed.clone(),
+        active: Rc::clone(&active),
+        live: Rc::clone(&live_now),
+        link: (*link).clone(),
+        chosen: chosen.clone(),
+        compare: compare.clone(),
+        tab: tab.clone(),
+        on_sim_action: on_sim_action.clone(),
+        redraw: redraw.clone(),
+    };
+    // The page as it is now, for the keys (whose listener outlives renders).
+    let lesson_now: Rc<RefCell<Option<lesson_mode::Page>>> = use_mut_ref(|| None);
+    *lesson_now.borrow_mut() = Some(lesson_page.clone());
+    {
+        let lesson_page = lesson_page.clone();
+        use_effect(move || lesson_page.after_render());
+    }
+    let on_lesson = {
+        let lesson_page = lesson_page.clone();
+        Callback::from(move |action: LessonAction| lesson_page.act(action))
+    };
+    let on_text_size = {
+        let text_size = text_size.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            let size = address::text_size(&format!("text={}", select.value()));
+            let value = (size != address::TEXT_SIZES[0]).then(|| size.to_string());
+            keep_in_address_exactly(&address::with_param(
+                &page_query(),
+                "text",
+                value.as_deref(),
+            ));
+            text_size.set(size);
+        })
+    };
     {
         // Keyboard: space plays or pauses, → steps, ← steps back, End
-        // shows now, ? shows the help.
+        // shows now, ? shows the help, n and p the next and previous step
+        // of the lesson.
         let on_sim_action = on_sim_action.clone();
         let on_time = on_time.clone();
         let on_replay = on_replay.clone();
         let help = help.clone();
         let active = Rc::clone(&active);
+        let lesson_now = Rc::clone(&lesson_now);
         use_effect_with((), move |_| {
             let listener = web_sys::window().map(|window| {
                 gloo_events::EventListener::new(&window, "keydown", move |event| {
@@ -657,6 +711,13 @@ pub fn App() -> Html {
                         "End" => {
                             event.prevent_default();
                             on_time.emit(TimeAction::Now);
+                        }
+                        "n" | "p" => {
+                            let by = if event.key() == "n" { 1 } else { -1 };
+                            let page = lesson_now.borrow().clone();
+                            if let Some(page) = page {
+                                page.go_by(by);
+                            }
                         }
                         "?" => help.set(!*help),
                         "Escape" => help.set(false),
@@ -736,8 +797,65 @@ pub fn App() -> Html {
             }
         })
     };
+    let controls = html! {
+        if source == Source::Sim {
+            <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
+                         now={sim.now()} behind={sim.behind().or_else(|| second_sim.borrow().as_ref().and_then(SimSource::behind))}
+                         life={now_life} on_action={on_sim_action} />
+        } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
+            { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
+        } else {
+            <LabPanel lab={now_world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={now_world.model} paused={now_world.paused}
+                      errors={now_world.errors} life={now_life}
+                      link={(*link).clone()} mirror={mirror_link} mirror_model={compare} enabled={live} />
+        }
+    };
+    let counters = html! {
+        <CountersView counters={world.counters} {model}
+                      latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
+    };
+    let ring = html! {
+        <LoopCycle moment={moment.clone()} iterations={world.counters.iterations}
+                   restart={if source == Source::Live { "Restart server" } else { "Reset" }} />
+    };
+    let selector = html! {
+        <SelectorTable world={shared.clone()}
+                       uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
+    };
+    let lanes = html! {
+        if let Some(second_model) = compare {
+            <Comparison first={(model, shared.clone())} second={(second_model, second_shared)} />
+        } else {
+            <TaskLanes world={shared.clone()} />
+        }
+    };
+    let listing = html! {
+        if source == Source::Sim {
+            <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.lit_line()}
+                         crashed={world.crashed.is_some()} />
+        } else if let Some(model) = world.model {
+            // A live lab reports no listing lines: each happening
+            // lights the line it stands at.
+            <CodeListing {model} errors={world.errors} line={world.lit_line()}
+                         crashed={world.crashed.is_some()} />
+        }
+    };
+    let log = html! { <EventLog world={shared.clone()} /> };
+    let lesson_state = lesson.borrow();
+    let open_lesson = {
+        let lesson_page = lesson_page.clone();
+        Callback::from(move |_: MouseEvent| {
+            let open = lesson_page.mode.borrow().open;
+            match open {
+                Some(_) => lesson_page.act(LessonAction::Close),
+                None => lesson_page.go_by(0),
+            }
+        })
+    };
     html! {
-        <div class="app" ondragover={Callback::from(|event: DragEvent| event.prevent_default())}
+        <div class={classes!("app", lesson_state.open.is_some().then_some("lesson-mode"))}
+             style={(*text_size != address::TEXT_SIZES[0]).then(|| format!("zoom:{}%", *text_size))}
+             ondragover={Callback::from(|event: DragEvent| event.prevent_default())}
              ondrop={on_drop}>
             <header class="top">
                 <h1>{ "Loopscope" }</h1>
@@ -766,6 +884,18 @@ pub fn App() -> Html {
                         }) }
                     </select>
                 </label>
+                <button id="lesson-button" class={classes!("secondary", lesson_state.open.is_some().then_some("active"))}
+                        aria-pressed={lesson_state.open.is_some().to_string()} onclick={open_lesson}
+                        title="The lesson, step by step (n: next step, p: previous)">
+                    { "Lesson" }
+                </button>
+                <label class="text-size" title="Text size, for a projector">{ "Text" }
+                    <select id="text-size" onchange={on_text_size}>
+                        { for address::TEXT_SIZES.iter().map(|size| html! {
+                            <option value={size.to_string()} selected={*size == *text_size}>{ format!("{size}%") }</option>
+                        }) }
+                    </select>
+                </label>
                 <button id="help-button" class="secondary" aria-label="Help: keys and the words of the lesson"
                         onclick={let help = help.clone(); Callback::from(move |_: MouseEvent| help.set(true))}>
                     { "?" }
@@ -782,7 +912,8 @@ pub fn App() -> Html {
                 <HelpOverlay on_close={let help = help.clone(); Callback::from(move |_| help.set(false))} />
             }
             if let LinkStatus::NoRelay { retry_in_s } = *status {
-                <NoRelayNotice url={bare_lab_url()} {retry_in_s} showing_saved_run={source == Source::Saved} />
+                <NoRelayNotice url={bare_lab_url()} {retry_in_s} showing_saved_run={source == Source::Saved}
+                               compact={lesson_state.open.is_some()} />
             }
             if let LinkStatus::Refused { reason } = &*status {
                 <div id="lab-refused" class="panel notice" role="alert">
@@ -807,40 +938,49 @@ pub fn App() -> Html {
                             Callback::from(move |_: MouseEvent| run_problem.set(None))}>{ "Dismiss" }</button>
                 </div>
             }
-            <main class="grid">
-                if source == Source::Sim {
-                    <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
-                                 now={sim.now()} behind={sim.behind().or_else(|| second_sim.borrow().as_ref().and_then(SimSource::behind))}
-                                 life={now_life} on_action={on_sim_action} />
-                } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
-                    { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
-                } else {
-                    <LabPanel lab={now_world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={now_world.model} paused={now_world.paused}
-                              errors={now_world.errors} life={now_life}
-                              link={(*link).clone()} mirror={mirror_link} mirror_model={compare} enabled={live} />
-                }
-                <CountersView counters={world.counters} {model}
-                              latency={world.latencies.percentile(0.5).zip(world.latencies.percentile(0.99))} />
-                <LoopCycle moment={moment.clone()} iterations={world.counters.iterations}
-                           restart={if source == Source::Live { "Restart server" } else { "Reset" }} />
-                <SelectorTable world={shared.clone()}
-                               uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
-                if let Some(second_model) = compare {
-                    <Comparison first={(model, shared.clone())} second={(second_model, second_shared)} />
-                } else {
-                    <TaskLanes world={shared.clone()} />
-                }
-                if source == Source::Sim {
-                    <CodeListing model={sim.settings().model} errors={sim.settings().style} line={world.lit_line()}
-                                 crashed={world.crashed.is_some()} />
-                } else if let Some(model) = world.model {
-                    // A live lab reports no listing lines: each happening
-                    // lights the line it stands at.
-                    <CodeListing {model} errors={world.errors} line={world.lit_line()}
-                                 crashed={world.crashed.is_some()} />
-                }
-                <EventLog world={shared.clone()} />
-            </main>
+            if let Some(number) = lesson_state.open {
+                <main class="grid projector">
+                    <LessonPanel {number} progress={lesson_state.progress.clone()} run={lesson_state.run.clone()}
+                                 source={if live_now.get() && source == Source::Live { "in the live lab" } else { "in the simulation" }}
+                                 on_action={on_lesson} />
+                    { ring }
+                    { listing }
+                    { lanes }
+                    <section class="panel tabbed" aria-label="More views">
+                        <div class="tab-list" role="tablist">
+                            { for Tab::ALL.iter().map(|each| {
+                                let (tab, each) = (tab.clone(), *each);
+                                html! {
+                                    <button id={format!("tab-{}", each.key())} role="tab"
+                                            class={classes!("tab", (*tab == each).then_some("active"))}
+                                            aria-selected={(*tab == each).to_string()}
+                                            onclick={Callback::from(move |_: MouseEvent| tab.set(each))}>
+                                        { each.label() }
+                                    </button>
+                                }
+                            }) }
+                        </div>
+                        <div role="tabpanel" aria-labelledby={format!("tab-{}", tab.key())}>
+                            { match *tab {
+                                Tab::Controls => controls,
+                                Tab::Counters => counters,
+                                Tab::Selector => selector,
+                                Tab::Log => log,
+                            } }
+                        </div>
+                    </section>
+                </main>
+            } else {
+                <main class="grid">
+                    { controls }
+                    { counters }
+                    { ring }
+                    { selector }
+                    { lanes }
+                    { listing }
+                    { log }
+                </main>
+            }
             <Timeline first={recording.first()} end={recording.end()} position={recording.position()}
                       at={recording.time_at(recording.position())} end_at={recording.time_at(recording.end())}
                       let_go={recording.let_go()} goes_on={source != Source::Saved}
@@ -1229,8 +1369,14 @@ fn page_query() -> String {
 }
 
 /// Replaces the page's address (without a new history entry) so that a
-/// copied link reproduces the scenario.
+/// copied link reproduces the scenario; the view it keeps (the lesson step,
+/// the text size) stays.
 fn keep_in_address(query: &str) {
+    keep_in_address_exactly(&address::with_view(query, &page_query()));
+}
+
+/// Replaces the page's address with `query`, as it is.
+fn keep_in_address_exactly(query: &str) {
     if let Some(history) = web_sys::window().and_then(|window| window.history().ok()) {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query));
     }

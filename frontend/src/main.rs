@@ -5,16 +5,22 @@
 //!   timeline, Step back, and saving and opening runs (pure);
 //! * [`live`]: the live source, a WebSocket to the relay that served the page;
 //! * [`simulated`]: the simulated source, the simulator running in the page;
+//! * [`address`]: what the page's address says of the view (the lesson
+//!   step, the text size) beside the scenario (pure);
 //! * [`app`]: the root component, which wires sources to the world and the
 //!   world to the views;
 //! * [`components`]: the views, small function components fed by props;
 //! * [`lesson`]: the plain sentences that explain what the server does;
+//! * [`chapter`]: the lesson panel's seven steps, their questions and the
+//!   proofs a run gives (pure);
 //! * [`glossary`]: the lesson's terms, defined once for the help and the
 //!   hover texts;
 //! * [`workshop`]: the join token and the host's lesson, the page's side;
 //! * [`host`]: the host's dashboard, at `/host`.
 
+mod address;
 mod app;
+mod chapter;
 mod components;
 mod frame_clock;
 mod glossary;

@@ -248,7 +248,7 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
             if lanes == 0 {
                 <p class="empty">{ "No connections yet: spawn a client, or connect with nc." }</p>
             } else {
-                <div class="lanes-scroll" style={format!("height:{}px", height + 2.0)} {onscroll}>
+                <div id={format!("{id}-view")} class="lanes-scroll" style={format!("height:{}px", height + 2.0)} {onscroll}>
                     <div class="lanes-inner" style={format!("height:{full_height}px")}>
                         <canvas ref={canvas} class="lanes-canvas" style={format!("height:{height}px")}
                                 role="img" aria-label={summary(&world, view)} />

@@ -9,6 +9,7 @@ mod event_log;
 mod help;
 mod lab_panel;
 mod lanes;
+mod lesson_panel;
 mod loop_cycle;
 mod measured;
 mod no_relay;
@@ -29,6 +30,7 @@ pub use lab_panel::LabPanel;
 #[cfg(test)]
 pub use lanes::CLASSES as LANE_CLASSES;
 pub use lanes::{SharedWorld, TaskLanes, lane_name, state_class, state_text};
+pub use lesson_panel::{LessonAction, LessonPanel, RunState};
 pub use loop_cycle::LoopCycle;
 pub use no_relay::NoRelayNotice;
 pub use selector_table::SelectorTable;

@@ -13,11 +13,23 @@ pub struct NoRelayNoticeProps {
     /// Whether the page shows a saved run (rather than the simulation).
     #[prop_or_default]
     pub showing_saved_run: bool,
+    /// One line, for the lesson's projector layout, which has no room to
+    /// spare above the loop.
+    #[prop_or_default]
+    pub compact: bool,
 }
 
 /// The notice shown until a relay answers.
 #[function_component]
 pub fn NoRelayNotice(props: &NoRelayNoticeProps) -> Html {
+    if props.compact {
+        return html! {
+            <p id="no-relay" class="notice compact" aria-label="No relay">
+                <span id="simulation-note">{ "No relay answered: the lesson runs in the simulation." }</span>
+                { " For real sockets, start one with " }<code>{ "scripts/run.sh" }</code>{ "." }
+            </p>
+        };
+    }
     html! {
         <section id="no-relay" class="panel notice" aria-label="No relay">
             <h2>{ "No relay answered" }</h2>

@@ -1,0 +1,132 @@
+//! Each step's scenario, run through the simulator and the [`World`] as
+//! the page runs it, proves the answer the step teaches; the same proof
+//! on a run that teaches otherwise proves another answer (or nothing), so
+//! a proof is a test of the run, not a fixed text.
+
+use protocol::{ServerModel, ShutdownPolicy};
+
+use super::*;
+use crate::simulated::SimSource;
+
+/// Most virtual time a step's run may take to prove something.
+const PATIENCE: Micros = 30_000_000;
+
+/// Runs `link` as the page would (frames of 16 ms), shutting the server
+/// down under `policy` when the step says, until its proof says something.
+fn first_proof(step: &Step, link: ScenarioLink, policy: ShutdownPolicy) -> Option<Proof> {
+    let mut sim = SimSource::new(link);
+    let mut world = World::default();
+    let mut shut_down = false;
+    while sim.now() < PATIENCE {
+        for event in sim.advance(16.0, || false) {
+            world.apply(&event);
+        }
+        if let Some(proof) = (step.proof)(&world) {
+            return Some(proof);
+        }
+        if let Some(after) = step.shutdown_after
+            && !shut_down
+            && sim.now() >= after
+        {
+            sim.shutdown(policy, STEP_GRACE);
+            shut_down = true;
+        }
+    }
+    None
+}
+
+/// The step's scenario under another model.
+fn under(step: &Step, model: ServerModel) -> ScenarioLink {
+    let mut link = step.link();
+    link.settings.model = model;
+    link
+}
+
+#[test]
+fn every_step_s_scenario_proves_what_it_teaches() {
+    for (index, step) in STEPS.iter().enumerate() {
+        let proof = first_proof(step, step.link(), ShutdownPolicy::GraceThenCancel)
+            .unwrap_or_else(|| panic!("step {}'s run proved nothing", index + 1));
+        assert_eq!(
+            proof.answer,
+            step.teaches,
+            "step {} ({}): the run proved {:?}: {}",
+            index + 1,
+            step.title,
+            step.answers[proof.answer],
+            proof.evidence
+        );
+        assert!(
+            proof.evidence.chars().any(|c| c.is_ascii_digit()),
+            "step {}: evidence without numbers: {}",
+            index + 1,
+            proof.evidence
+        );
+    }
+}
+
+#[test]
+fn a_run_that_teaches_otherwise_proves_another_answer() {
+    let other = |number: usize, model: ServerModel| {
+        let step = step(number).unwrap();
+        first_proof(step, under(step, model), ShutdownPolicy::GraceThenCancel)
+            .map(|proof| proof.answer)
+    };
+    // asyncio serves the three clients together: nobody waits in the backlog.
+    assert_eq!(other(1, ServerModel::AsyncTasks), Some(0));
+    // A selector sleeps while its client is silent.
+    assert_eq!(other(2, ServerModel::Selector), Some(0));
+    // Busy polling has no selector: nothing is ever reported ready.
+    assert_eq!(other(3, ServerModel::BusyPoll), None);
+    // Busy polling tries sockets that have nothing.
+    assert_eq!(other(4, ServerModel::BusyPoll), Some(1));
+    // A blocking server answers client 2 only once client 1 has left.
+    assert_eq!(other(5, ServerModel::Blocking), Some(0));
+    // The same unhandled error takes a selector loop down with everyone.
+    assert_eq!(other(6, ServerModel::Selector), Some(1));
+}
+
+#[test]
+fn the_shutdown_step_tells_the_policies_apart() {
+    let step = step(7).unwrap();
+    let answer = |policy| first_proof(step, step.link(), policy).map(|proof| proof.answer);
+    assert_eq!(answer(ShutdownPolicy::GraceThenCancel), Some(2));
+    assert_eq!(answer(ShutdownPolicy::CancelAtOnce), Some(0));
+    assert_eq!(answer(ShutdownPolicy::WaitForEveryone), Some(1));
+}
+
+#[test]
+fn each_step_names_a_model_and_offers_its_answers() {
+    for (index, step) in STEPS.iter().enumerate() {
+        assert!(
+            step.scenario
+                .contains(&format!("model={}", step.link().settings.model.key())),
+            "step {}: {}",
+            index + 1,
+            step.scenario
+        );
+        assert!(step.answers.len() >= 3 && step.teaches < step.answers.len());
+        assert!(!step.look_at.selectors.is_empty());
+    }
+    // The answer taught is not always in the same place.
+    let places: std::collections::BTreeSet<_> = STEPS.iter().map(|step| step.teaches).collect();
+    assert!(places.len() >= 2);
+}
+
+#[test]
+fn progress_survives_storage_and_ignores_what_it_cannot_read() {
+    let mut progress = Progress::default();
+    assert_eq!(progress.next_step(), 1);
+    progress.predicted.insert(1, 0);
+    progress.proved.insert(1, 1);
+    progress.proved.insert(2, 2);
+    assert_eq!(progress.next_step(), 3);
+    let stored = progress.to_json();
+    assert_eq!(Progress::parse(Some(&stored)), progress);
+    assert_eq!(Progress::parse(Some("{not json")), Progress::default());
+    assert_eq!(Progress::parse(None), Progress::default());
+    for number in 1..=STEPS.len() {
+        progress.proved.insert(number, 0);
+    }
+    assert_eq!(progress.next_step(), STEPS.len());
+}

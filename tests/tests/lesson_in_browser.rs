@@ -1,0 +1,472 @@
+//! The lesson panel in a real headless Chromium: every step opens from its
+//! link with the model it names, asks before it runs, and shows the answer
+//! its run proved with the element it points at in view; the projector
+//! layout keeps the lesson, the ring, the lanes and the lit line of the
+//! program on the first screen at 1280×720 (bounding boxes); `n`/`p`, the
+//! progress kept in local storage, the text size kept in the link; a step
+//! run in a live lab; the shutdown policies offered by the control.
+
+use fantoccini::Locator;
+use loopscope_e2e::{Browser, Relay, open_simulation, wait_until};
+use serde_json::Value;
+
+/// What each step names and what its run proves, as the page must show it.
+struct StepSeen {
+    number: usize,
+    title: &'static str,
+    /// The listing the step's model runs.
+    listing: &'static str,
+    /// The elements the step may point at once its run proved something
+    /// (a CSS selector list).
+    pointed: &'static str,
+    /// The answer its run proves (0-based, in the order offered).
+    proves: usize,
+}
+
+const STEPS: [StepSeen; 7] = [
+    StepSeen {
+        number: 1,
+        title: "Blocking sockets",
+        listing: "blocking.py",
+        pointed: "#lanes .lane.backlog, #lanes-view",
+        proves: 1,
+    },
+    StepSeen {
+        number: 2,
+        title: "Non-blocking sockets",
+        listing: "busy_poll.py",
+        pointed: "#counter-would-block",
+        proves: 2,
+    },
+    StepSeen {
+        number: 3,
+        title: "The selectors module",
+        listing: "selector.py",
+        pointed: "#selector-table tr.ready, #selector-table",
+        proves: 0,
+    },
+    StepSeen {
+        number: 4,
+        title: "select() in a loop",
+        listing: "selector.py",
+        pointed: "#loop-cycle",
+        proves: 0,
+    },
+    StepSeen {
+        number: 5,
+        title: "sock_accept",
+        listing: "async_tasks.py",
+        pointed: "#lanes .lane.waiting, #lanes-view",
+        proves: 2,
+    },
+    StepSeen {
+        number: 6,
+        title: "One task per client",
+        listing: "async_tasks_unhandled.py",
+        pointed: "#lanes .lane.failed, #lanes-view",
+        proves: 0,
+    },
+    StepSeen {
+        number: 7,
+        title: "Graceful shutdown",
+        listing: "async_tasks.py",
+        pointed: "#lanes-countdown, #lanes-view",
+        proves: 2,
+    },
+];
+
+/// The bounding box of the first element `css` finds, and the viewport:
+/// `[left, top, right, bottom]`, `[width, height]`.
+async fn box_of(browser: &Browser, css: &str) -> anyhow::Result<Option<([f64; 4], [f64; 2])>> {
+    let found = browser
+        .client
+        .execute(
+            "const e = document.querySelector(arguments[0]);
+             if (!e) return null;
+             const r = e.getBoundingClientRect();
+             return [[r.left, r.top, r.right, r.bottom], [window.innerWidth, window.innerHeight]];",
+            vec![Value::from(css)],
+        )
+        .await?;
+    Ok(serde_json::from_value(found).ok())
+}
+
+/// Asserts that `css` is on screen as the page is scrolled: inside the viewport, above
+/// the timeline that sticks to its bottom, and not empty.
+async fn assert_on_screen(browser: &Browser, css: &str, what: &str) -> anyhow::Result<()> {
+    let ([left, top, right, bottom], [width, height]) = box_of(browser, css)
+        .await?
+        .unwrap_or_else(|| panic!("{what} ({css}) is not in the page"));
+    let timeline_top = box_of(browser, ".timeline")
+        .await?
+        .map_or(height, |(rect, _)| rect[1]);
+    assert!(
+        right - left > 10.0 && bottom - top > 10.0,
+        "{what} is empty: {left},{top} to {right},{bottom}"
+    );
+    assert!(
+        left >= 0.0 && top >= 0.0 && right <= width + 0.5 && bottom <= timeline_top + 0.5,
+        "{what} ({css}) lies at {left:.0},{top:.0} to {right:.0},{bottom:.0}: outside the first \
+         screen of {width}×{height} (the timeline starts at {timeline_top:.0})"
+    );
+    Ok(())
+}
+
+/// Sizes the window so that the page's viewport is `width`×`height`.
+async fn set_viewport(browser: &Browser, width: u32, height: u32) -> anyhow::Result<()> {
+    browser.client.set_window_size(width, height).await?;
+    let inner: Vec<u32> = serde_json::from_value(
+        browser
+            .client
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await?,
+    )?;
+    browser
+        .client
+        .set_window_size(width + (width - inner[0]), height + (height - inner[1]))
+        .await?;
+    Ok(())
+}
+
+/// Picks answer `answer`, runs the step and waits for its proof; gives the
+/// answer the run proved.
+async fn predict_and_run(browser: &Browser, answer: usize) -> anyhow::Result<usize> {
+    assert_eq!(
+        browser.prop("#lesson-run", "disabled").await.as_deref(),
+        Some("true"),
+        "the run waits for a prediction"
+    );
+    browser.click(&format!("#lesson-answer-{answer}")).await?;
+    browser.click("#lesson-run").await?;
+    let proved = wait_until("the run's proof", || async {
+        browser
+            .attr("#lesson-proof", "data-answer")
+            .await?
+            .parse()
+            .ok()
+    })
+    .await?;
+    Ok(proved)
+}
+
+#[tokio::test]
+async fn every_step_opens_from_its_link_asks_first_and_shows_what_its_run_proved()
+-> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?lesson=1").await?;
+    for step in &STEPS {
+        if step.number > 1 {
+            let url = browser.client.current_url().await?;
+            let next = url.join(&format!("/?lesson={}", step.number))?;
+            browser.client.goto(next.as_str()).await?;
+            browser.wait_for_status("no-relay").await?;
+        }
+        let title = wait_until("the step's title", || async {
+            let title = browser.text("#lesson-title").await?;
+            title.contains(step.title).then_some(title)
+        })
+        .await?;
+        assert!(title.starts_with(&format!("{}.", step.number)), "{title}");
+        assert_eq!(
+            browser.text("#code-title").await.as_deref(),
+            Some(step.listing),
+            "step {}: the listing is the model the step names",
+            step.number
+        );
+        assert_eq!(
+            browser
+                .attr(&format!("#lesson-go-{}", step.number), "aria-current")
+                .await
+                .as_deref(),
+            Some("step")
+        );
+        // Nothing runs before the prediction.
+        assert_eq!(browser.count("#lesson-proof").await, 0);
+        // Predict one answer wrong on purpose in odd steps, to see the verdict.
+        let predicted = if step.number % 2 == 1 {
+            (step.proves + 1) % 3
+        } else {
+            step.proves
+        };
+        let proved = predict_and_run(&browser, predicted).await?;
+        assert_eq!(
+            proved,
+            step.proves,
+            "step {}: {:?}",
+            step.number,
+            browser.text("#lesson-proof").await
+        );
+        let evidence = browser.text("#lesson-evidence").await.unwrap_or_default();
+        assert!(
+            evidence.chars().any(|c| c.is_ascii_digit()),
+            "step {}: {evidence}",
+            step.number
+        );
+        let verdict = browser.text("#lesson-verdict").await.unwrap_or_default();
+        assert_eq!(
+            verdict == "You predicted it.",
+            predicted == step.proves,
+            "step {}: {verdict}",
+            step.number
+        );
+        assert_eq!(
+            browser.count(".answer.proved").await,
+            1,
+            "one answer is proved"
+        );
+        assert_eq!(
+            browser
+                .count(&format!(".answer.proved #lesson-answer-{}", step.proves))
+                .await,
+            1,
+            "the proved answer is marked"
+        );
+        // The element it points at is marked (only it), and on screen.
+        wait_until("the pointed element", || async {
+            let matches: Value = browser
+                .client
+                .execute(
+                    "const p = document.querySelectorAll('.pointed');
+                     return p.length === 1 && p[0].matches(arguments[0]);",
+                    vec![Value::from(step.pointed)],
+                )
+                .await
+                .ok()?;
+            (matches == Value::Bool(true)).then_some(())
+        })
+        .await?;
+        // Where the page left it: brought into view if it was not.
+        assert_on_screen(&browser, ".pointed", "the pointed element").await?;
+        browser
+            .screenshot_if_asked(&format!("lesson-step-{}", step.number))
+            .await?;
+    }
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn at_1280x720_the_lesson_the_ring_the_lanes_and_the_lit_line_share_the_first_screen()
+-> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?lesson=5").await?;
+    for (width, height) in [(1280, 720), (1920, 1080)] {
+        set_viewport(&browser, width, height).await?;
+        if width == 1280 {
+            assert_eq!(predict_and_run(&browser, 2).await?, 2);
+        } else {
+            browser.click("#lesson-run").await?;
+            wait_until("the second run's proof", || async {
+                browser.attr("#lesson-proof", "data-answer").await
+            })
+            .await?;
+        }
+        // WebDriver scrolls what it clicks into view; a person at a
+        // projector has not scrolled.
+        browser
+            .client
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await?;
+        wait_until("a lit line", || async {
+            (browser.count("#code-listing .line.current").await == 1).then_some(())
+        })
+        .await?;
+        browser
+            .screenshot_if_asked(&format!("lesson-{width}x{height}"))
+            .await?;
+        for (css, what) in [
+            ("#lesson", "the lesson panel"),
+            ("#loop-cycle", "the loop's ring"),
+            (".lanes-panel", "the lanes"),
+            ("#code-listing .line.current", "the program's lit line"),
+            ("#lesson-proof", "the proof"),
+        ] {
+            assert_on_screen(&browser, css, what).await?;
+        }
+    }
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn keys_move_between_steps_and_progress_and_text_size_survive_a_reload() -> anyhow::Result<()>
+{
+    let (browser, server) = open_simulation("").await?;
+    assert_eq!(
+        browser.count("#lesson").await,
+        0,
+        "the lesson opens when asked"
+    );
+    browser.click("#lesson-button").await?;
+    wait_until("step 1", || async {
+        browser
+            .text("#lesson-title")
+            .await?
+            .starts_with("1.")
+            .then_some(())
+    })
+    .await?;
+    assert_eq!(predict_and_run(&browser, 1).await?, 1);
+    // n and p, with the address following.
+    browser.press("n").await?;
+    wait_until("step 2 by its key", || async {
+        browser
+            .text("#lesson-title")
+            .await?
+            .starts_with("2.")
+            .then_some(())
+    })
+    .await?;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await?
+            .as_str()
+            .contains("lesson=2")
+    );
+    assert_eq!(
+        browser.text("#code-title").await.as_deref(),
+        Some("busy_poll.py")
+    );
+    browser.press("p").await?;
+    wait_until("step 1 again", || async {
+        browser
+            .text("#lesson-title")
+            .await?
+            .starts_with("1.")
+            .then_some(())
+    })
+    .await?;
+    // Text size, kept in the link.
+    browser.select("#text-size", "150").await?;
+    wait_until("the link keeps the text size", || async {
+        let url = browser.client.current_url().await.ok()?;
+        url.as_str().contains("text=150").then_some(())
+    })
+    .await?;
+    let url = browser.client.current_url().await?;
+    browser.client.goto(url.as_str()).await?;
+    browser.wait_for_status("no-relay").await?;
+    wait_until("the step and the size after a reload", || async {
+        let zoom: Value = browser
+            .client
+            .execute(
+                "return getComputedStyle(document.querySelector('.app')).zoom;",
+                vec![],
+            )
+            .await
+            .ok()?;
+        let title = browser.text("#lesson-title").await?;
+        (zoom.as_str() == Some("1.5") && title.starts_with("1.")).then_some(())
+    })
+    .await?;
+    // What the learner did is remembered: step 1 is done, its prediction kept.
+    assert!(
+        browser
+            .attr("#lesson-go-1", "class")
+            .await
+            .unwrap_or_default()
+            .contains("done")
+    );
+    assert_eq!(
+        browser.prop("#lesson-answer-1", "checked").await.as_deref(),
+        Some("true")
+    );
+    assert!(
+        !browser
+            .attr("#lesson-go-2", "class")
+            .await
+            .unwrap_or_default()
+            .contains("done")
+    );
+    // Closing the lesson leaves the step out of the link, and the old layout back.
+    browser.click("#lesson-close").await?;
+    wait_until("the lesson closed", || async {
+        (browser.count("#lesson").await == 0).then_some(())
+    })
+    .await?;
+    assert!(
+        !browser
+            .client
+            .current_url()
+            .await?
+            .as_str()
+            .contains("lesson=")
+    );
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("#sim-model"))
+            .await
+            .is_ok()
+    );
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_a_live_lab_connected_a_step_runs_on_real_sockets() -> anyhow::Result<()> {
+    let relay = Relay::start().await;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("{}?lesson=6", relay.url()))
+        .await?;
+    browser.wait_for_status("live").await?;
+    wait_until("the live lab runs the step's model", || async {
+        (browser.text("#code-title").await? == "async_tasks_unhandled.py").then_some(())
+    })
+    .await?;
+    assert!(browser.text("#lesson-look").await.is_some());
+    let where_text = browser.text(".lesson-look").await.unwrap_or_default();
+    assert!(where_text.contains("in the live lab"), "{where_text}");
+    assert_eq!(predict_and_run(&browser, 0).await?, 0);
+    let evidence = browser.text("#lesson-evidence").await.unwrap_or_default();
+    assert!(evidence.contains("served 2 other clients"), "{evidence}");
+    browser.close().await?;
+    relay.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_shutdown_control_offers_asyncio_s_four_policies() -> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?model=async_tasks&clients=silent,polite").await?;
+    let offered = browser.texts("#sim-policy option").await;
+    assert_eq!(offered.len(), 4, "{offered:?}");
+    browser.select("#sim-policy", "wait_for_everyone").await?;
+    assert_eq!(
+        browser.count("#sim-grace").await,
+        0,
+        "no grace period to choose"
+    );
+    browser.click("#sim-shutdown").await?;
+    wait_until("the server waits for everyone", || async {
+        browser
+            .text("#lanes-countdown")
+            .await?
+            .contains("waiting for every client")
+            .then_some(())
+    })
+    .await?;
+    let lit = wait_until("the listing lit on the waiting line", || async {
+        browser
+            .text("#code-listing .line.current")
+            .await
+            .filter(|line| line.contains("wait for everyone"))
+    })
+    .await?;
+    assert!(!lit.contains("timeout"), "{lit}");
+    // Other models offer no choice: their programs have one way.
+    browser.select("#sim-model", "selector").await?;
+    wait_until("the selector's controls", || async {
+        (browser.text("#code-title").await? == "selector.py").then_some(())
+    })
+    .await?;
+    assert_eq!(browser.count("#sim-policy").await, 0);
+    assert_eq!(browser.count("#sim-grace").await, 1);
+    browser.close().await?;
+    server.abort();
+    Ok(())
+}
