@@ -644,6 +644,28 @@ pub fn App() -> Html {
         let lesson_page = lesson_page.clone();
         use_effect(move || lesson_page.after_render());
     }
+    {
+        // A host who pushes a step of the lesson (`lesson=N` in the link)
+        // opens it on every following page, waiting for their predictions.
+        let lesson_page = lesson_page.clone();
+        let opened_serial = use_mut_ref(|| 0_u64);
+        use_effect_with(
+            ((*host_lesson).clone(), *following),
+            move |(lesson, following)| {
+                let Some(lesson) = lesson.as_ref().filter(|_| *following) else {
+                    return;
+                };
+                if opened_serial.replace(lesson.serial) == lesson.serial {
+                    return;
+                }
+                if let Some(number) =
+                    address::lesson_step(&lesson.query, crate::chapter::STEPS.len())
+                {
+                    lesson_page.act(LessonAction::Go(number));
+                }
+            },
+        );
+    }
     let on_lesson = {
         let lesson_page = lesson_page.clone();
         Callback::from(move |action: LessonAction| lesson_page.act(action))

@@ -14,9 +14,17 @@ use protocol::workshop::{Lead, Lesson, RoomView, Usage};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use crate::chapter::STEPS;
 use crate::workshop::{
     Answer, EventFeed, HOST_TOKEN_KEY, listen, request, take_token_from_address, with_token,
 };
+
+/// The lesson link that opens step `number` of the lesson on every
+/// following page: its number, then its scenario.
+pub fn step_lesson(number: usize) -> String {
+    let scenario = crate::chapter::step(number).map_or("", |step| step.scenario);
+    format!("?lesson={number}&{scenario}")
+}
 
 /// Lessons one click away: a lesson link's query and what it shows.
 pub const PRESETS: [(&str, &str); 4] = [
@@ -127,9 +135,9 @@ pub fn HostDashboard() -> Html {
         let act = act.clone();
         Callback::from(move |_: MouseEvent| act("DELETE", "/host/lesson".to_owned(), None))
     };
-    let preset = |query: &'static str| {
+    let preset = |query: String| {
         let link_text = link_text.clone();
-        Callback::from(move |_: MouseEvent| link_text.set(query.to_owned()))
+        Callback::from(move |_: MouseEvent| link_text.set(query.clone()))
     };
     let origin = web_sys::window()
         .and_then(|window| window.location().origin().ok())
@@ -180,7 +188,17 @@ pub fn HostDashboard() -> Html {
                         </div>
                         <p class="presets">{ "Or start from one of these: " }
                             { for PRESETS.iter().map(|(query, label)| html! {
-                                <button class="secondary preset" data-query={*query} onclick={preset(query)}>{ *label }</button>
+                                <button class="secondary preset" data-query={*query} onclick={preset((*query).to_owned())}>{ *label }</button>
+                            }) }
+                        </p>
+                        <p class="presets" id="step-presets">{ "Or a step of the lesson (each page opens it and asks for a prediction): " }
+                            { for (1..=STEPS.len()).map(|number| {
+                                let query = step_lesson(number);
+                                let title = crate::chapter::step(number).map_or("", |step| step.title);
+                                html! {
+                                    <button class="secondary preset" data-query={query.clone()} title={title}
+                                            onclick={preset(query)}>{ format!("Step {number}") }</button>
+                                }
                             }) }
                         </p>
                     </section>
@@ -248,6 +266,26 @@ mod tests {
             let link = crate::simulated::ScenarioLink::parse(query);
             assert!(query.contains(link.settings.model.key()));
             assert!(!link.clients.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_step_is_a_lesson_the_relay_passes_on_and_the_page_opens() {
+        for number in 1..=STEPS.len() {
+            let query = step_lesson(number);
+            assert_eq!(
+                protocol::workshop::lesson_query(&query).as_deref(),
+                Ok(query.as_str())
+            );
+            assert_eq!(
+                crate::address::lesson_step(&query, STEPS.len()),
+                Some(number)
+            );
+            let link = crate::simulated::ScenarioLink::parse(&query);
+            assert_eq!(
+                link.settings.model,
+                crate::chapter::step(number).unwrap().link().settings.model
+            );
         }
     }
 }

@@ -296,3 +296,44 @@ async fn a_first_visit_is_compressed_and_a_second_comes_from_the_cache() -> anyh
     relay.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_step_the_host_pushes_opens_on_following_pages_and_waits_for_their_predictions()
+-> anyhow::Result<()> {
+    let relay = workshop_relay().await;
+    let page = Browser::start().await?;
+    page.client.goto(&join_link(&relay)).await?;
+    page.wait_for_status("live").await?;
+    assert_eq!(page.count("#lesson").await, 0);
+    // The dashboard's "Step 3" button pushes this link.
+    push(
+        &relay,
+        "?lesson=3&model=selector&speed=0.25&clients=polite,slow",
+    )
+    .await?;
+    wait_until("step 3 open on the page", || async {
+        page.text("#lesson-title")
+            .await?
+            .starts_with("3.")
+            .then_some(())
+    })
+    .await?;
+    assert_eq!(
+        page.text("#code-title").await.as_deref(),
+        Some("selector.py")
+    );
+    assert_eq!(
+        page.attr("#source-sim", "aria-pressed").await.as_deref(),
+        Some("true")
+    );
+    assert!(address(&page).await.contains("lesson=3"));
+    // Nothing is proved before the attendee has predicted and run it.
+    assert_eq!(page.count("#lesson-proof").await, 0);
+    assert_eq!(
+        page.prop("#lesson-run", "disabled").await.as_deref(),
+        Some("true")
+    );
+    page.close().await?;
+    relay.stop().await;
+    Ok(())
+}
