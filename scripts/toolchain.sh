@@ -131,13 +131,16 @@ ensure_web_toolchain() {
 }
 
 # The files the app is built from: a change to any of them rebuilds it.
-APP_INPUTS=(frontend sim protocol runfile index.html Trunk.toml Cargo.toml Cargo.lock)
+APP_INPUTS=(frontend sim protocol runfile index.html host.html scripts/build-host.sh Trunk.toml
+  Cargo.toml Cargo.lock)
 
-# Builds the app (release wasm) into dist/ unless dist/ is newer than every
-# file it is built from; Trunk rewrites dist/ even when nothing changed,
-# and a rewritten dist/ makes Cargo rebuild the relay that embeds it.
+# Builds the app (release wasm) into dist/, and the host's dashboard into
+# dist/host/ (Trunk's hook, scripts/build-host.sh), unless dist/ is newer
+# than every file they are built from; Trunk rewrites dist/ even when
+# nothing changed, and a rewritten dist/ makes Cargo rebuild the relay that
+# embeds it.
 build_app() {
-  if [[ -f dist/index.html ]] &&
+  if [[ -f dist/index.html && -f dist/host/index.html ]] &&
     [[ -z "$(find "${APP_INPUTS[@]}" -newer dist/index.html -print -quit 2>/dev/null)" ]]; then
     log "the app in dist/ is up to date"
     return

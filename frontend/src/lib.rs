@@ -1,4 +1,8 @@
-//! Loopscope's browser app: watch an event loop juggle sockets.
+//! Loopscope's browser app: watch an event loop juggle sockets. Two pages,
+//! each its own WebAssembly so that neither downloads the other's code:
+//! the playground (`src/main.rs`, [`app::App`]) that every attendee opens,
+//! and the host's dashboard at `/host` (`src/bin/host.rs`,
+//! [`host::HostDashboard`]).
 //!
 //! * [`world`]: the one piece of state, reduced from protocol events (pure);
 //! * [`recording`]: the run's events and snapshots of the world, for the
@@ -19,12 +23,12 @@
 //! * [`host`]: the host's dashboard, at `/host`.
 
 mod address;
-mod app;
+pub mod app;
 mod chapter;
 mod components;
 mod frame_clock;
 mod glossary;
-mod host;
+pub mod host;
 mod inbox;
 mod latency;
 mod lesson;
@@ -47,15 +51,4 @@ pub fn wasm_memory_bytes() -> f64 {
         .buffer()
         .unchecked_into::<js_sys::ArrayBuffer>()
         .byte_length() as f64
-}
-
-fn main() {
-    let path = web_sys::window()
-        .and_then(|window| window.location().pathname().ok())
-        .unwrap_or_default();
-    if path.trim_end_matches('/') == "/host" {
-        yew::Renderer::<host::HostDashboard>::new().render();
-    } else {
-        yew::Renderer::<app::App>::new().render();
-    }
 }

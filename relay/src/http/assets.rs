@@ -192,22 +192,34 @@ pub async fn warm() {
     }
 }
 
-/// A file of the app at `path` (`index.html` for the app's own routes,
-/// such as `/` and `/host`), encoded as `request_headers` prefer.
+/// The page that shows a route of the app (a path without an extension):
+/// the host's dashboard at `/host` and under it, the playground anywhere
+/// else. Each is its own page with its own WebAssembly (Trunk builds the
+/// host's into `host/`), so that an attendee never downloads the host's.
+pub fn page_of(route: &str) -> &'static str {
+    let route = route.trim_matches('/');
+    if route == "host" || route.starts_with("host/") {
+        "host/index.html"
+    } else {
+        "index.html"
+    }
+}
+
+/// A file of the app at `path` (the page of a route, such as `/` and
+/// `/host`: see [`page_of`]), encoded as `request_headers` prefer.
 pub async fn app_file(path: &str, request_headers: &HeaderMap) -> Response {
     let path = path.trim_start_matches('/');
-    let path = if path.is_empty() { "index.html" } else { path };
     // Paths without an extension are the app's own routes; a missing file
     // with one is a real 404.
     let looks_like_a_file = path
         .rsplit('/')
         .next()
         .is_some_and(|name| name.contains('.'));
-    let (path, file) = match AppFiles::get(path) {
+    let (path, file) = match AppFiles::get(path).filter(|_| looks_like_a_file) {
         None if looks_like_a_file && AppFiles::get("index.html").is_some() => {
             return (StatusCode::NOT_FOUND, "no such file").into_response();
         }
-        None => ("index.html", AppFiles::get("index.html")),
+        None => (page_of(path), AppFiles::get(page_of(path))),
         found => (path, found),
     };
     let Some(file) = file else {
@@ -317,6 +329,17 @@ mod tests {
             "public, max-age=31536000, immutable"
         );
         assert_eq!(cache_policy("index.html"), "no-cache");
+    }
+
+    #[test]
+    fn the_host_s_routes_get_the_host_s_page_and_every_other_route_the_playground() {
+        assert_eq!(page_of("/host"), "host/index.html");
+        assert_eq!(page_of("/host/"), "host/index.html");
+        assert_eq!(page_of("host/anything"), "host/index.html");
+        assert_eq!(page_of("/"), "index.html");
+        assert_eq!(page_of(""), "index.html");
+        assert_eq!(page_of("/hosted"), "index.html");
+        assert_eq!(page_of("/some/route"), "index.html");
     }
 
     #[test]

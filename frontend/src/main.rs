@@ -1,0 +1,5 @@
+//! The playground's page: the app every attendee opens.
+
+fn main() {
+    yew::Renderer::<loopscope_frontend::app::App>::new().render();
+}
