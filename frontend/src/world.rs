@@ -101,6 +101,8 @@ pub struct Connection {
     pub bytes_in: u64,
     /// Bytes the server wrote back.
     pub bytes_out: u64,
+    /// Whether a shutdown sent it the goodbye line before closing it.
+    pub told_goodbye: bool,
 }
 
 impl Connection {
@@ -115,6 +117,7 @@ impl Connection {
             would_blocks: Kept::new(MARKS_KEPT),
             bytes_in: 0,
             bytes_out: 0,
+            told_goodbye: false,
         }
     }
 
@@ -339,8 +342,15 @@ impl World {
             EventKind::CodeLine { line } => self.code_line = Some(*line),
             EventKind::Phase { phase } => self.phase = Some(*phase),
             EventKind::Shutdown { phase } => {
-                if let ShutdownPhase::Draining { deadline } = phase {
-                    self.deadline = Some(*deadline);
+                match phase {
+                    ShutdownPhase::Draining { deadline } => self.deadline = Some(*deadline),
+                    // Every connection still open is told goodbye.
+                    ShutdownPhase::Notifying => {
+                        for connection in self.connections.values_mut() {
+                            connection.told_goodbye |= !connection.state.is_final();
+                        }
+                    }
+                    _ => {}
                 }
                 self.shutdown = Some(*phase);
             }

@@ -26,12 +26,14 @@ pub fn HelpOverlay(props: &HelpOverlayProps) -> Html {
                     <dt><kbd>{ "→" }</kbd></dt><dd>{ "step: one iteration of the server's loop (looking back: one iteration on, towards now)" }</dd>
                     <dt><kbd>{ "←" }</kbd></dt><dd>{ "step back: the run as it was one iteration earlier" }</dd>
                     <dt><kbd>{ "End" }</kbd></dt><dd>{ "back to now (the timeline's Live)" }</dd>
+                    <dt><kbd>{ "n" }</kbd>{ " " }<kbd>{ "p" }</kbd></dt><dd>{ "the lesson's next and previous step (opens the lesson)" }</dd>
                     <dt><kbd>{ "?" }</kbd></dt><dd>{ "show or hide this help" }</dd>
                     <dt><kbd>{ "Esc" }</kbd></dt><dd>{ "close it" }</dd>
                 </dl>
                 <p class="hint">
                     { "The page's address keeps the simulated scenario (server, error handling, \
-                       seed, speed, clients): copy it to share a lesson." }
+                       seed, speed, clients), the lesson's step and the text size: copy it to share \
+                       a lesson." }
                 </p>
                 <p class="hint">
                     { "The timeline at the bottom holds the whole run: drag it to see any earlier moment \

@@ -275,10 +275,13 @@ pub fn lane_name(connection: &Connection) -> String {
 }
 
 fn lane_label(index: usize, connection: &Connection) -> Html {
-    let (class, text) = (
+    let (class, mut text) = (
         state_class(&connection.state),
         state_text(&connection.state),
     );
+    if connection.told_goodbye {
+        text.push_str(", told goodbye first");
+    }
     let name = lane_name(connection);
     let title = format!(
         "{name}: {text}; peer {}; {} B in, {} B out",

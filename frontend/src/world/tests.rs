@@ -1008,3 +1008,36 @@ fn the_log_says_a_client_was_told_goodbye_rather_than_done() {
         "client#2 done: 30 bytes echoed intact"
     );
 }
+
+#[test]
+fn a_goodbye_shutdown_marks_the_lanes_still_open_and_only_them() {
+    use loopscope_sim::{Scenario, Simulation};
+    use protocol::ShutdownPolicy;
+    let quick = ClientBehaviour::Polite {
+        messages: 1,
+        size: 10,
+        interval_ms: 10,
+    };
+    let scenario = Scenario::new(ServerModel::AsyncTasks)
+        .client(quick, 0)
+        .client(ClientBehaviour::Silent {}, 1_000);
+    let mut simulation = Simulation::new(scenario);
+    let mut world = World::default();
+    simulation.run_until(500_000);
+    for event in simulation.drain_events() {
+        world.apply(&event);
+    }
+    simulation.shutdown_with(ShutdownPolicy::NotifyFirst, 0);
+    simulation.run_until(1_000_000);
+    for event in simulation.drain_events() {
+        world.apply(&event);
+    }
+    let lanes: Vec<_> = world.connections.values().collect();
+    assert_eq!(lanes.len(), 2);
+    // The polite client had left before the shutdown: nothing to tell it.
+    assert_eq!(lanes[0].state, TaskState::Finished(TaskOutcome::Ok));
+    assert!(!lanes[0].told_goodbye);
+    // The silent one was told, then its task cancelled.
+    assert_eq!(lanes[1].state, TaskState::Finished(TaskOutcome::Cancelled));
+    assert!(lanes[1].told_goodbye);
+}
