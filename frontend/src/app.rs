@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use protocol::workshop::{Lesson, LessonFeed};
-use protocol::{Command, HandlerStyle, ServerMessage, ServerModel};
+use protocol::{Command, HandlerStyle, ServerMessage, ServerModel, ShutdownPolicy};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
@@ -109,8 +109,14 @@ pub fn App() -> Html {
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
     let status = use_state_eq(|| LinkStatus::Connecting);
-    // A link that carries a scenario asks for the simulation.
-    let chosen = use_state_eq(|| page_query().contains("model=").then_some(Source::Sim));
+    // A link that carries a scenario asks for the simulation; a lesson's
+    // step defines its own, and runs live when a lab connects.
+    let chosen = use_state_eq(|| {
+        let query = page_query();
+        (query.contains("model=")
+            && address::lesson_step(&query, crate::chapter::STEPS.len()).is_none())
+        .then_some(Source::Sim)
+    });
     // The source in force, for the callbacks that outlive a render.
     let active: Rc<Cell<Source>> = use_memo((), |_| Cell::new(Source::Live));
     let link = use_state(Link::default);
@@ -622,6 +628,15 @@ pub fn App() -> Html {
     let text_size = use_state_eq(|| address::text_size(&page_query()));
     let live_now: Rc<Cell<bool>> = use_memo((), |_| Cell::new(false));
     live_now.set(*status == LinkStatus::Live);
+    let connecting: Rc<Cell<bool>> = use_memo((), |_| Cell::new(true));
+    connecting.set(*status == LinkStatus::Connecting);
+    // The shutdown policy the controls offer (asyncio's), kept by the page:
+    // the lesson's step 7 shuts down with it too.
+    let shutdown_policy = use_state_eq(ShutdownPolicy::default);
+    let on_policy = {
+        let shutdown_policy = shutdown_policy.clone();
+        Callback::from(move |policy| shutdown_policy.set(policy))
+    };
     let lesson_page = lesson_mode::Page {
         mode: Rc::clone(&lesson),
         sim: Rc::clone(&sim),
@@ -630,7 +645,9 @@ pub fn App() -> Html {
         second_fed: second_fed.clone(),
         active: Rc::clone(&active),
         live: Rc::clone(&live_now),
-        link: (*link).clone(),
+        connecting: Rc::clone(&connecting),
+        policy: *shutdown_policy,
+        lab: (*link).clone(),
         chosen: chosen.clone(),
         compare: compare.clone(),
         tab: tab.clone(),
@@ -661,7 +678,9 @@ pub fn App() -> Html {
                 if let Some(number) =
                     address::lesson_step(&lesson.query, crate::chapter::STEPS.len())
                 {
-                    lesson_page.act(LessonAction::Go(number));
+                    // The host's lesson runs in the simulation, as any
+                    // lesson followed does: the page's lab is left alone.
+                    lesson_page.open_in_simulation(number);
                 }
             },
         );
@@ -823,13 +842,15 @@ pub fn App() -> Html {
         if source == Source::Sim {
             <SimControls settings={sim.settings()} playing={sim.playing} speed={sim.speed}
                          now={sim.now()} behind={sim.behind().or_else(|| second_sim.borrow().as_ref().and_then(SimSource::behind))}
-                         life={now_life} on_action={on_sim_action} />
+                         life={now_life} on_action={on_sim_action}
+                         policy={*shutdown_policy} on_policy={on_policy.clone()} />
         } else if let (Source::Saved, Some(saved)) = (source, saved_run.as_deref()) {
             { saved_run_panel(saved, &recording, replaying.get().is_some(), on_replay.clone(), choose(Source::Sim)) }
         } else {
             <LabPanel lab={now_world.lab.clone().filter(|_| !matches!(*status, LinkStatus::Closed { .. }))} model={now_world.model} paused={now_world.paused}
                       errors={now_world.errors} life={now_life}
-                      link={(*link).clone()} mirror={mirror_link} mirror_model={compare} enabled={live} />
+                      link={(*link).clone()} mirror={mirror_link} mirror_model={compare} enabled={live}
+                      policy={*shutdown_policy} on_policy={on_policy} />
         }
     };
     let counters = html! {
@@ -1397,10 +1418,16 @@ fn keep_in_address(query: &str) {
     keep_in_address_exactly(&address::with_view(query, &page_query()));
 }
 
-/// Replaces the page's address with `query`, as it is.
+/// Replaces the page's address with `query`, as it is (an empty one, `?`,
+/// leaves the bare path).
 fn keep_in_address_exactly(query: &str) {
-    if let Some(history) = web_sys::window().and_then(|window| window.history().ok()) {
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(query));
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let path = window.location().pathname().unwrap_or_default();
+    let url = if query == "?" { path.as_str() } else { query };
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url));
     }
 }
 

@@ -108,6 +108,16 @@ impl Step {
     pub fn link(&self) -> ScenarioLink {
         ScenarioLink::parse(self.scenario)
     }
+
+    /// What the run the world shows has proved, if it runs the step's
+    /// model and error handling: a run of anything else (a live lab whose
+    /// switch was refused, say) proves nothing about this step.
+    pub fn proof_of(&self, world: &World) -> Option<Proof> {
+        let settings = self.link().settings;
+        (world.model == Some(settings.model) && world.errors == settings.style)
+            .then(|| (self.proof)(world))
+            .flatten()
+    }
 }
 
 /// The grace period a step's shutdown gives, in microseconds.
@@ -250,7 +260,8 @@ pub const STEPS: [Step; 7] = [
         scenario: "model=async_tasks&clients=silent,polite,slow",
         watch: "On Ctrl-C the server stops accepting, gives the running tasks a grace period to \
                 finish, then cancels the rest. The same code could choose otherwise: cancel at \
-                once, wait for everyone, or say goodbye first. The shutdown control offers each.",
+                once, wait for everyone, or say goodbye first. Pick one under Policy (Controls), \
+                then run the step again.",
         look_at: LookAt {
             selectors: &["#lanes-countdown", "#lanes-view"],
             tab: None,
@@ -478,9 +489,13 @@ fn prove_error_stays_in_its_task(world: &World) -> Option<Proof> {
 /// or all were cancelled at once; or the server still waits for a client.
 fn prove_grace_then_cancel(world: &World) -> Option<Proof> {
     let lanes = || world.connections.values();
+    // Only what the shutdown found running counts.
+    let began = world.shutdown_began?;
     let count = |outcome: TaskOutcome| {
         lanes()
-            .filter(|lane| lane.state == TaskState::Finished(outcome.clone()))
+            .filter(|lane| {
+                lane.state == TaskState::Finished(outcome.clone()) && lane.since >= began
+            })
             .count()
     };
     match world.shutdown? {
@@ -493,15 +508,18 @@ fn prove_grace_then_cancel(world: &World) -> Option<Proof> {
                 Proof {
                     answer: 2,
                     evidence: format!(
-                        "{finished} finished within the grace period, and {cancelled} {} \
-                         cancelled at its end.",
+                        "{finished} finished after the shutdown began, and {cancelled} {} \
+                         cancelled at the deadline.",
                         if cancelled == 1 { "was" } else { "were" }
                     ),
                 }
             } else {
                 Proof {
                     answer: 0,
-                    evidence: format!("All {cancelled} were cancelled, none finished."),
+                    evidence: format!(
+                        "All {cancelled} still running were cancelled; none finished after the \
+                         shutdown began."
+                    ),
                 }
             })
         }
@@ -514,7 +532,7 @@ fn prove_grace_then_cancel(world: &World) -> Option<Proof> {
                 .then(|| Proof {
                     answer: 1,
                     evidence: format!(
-                        "Every client that talked has left; the server still waits for {waiting_for}                          that never will."
+                        "Every client that talked has left; the server still waits for {waiting_for} that never will."
                     ),
                 })
         }

@@ -101,8 +101,6 @@ pub struct Connection {
     pub bytes_in: u64,
     /// Bytes the server wrote back.
     pub bytes_out: u64,
-    /// Whether a shutdown sent it the goodbye line before closing it.
-    pub told_goodbye: bool,
 }
 
 impl Connection {
@@ -117,7 +115,6 @@ impl Connection {
             would_blocks: Kept::new(MARKS_KEPT),
             bytes_in: 0,
             bytes_out: 0,
-            told_goodbye: false,
         }
     }
 
@@ -157,6 +154,8 @@ pub struct Counters {
     pub clients_started: u64,
     /// Clients that ended, well or not.
     pub clients_finished: u64,
+    /// Clients that read the server's goodbye line before the end.
+    pub told_goodbye: u64,
     /// Errors no handler caught: tasks that ended with one, and the error
     /// that killed the server.
     pub errors_unhandled: u64,
@@ -216,6 +215,8 @@ pub struct World {
     pub shutdown: Option<ShutdownPhase>,
     /// When a shutdown's grace period ends (or ended).
     pub deadline: Option<Micros>,
+    /// When the shutdown began (the listener closed).
+    pub shutdown_began: Option<Micros>,
     /// The error that killed the server, if one did.
     pub crashed: Option<String>,
     /// The model the server runs (from the hello, then each `listening`).
@@ -343,13 +344,8 @@ impl World {
             EventKind::Phase { phase } => self.phase = Some(*phase),
             EventKind::Shutdown { phase } => {
                 match phase {
+                    ShutdownPhase::StopAccepting => self.shutdown_began = Some(self.now),
                     ShutdownPhase::Draining { deadline } => self.deadline = Some(*deadline),
-                    // Every connection still open is told goodbye.
-                    ShutdownPhase::Notifying => {
-                        for connection in self.connections.values_mut() {
-                            connection.told_goodbye |= !connection.state.is_final();
-                        }
-                    }
                     _ => {}
                 }
                 self.shutdown = Some(*phase);
@@ -386,6 +382,7 @@ impl World {
                 self.crashed = None;
                 self.shutdown = None;
                 self.deadline = None;
+                self.shutdown_began = None;
                 self.phase = None;
                 self.parked = None;
             }
@@ -525,7 +522,10 @@ impl World {
                 counters.bytes_echoed = counters.bytes_echoed.saturating_add(*sent)
             }
             EventKind::ClientStarted { .. } => counters.clients_started += 1,
-            EventKind::ClientFinished { .. } if this_run => counters.clients_finished += 1,
+            EventKind::ClientFinished { told_goodbye, .. } if this_run => {
+                counters.clients_finished += 1;
+                counters.told_goodbye += u64::from(*told_goodbye);
+            }
             EventKind::TaskFinished {
                 outcome: TaskOutcome::Failed { .. },
                 ..

@@ -326,6 +326,9 @@ impl EchoServer {
             // like any other failure.
             let served = AssertUnwindSafe(echo(&stream, conn, task, &probe, &doomed)).catch_unwind();
             let outcome = tokio::select! {
+                // A cancelled task stops at its next await, as a Python task
+                // does: it serves nothing more once told to stop.
+                biased;
                 _ = stop.cancelled() => TaskOutcome::Cancelled,
                 served = served => match served {
                     Ok(Ok(())) => TaskOutcome::Ok,

@@ -167,6 +167,9 @@ pub struct Lab {
     /// What the host's dashboard reads.
     gauge: Arc<LabGauge>,
     shutting_down: bool,
+    /// Whether that shutdown waits for every connection, with no deadline
+    /// (it may never end by itself).
+    waiting_for_everyone: bool,
     test_commands: bool,
     next_client: u64,
 }
@@ -237,6 +240,7 @@ impl Lab {
             client_tasks,
             control_tasks: TaskTracker::new(),
             shutting_down: false,
+            waiting_for_everyone: false,
             test_commands,
             next_client: 1,
         };
@@ -314,6 +318,7 @@ impl Lab {
                     });
                 }
                 self.shutting_down = true;
+                self.waiting_for_everyone = policy == ShutdownPolicy::WaitForEveryone;
                 let (server, probe) = (self.server.clone(), self.probe.clone());
                 let grace =
                     Duration::from_millis(grace_ms.min(self.room.limits.max_pause_ms).into());
@@ -335,7 +340,8 @@ impl Lab {
     /// handlers doing `errors` with a client's error; its connections are
     /// closed. The new listener is bound before the old
     /// server stops, so a switch that cannot bind leaves the old server
-    /// serving; a shutdown under way finishes first.
+    /// serving; a shutdown under way finishes first, unless it waits for
+    /// everyone: that one could wait for ever, and is cut short.
     async fn set_model(&mut self, model: ServerModel, errors: HandlerStyle) -> Result<(), Refused> {
         // The slot held (if any) stays with the lab until a switch away
         // from busy poll has happened; a new one goes back unless used.
@@ -355,6 +361,9 @@ impl Lab {
             running: running.key(),
             error: error.to_string(),
         };
+        if self.waiting_for_everyone {
+            self.server.stop_now().await;
+        }
         self.control_tasks.close();
         self.control_tasks.wait().await;
         self.control_tasks.reopen();
@@ -384,6 +393,7 @@ impl Lab {
                     self.busy_poll_slot = new_busy_poll_slot;
                 }
                 self.shutting_down = false;
+                self.waiting_for_everyone = false;
                 Ok(())
             }
             Err(error) => {
@@ -403,6 +413,7 @@ impl Lab {
                 {
                     self.server = server;
                     self.shutting_down = false;
+                    self.waiting_for_everyone = false;
                 }
                 Err(refused(error, old))
             }
@@ -410,11 +421,19 @@ impl Lab {
     }
 
     /// Shuts the echo server down gracefully (or waits for the shutdown
-    /// already under way): what a relay stopping on Ctrl-C does to each lab.
+    /// already under way, at most `grace`: one that waits for everyone may
+    /// never end by itself): what a relay stopping on Ctrl-C does to each
+    /// lab.
     pub async fn shut_down(&mut self, grace: Duration) {
         if self.shutting_down {
             self.control_tasks.close();
-            self.control_tasks.wait().await;
+            if tokio::time::timeout(grace, self.control_tasks.wait())
+                .await
+                .is_err()
+            {
+                self.server.stop_now().await;
+                self.control_tasks.wait().await;
+            }
         } else {
             self.shutting_down = true;
             self.server

@@ -282,3 +282,48 @@ async fn a_thread_model_refuses_a_policy_its_program_does_not_offer_and_serves_o
     let events = events_until(&mut socket, |seen| stopped_and_clients_finished(seen, 0)).await;
     assert_eq!(phases(&events), ["stop accepting", "draining", "stopped"]);
 }
+
+#[tokio::test]
+async fn a_restart_cuts_short_a_wait_for_a_client_that_never_leaves() {
+    let (_relay, mut socket, mut lingering, _) = mid_conversation().await;
+    shut_down(&mut socket, ShutdownPolicy::WaitForEveryone, 100).await;
+    events_until(&mut socket, |seen| {
+        seen.iter().any(|event| {
+            event.kind
+                == EventKind::Shutdown {
+                    phase: ShutdownPhase::WaitingForEveryone,
+                }
+        })
+    })
+    .await;
+    // The lingering client never leaves: the shutdown would wait for ever.
+    // A restart (what Restart server, a new model or a lesson's step sends)
+    // ends it and starts the new server.
+    send_command(
+        &mut socket,
+        &Command::SetModel {
+            model: ServerModel::Selector,
+            errors: HandlerStyle::Handled,
+        },
+    )
+    .await;
+    let events = events_until(&mut socket, |seen| {
+        seen.iter().any(|event| {
+            matches!(
+                event.kind,
+                EventKind::Listening {
+                    model: ServerModel::Selector,
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+    assert!(
+        phases(&events).ends_with(&["stopped"]),
+        "{:?}",
+        phases(&events)
+    );
+    // The lingering connection was closed by the restart.
+    assert_eq!(read_to_the_end(&mut lingering).await, b"");
+}

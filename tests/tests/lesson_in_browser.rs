@@ -425,8 +425,64 @@ async fn with_a_live_lab_connected_a_step_runs_on_real_sockets() -> anyhow::Resu
     assert_eq!(predict_and_run(&browser, 0).await?, 0);
     let evidence = browser.text("#lesson-evidence").await.unwrap_or_default();
     assert!(evidence.contains("served 2 other clients"), "{evidence}");
+    // A reload of the step's link (which now holds the step's scenario
+    // too) runs live again.
+    let url = browser.client.current_url().await?;
+    browser.client.goto(url.as_str()).await?;
+    browser.wait_for_status("live").await?;
+    wait_until("the step live again after a reload", || async {
+        browser
+            .text(".lesson-look")
+            .await?
+            .contains("in the live lab")
+            .then_some(())
+    })
+    .await?;
     browser.close().await?;
     relay.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn step_7_runs_under_the_policy_the_control_has_chosen() -> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?lesson=7").await?;
+    wait_until("step 7", || async {
+        browser
+            .text("#lesson-title")
+            .await?
+            .starts_with("7.")
+            .then_some(())
+    })
+    .await?;
+    assert_eq!(predict_and_run(&browser, 2).await?, 2, "grace, then cancel");
+    assert_eq!(browser.count("#lesson-unusual").await, 0);
+    // Cancel at once, chosen in the controls' tab: the same step now
+    // proves that everyone still running is closed at once.
+    browser.click("#tab-controls").await?;
+    browser.select("#sim-policy", "cancel_at_once").await?;
+    browser.click("#lesson-run").await?;
+    let proved = wait_until("the second run's proof", || async {
+        browser
+            .attr("#lesson-proof", "data-answer")
+            .await?
+            .parse::<usize>()
+            .ok()
+    })
+    .await?;
+    assert_eq!(proved, 0, "{:?}", browser.text("#lesson-proof").await);
+    assert!(
+        browser.text("#lesson-unusual").await.is_some(),
+        "the panel says the run went otherwise than the step's usual one"
+    );
+    // The choice stays with the page across the tabs.
+    browser.click("#tab-counters").await?;
+    browser.click("#tab-controls").await?;
+    assert_eq!(
+        browser.prop("#sim-policy", "value").await.as_deref(),
+        Some("cancel_at_once")
+    );
+    browser.close().await?;
+    server.abort();
     Ok(())
 }
 

@@ -305,6 +305,14 @@ async fn a_step_the_host_pushes_opens_on_following_pages_and_waits_for_their_pre
     page.client.goto(&join_link(&relay)).await?;
     page.wait_for_status("live").await?;
     assert_eq!(page.count("#lesson").await, 0);
+    let own = wait_until("the lab's own listing", || async {
+        page.text("#code-title").await
+    })
+    .await?;
+    assert_ne!(
+        own, "selector.py",
+        "the lab starts under another model than the step's"
+    );
     // The dashboard's "Step 3" button pushes this link.
     push(
         &relay,
@@ -333,6 +341,14 @@ async fn a_step_the_host_pushes_opens_on_following_pages_and_waits_for_their_pre
         page.prop("#lesson-run", "disabled").await.as_deref(),
         Some("true")
     );
+    // The page's own lab was left as it was: its server still runs the
+    // model it started with, not the step's.
+    page.click("#lesson-close").await?;
+    page.click("#source-live").await?;
+    wait_until("the live lab's own listing", || async {
+        (page.text("#code-title").await? == own).then_some(())
+    })
+    .await?;
     page.close().await?;
     relay.stop().await;
     Ok(())

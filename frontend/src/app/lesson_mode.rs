@@ -67,23 +67,36 @@ fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
 
-/// What acting on the lesson needs of the page.
+/// What acting on the lesson needs of the page (made again at each
+/// render, so that it holds the page as it is now).
 #[derive(Clone)]
 pub(super) struct Page {
+    /// The lesson's state.
     pub mode: Rc<RefCell<LessonMode>>,
+    /// The page's simulation, and the world and recording it feeds.
     pub sim: Rc<RefCell<SimSource>>,
     pub fed: Fed,
+    /// The compared simulation, and what it feeds (a step compares
+    /// nothing: opening one ends a comparison).
     pub second_sim: Rc<RefCell<Option<SimSource>>>,
     pub second_fed: Fed,
     /// The source in force.
     pub active: Rc<Cell<Source>>,
     /// Whether the live lab is connected now.
     pub live: Rc<Cell<bool>>,
-    pub link: Link,
+    /// Whether the page is still finding out if a relay answers.
+    pub connecting: Rc<Cell<bool>>,
+    /// The WebSocket to the live lab.
+    pub lab: Link,
+    /// The source the person chose, the compared model, the tab shown.
     pub chosen: UseStateHandle<Option<Source>>,
     pub compare: UseStateHandle<Option<protocol::ServerModel>>,
     pub tab: UseStateHandle<Tab>,
+    /// The shutdown policy the controls have chosen: step 7 uses it.
+    pub policy: ShutdownPolicy,
+    /// Acts on the simulation as its controls do.
     pub on_sim_action: Callback<SimAction>,
+    /// Asks for a render on the next frame.
     pub redraw: Callback<()>,
 }
 
@@ -135,8 +148,22 @@ impl Page {
         self.act(LessonAction::Go(number));
     }
 
+    /// Opens step `number` in the simulation, whatever the source: a
+    /// lesson the host pushed (the page's live lab is left alone).
+    pub fn open_in_simulation(&self, number: usize) {
+        self.chosen.set(Some(Source::Sim));
+        self.open_where(number, false);
+        self.redraw.emit(());
+    }
+
     /// Opens step `number` and loads its scenario, not started.
     fn open(&self, number: usize) {
+        self.open_where(number, self.runs_live());
+    }
+
+    /// Opens step `number` and loads its scenario, not started: in the live
+    /// lab (`live`) or the simulation.
+    fn open_where(&self, number: usize, live: bool) {
         let Some(step) = chapter::step(number) else {
             return;
         };
@@ -147,7 +174,7 @@ impl Page {
             mode.shut_down = false;
             mode.shutdown_timer = None;
             mode.look = false;
-            mode.loaded_live = Some(self.runs_live());
+            mode.loaded_live = Some(live);
         }
         keep_in_address_exactly(&address::with_param(
             &page_query(),
@@ -156,18 +183,19 @@ impl Page {
         ));
         self.tab.set(step.look_at.tab.unwrap_or_default());
         self.compare.set(None);
-        self.load(step, false);
+        self.load(step, live, false);
     }
 
-    /// Loads the open step's scenario: started (`start`) or waiting for Run.
-    fn load(&self, step: &chapter::Step, start: bool) {
-        let link = step.link();
-        if self.runs_live() {
+    /// Loads the open step's scenario in the live lab (`live`) or the
+    /// simulation: started (`start`) or waiting for Run.
+    fn load(&self, step: &chapter::Step, live: bool, start: bool) {
+        let scenario = step.link();
+        if live {
             self.fed.flush();
             self.fed.back_to_now();
-            let restarted = self.link.send(&Command::SetModel {
-                model: link.settings.model,
-                errors: link.settings.style,
+            let restarted = self.lab.send(&Command::SetModel {
+                model: scenario.settings.model,
+                errors: scenario.settings.style,
             });
             if restarted {
                 self.fed
@@ -178,7 +206,7 @@ impl Page {
             if start {
                 // Runs of the same behaviour go as one command each.
                 let mut runs: Vec<(&str, u32)> = Vec::new();
-                for key in &link.clients {
+                for key in &scenario.clients {
                     match runs.last_mut() {
                         Some((last, count)) if last == key => *count += 1,
                         _ => runs.push((key, 1)),
@@ -186,24 +214,35 @@ impl Page {
                 }
                 for (key, count) in runs {
                     if let Some(behaviour) = ClientBehaviour::preset(key) {
-                        self.link.send(&Command::SpawnClients { count, behaviour });
+                        self.lab.send(&Command::SpawnClients { count, behaviour });
                     }
                 }
                 if let Some(after) = step.shutdown_after {
-                    let link = self.link.clone();
+                    let (lab, world, policy) =
+                        (self.lab.clone(), Rc::clone(&self.fed.world), self.policy);
                     let timer = Timeout::new((after / 1000) as u32, move || {
-                        link.send(&Command::Shutdown {
-                            grace_ms: (STEP_GRACE / 1000) as u32,
-                            policy: ShutdownPolicy::GraceThenCancel,
-                        });
+                        // Not if the learner shut it down meanwhile.
+                        if world.borrow().shutdown.is_none() {
+                            lab.send(&Command::Shutdown {
+                                grace_ms: (STEP_GRACE / 1000) as u32,
+                                policy,
+                            });
+                        }
                     });
                     self.mode.borrow_mut().shutdown_timer = Some(timer);
                 }
             }
         } else {
-            // A saved run gives way to the simulation; a live source with
-            // no lab connected shows the simulation already.
-            if self.active.get() == Source::Saved {
+            // The page shows the simulation, or will: a saved run or a lab
+            // that is gone gives way to it; while the page still finds out
+            // whether a relay answers, it waits (a lab that connects takes
+            // the step over).
+            let shown = match self.active.get() {
+                Source::Sim => true,
+                Source::Live => self.connecting.get(),
+                Source::Saved => false,
+            };
+            if !shown {
                 self.chosen.set(Some(Source::Sim));
             }
             let query = format!("?{}", step.scenario);
@@ -229,7 +268,7 @@ impl Page {
             mode.shut_down = false;
             mode.shutdown_timer = None;
         }
-        self.load(step, true);
+        self.load(step, self.runs_live(), true);
     }
 
     /// After a render of `world`: reads the proof, shuts step 7's
@@ -255,7 +294,7 @@ impl Page {
         {
             let mut mode = self.mode.borrow_mut();
             if mode.run == RunState::Running {
-                let proof = (step.proof)(&self.fed.world.borrow());
+                let proof = step.proof_of(&self.fed.world.borrow());
                 if let Some(proof) = proof {
                     mode.progress.proved.insert(number, proof.answer);
                     mode.save_progress();
@@ -264,20 +303,24 @@ impl Page {
                     self.tab.set(step.look_at.tab.unwrap_or_default());
                     redraw = true;
                 }
-                let due = step
-                    .shutdown_after
-                    .is_some_and(|after| self.sim.borrow().now() >= after);
-                if due && !mode.shut_down && !self.runs_live() {
-                    mode.shut_down = true;
-                    shut_down_now = true;
+                if let Some(after) = step.shutdown_after.filter(|_| !self.runs_live()) {
+                    let now = self.sim.borrow().now();
+                    let shown_shutdown = self.fed.world.borrow().shutdown;
+                    // Reset by the learner: the new run is shut down too.
+                    if now < after {
+                        mode.shut_down = false;
+                    }
+                    // Shut down already (by the learner): not again.
+                    if now >= after && !mode.shut_down && shown_shutdown.is_none() {
+                        shut_down_now = true;
+                    }
+                    mode.shut_down |= now >= after;
                 }
             }
         }
         if shut_down_now {
-            self.on_sim_action.emit(SimAction::Shutdown(
-                ShutdownPolicy::GraceThenCancel,
-                STEP_GRACE,
-            ));
+            self.on_sim_action
+                .emit(SimAction::Shutdown(self.policy, STEP_GRACE));
         }
         let look = std::mem::take(&mut self.mode.borrow_mut().look);
         point_at(step.look_at.selectors, look);

@@ -12,8 +12,18 @@ use crate::simulated::SimSource;
 const PATIENCE: Micros = 30_000_000;
 
 /// Runs `link` as the page would (frames of 16 ms), shutting the server
-/// down under `policy` when the step says, until its proof says something.
+/// down under `policy` when the step says, until its proof says something
+/// (the step's own, which reads only runs of its model; or the bare one,
+/// for runs of another model).
 fn first_proof(step: &Step, link: ScenarioLink, policy: ShutdownPolicy) -> Option<Proof> {
+    let own = link.settings == step.link().settings;
+    let proof = |step: &Step, world: &World| {
+        if own {
+            step.proof_of(world)
+        } else {
+            (step.proof)(world)
+        }
+    };
     let mut sim = SimSource::new(link);
     let mut world = World::default();
     let mut shut_down = false;
@@ -21,7 +31,7 @@ fn first_proof(step: &Step, link: ScenarioLink, policy: ShutdownPolicy) -> Optio
         for event in sim.advance(16.0, || false) {
             world.apply(&event);
         }
-        if let Some(proof) = (step.proof)(&world) {
+        if let Some(proof) = proof(step, &world) {
             return Some(proof);
         }
         if let Some(after) = step.shutdown_after
@@ -93,6 +103,24 @@ fn the_shutdown_step_tells_the_policies_apart() {
     assert_eq!(answer(ShutdownPolicy::GraceThenCancel), Some(2));
     assert_eq!(answer(ShutdownPolicy::CancelAtOnce), Some(0));
     assert_eq!(answer(ShutdownPolicy::WaitForEveryone), Some(1));
+    // Saying goodbye first closes everyone at once too.
+    assert_eq!(answer(ShutdownPolicy::NotifyFirst), Some(0));
+}
+
+#[test]
+fn a_step_s_proof_reads_only_runs_of_its_model() {
+    // Step 2's scenario run under the selector: the proof alone says the
+    // server rested; the step, whose model is busy poll, says nothing.
+    let step = step(2).unwrap();
+    let mut sim = SimSource::new(under(step, ServerModel::Selector));
+    let mut world = World::default();
+    while sim.now() < 3_000_000 {
+        for event in sim.advance(16.0, || false) {
+            world.apply(&event);
+        }
+    }
+    assert_eq!((step.proof)(&world).map(|proof| proof.answer), Some(0));
+    assert_eq!(step.proof_of(&world), None);
 }
 
 #[test]

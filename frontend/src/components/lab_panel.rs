@@ -37,6 +37,12 @@ pub struct LabPanelProps {
     pub mirror_model: Option<ServerModel>,
     /// Whether the relay is connected.
     pub enabled: bool,
+    /// The shutdown policy chosen.
+    #[prop_or_default]
+    pub policy: ShutdownPolicy,
+    /// Told a new choice of shutdown policy.
+    #[prop_or_default]
+    pub on_policy: Callback<ShutdownPolicy>,
 }
 
 /// The live lab's controls.
@@ -184,7 +190,8 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
             </div>
             <p class="hint" id="behaviour-hint">{ description }</p>
             <ShutdownControl prefix="live" enabled={props.enabled && props.life == Life::Running} {why_not} {on_shutdown}
-                             policies={model.offers_shutdown_policies()} />
+                             policies={model.offers_shutdown_policies()}
+                             policy={props.policy} on_policy={props.on_policy.clone()} />
             if let (true, Some(why)) = (props.life.is_over(), why_not) {
                 <p id="server-over" class="server-over" role="status">
                     { why }{ " " }

@@ -275,13 +275,10 @@ pub fn lane_name(connection: &Connection) -> String {
 }
 
 fn lane_label(index: usize, connection: &Connection) -> Html {
-    let (class, mut text) = (
+    let (class, text) = (
         state_class(&connection.state),
         state_text(&connection.state),
     );
-    if connection.told_goodbye {
-        text.push_str(", told goodbye first");
-    }
     let name = lane_name(connection);
     let title = format!(
         "{name}: {text}; peer {}; {} B in, {} B out",
@@ -315,7 +312,11 @@ fn countdown(world: &World, id: &str) -> Html {
         }
         Some(ShutdownPhase::Notifying) => "Shutting down: saying goodbye to each client".to_owned(),
         Some(ShutdownPhase::Cancelling) => "Shutting down: cancelling what still runs".to_owned(),
-        Some(ShutdownPhase::Stopped) => "Server stopped".to_owned(),
+        Some(ShutdownPhase::Stopped) => match world.counters.told_goodbye {
+            0 => "Server stopped".to_owned(),
+            1 => "Server stopped: 1 client read its goodbye first".to_owned(),
+            told => format!("Server stopped: {told} clients read its goodbye first"),
+        },
         None => return html! {},
     };
     html! { <p id={id.to_owned()} class="countdown" role="status">{ text }</p> }

@@ -151,7 +151,7 @@ fn proof_view(step: &Step, predicted: Option<usize>, run: &RunState) -> Html {
             <p id="lesson-verdict" class="hint">{ verdict }</p>
             if proof.answer != step.teaches {
                 <p id="lesson-unusual" class="hint">
-                    { format!("Runs of this step usually prove \u{201c}{}\u{201d}; this one went otherwise,                                and the evidence above is what happened.", step.answers[step.teaches]) }
+                    { format!("Runs of this step usually prove \u{201c}{}\u{201d}; this one went otherwise, and the evidence above is what happened.", step.answers[step.teaches]) }
                 </p>
             }
         </div>

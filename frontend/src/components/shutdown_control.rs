@@ -60,6 +60,13 @@ pub struct ShutdownControlProps {
     /// does; the others always give a grace period, then close the rest).
     #[prop_or(false)]
     pub policies: bool,
+    /// The policy chosen (the page keeps it: the lesson's step 7 shuts
+    /// down with it too).
+    #[prop_or_default]
+    pub policy: ShutdownPolicy,
+    /// Told the policy chosen.
+    #[prop_or_default]
+    pub on_policy: Callback<ShutdownPolicy>,
     /// Told the grace period, in milliseconds, and the policy when the
     /// button is pressed.
     pub on_shutdown: Callback<(u32, ShutdownPolicy)>,
@@ -69,9 +76,8 @@ pub struct ShutdownControlProps {
 #[function_component]
 pub fn ShutdownControl(props: &ShutdownControlProps) -> Html {
     let grace_ms = use_number_field(DEFAULT_GRACE_MS, 0, MAX_GRACE_MS);
-    let chosen = use_state_eq(ShutdownPolicy::default);
     let policy = if props.policies {
-        *chosen
+        props.policy
     } else {
         ShutdownPolicy::GraceThenCancel
     };
@@ -81,11 +87,11 @@ pub fn ShutdownControl(props: &ShutdownControlProps) -> Html {
         Callback::from(move |_: MouseEvent| on_shutdown.emit((grace_ms, policy)))
     };
     let on_policy = {
-        let chosen = chosen.clone();
+        let on_policy = props.on_policy.clone();
         Callback::from(move |event: Event| {
             let select: HtmlSelectElement = event.target_unchecked_into();
             if let Some(policy) = ShutdownPolicy::from_name(&select.value()) {
-                chosen.set(policy);
+                on_policy.emit(policy);
             }
         })
     };

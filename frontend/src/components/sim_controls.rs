@@ -48,6 +48,12 @@ pub struct SimControlsProps {
     pub life: Life,
     /// Where actions go.
     pub on_action: Callback<SimAction>,
+    /// The shutdown policy chosen.
+    #[prop_or_default]
+    pub policy: ShutdownPolicy,
+    /// Told a new choice of shutdown policy.
+    #[prop_or_default]
+    pub on_policy: Callback<ShutdownPolicy>,
 }
 
 /// The models, with the names the pickers show.
@@ -187,7 +193,8 @@ pub fn SimControls(props: &SimControlsProps) -> Html {
             </div>
             <p class="hint" id="behaviour-hint">{ description }</p>
             <ShutdownControl prefix="sim" enabled={props.life == Life::Running} why_not={why_not} {on_shutdown}
-                             policies={settings.model.offers_shutdown_policies()} />
+                             policies={settings.model.offers_shutdown_policies()}
+                             policy={props.policy} on_policy={props.on_policy.clone()} />
             if let (true, Some(why)) = (props.life.is_over(), why_not) {
                 <p id="server-over" class="server-over" role="status">
                     { why }{ " " }

@@ -1010,7 +1010,7 @@ fn the_log_says_a_client_was_told_goodbye_rather_than_done() {
 }
 
 #[test]
-fn a_goodbye_shutdown_marks_the_lanes_still_open_and_only_them() {
+fn a_goodbye_shutdown_counts_the_clients_that_read_it_and_only_them() {
     use loopscope_sim::{Scenario, Simulation};
     use protocol::ShutdownPolicy;
     let quick = ClientBehaviour::Polite {
@@ -1027,17 +1027,18 @@ fn a_goodbye_shutdown_marks_the_lanes_still_open_and_only_them() {
     for event in simulation.drain_events() {
         world.apply(&event);
     }
+    assert_eq!(world.counters.clients_finished, 1);
     simulation.shutdown_with(ShutdownPolicy::NotifyFirst, 0);
     simulation.run_until(1_000_000);
     for event in simulation.drain_events() {
         world.apply(&event);
     }
+    assert_eq!(world.shutdown_began, Some(500_000));
     let lanes: Vec<_> = world.connections.values().collect();
-    assert_eq!(lanes.len(), 2);
-    // The polite client had left before the shutdown: nothing to tell it.
+    // The polite client had left before the shutdown: nothing to tell it;
+    // the silent one read the goodbye, then its task was cancelled.
     assert_eq!(lanes[0].state, TaskState::Finished(TaskOutcome::Ok));
-    assert!(!lanes[0].told_goodbye);
-    // The silent one was told, then its task cancelled.
     assert_eq!(lanes[1].state, TaskState::Finished(TaskOutcome::Cancelled));
-    assert!(lanes[1].told_goodbye);
+    assert_eq!(world.counters.clients_finished, 2);
+    assert_eq!(world.counters.told_goodbye, 1);
 }
