@@ -271,6 +271,12 @@ impl World {
         self.fresh_run_pending = true;
     }
 
+    /// Whether a fresh run was asked for and its server has not said it
+    /// listens yet.
+    pub fn awaiting_fresh_run(&self) -> bool {
+        self.fresh_run_pending
+    }
+
     /// Applies one event.
     pub fn apply(&mut self, event: &Event) {
         if self.fresh_run_pending && matches!(event.kind, EventKind::Listening { .. }) {

@@ -166,6 +166,20 @@ pub enum ShutdownPhase {
     Stopped,
 }
 
+impl ShutdownPhase {
+    /// The step in words, its deadline left out: `stop accepting`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShutdownPhase::StopAccepting => "stop accepting",
+            ShutdownPhase::Draining { .. } => "draining",
+            ShutdownPhase::WaitingForEveryone => "waiting for everyone",
+            ShutdownPhase::Notifying => "notifying",
+            ShutdownPhase::Cancelling => "cancelling",
+            ShutdownPhase::Stopped => "stopped",
+        }
+    }
+}
+
 /// What a graceful shutdown does with the connections still open once the
 /// listener is closed: the choices the same shutdown code could make.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -373,14 +373,7 @@ fn farewell(events: &[Event]) -> Farewell {
         phases: events
             .iter()
             .filter_map(|event| match event.kind {
-                EventKind::Shutdown { phase } => Some(match phase {
-                    ShutdownPhase::StopAccepting => "stop accepting",
-                    ShutdownPhase::Draining { .. } => "draining",
-                    ShutdownPhase::WaitingForEveryone => "waiting for everyone",
-                    ShutdownPhase::Notifying => "notifying",
-                    ShutdownPhase::Cancelling => "cancelling",
-                    ShutdownPhase::Stopped => "stopped",
-                }),
+                EventKind::Shutdown { phase } => Some(phase.name()),
                 _ => None,
             })
             .collect(),

@@ -76,14 +76,7 @@ fn phases(events: &[Event]) -> Vec<&'static str> {
     events
         .iter()
         .filter_map(|event| match event.kind {
-            EventKind::Shutdown { phase } => Some(match phase {
-                ShutdownPhase::StopAccepting => "stop accepting",
-                ShutdownPhase::Draining { .. } => "draining",
-                ShutdownPhase::WaitingForEveryone => "waiting for everyone",
-                ShutdownPhase::Notifying => "notifying",
-                ShutdownPhase::Cancelling => "cancelling",
-                ShutdownPhase::Stopped => "stopped",
-            }),
+            EventKind::Shutdown { phase } => Some(phase.name()),
             _ => None,
         })
         .collect()

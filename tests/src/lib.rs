@@ -323,6 +323,18 @@ impl Browser {
         .await
     }
 
+    /// Waits until the lesson panel shows step `number`.
+    pub async fn wait_for_step(&self, number: usize) -> anyhow::Result<()> {
+        let start = format!("{number}.");
+        wait_until(&format!("step {number}"), || async {
+            self.text("#lesson-title")
+                .await?
+                .starts_with(&start)
+                .then_some(())
+        })
+        .await
+    }
+
     /// Saves a screenshot when `LOOPSCOPE_SCREENSHOT_DIR` is set (for the
     /// README and for looking at what a person sees).
     pub async fn screenshot_if_asked(&self, name: &str) -> anyhow::Result<()> {

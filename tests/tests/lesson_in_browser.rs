@@ -298,25 +298,11 @@ async fn keys_move_between_steps_and_progress_and_text_size_survive_a_reload() -
         "the lesson opens when asked"
     );
     browser.click("#lesson-button").await?;
-    wait_until("step 1", || async {
-        browser
-            .text("#lesson-title")
-            .await?
-            .starts_with("1.")
-            .then_some(())
-    })
-    .await?;
+    browser.wait_for_step(1).await?;
     assert_eq!(predict_and_run(&browser, 1).await?, 1);
     // n and p, with the address following.
     browser.press("n").await?;
-    wait_until("step 2 by its key", || async {
-        browser
-            .text("#lesson-title")
-            .await?
-            .starts_with("2.")
-            .then_some(())
-    })
-    .await?;
+    browser.wait_for_step(2).await?;
     assert!(
         browser
             .client
@@ -330,14 +316,7 @@ async fn keys_move_between_steps_and_progress_and_text_size_survive_a_reload() -
         Some("busy_poll.py")
     );
     browser.press("p").await?;
-    wait_until("step 1 again", || async {
-        browser
-            .text("#lesson-title")
-            .await?
-            .starts_with("1.")
-            .then_some(())
-    })
-    .await?;
+    browser.wait_for_step(1).await?;
     // Text size, kept in the link.
     browser.select("#text-size", "150").await?;
     wait_until("the link keeps the text size", || async {
@@ -446,14 +425,7 @@ async fn with_a_live_lab_connected_a_step_runs_on_real_sockets() -> anyhow::Resu
 #[tokio::test]
 async fn step_7_runs_under_the_policy_the_control_has_chosen() -> anyhow::Result<()> {
     let (browser, server) = open_simulation("?lesson=7").await?;
-    wait_until("step 7", || async {
-        browser
-            .text("#lesson-title")
-            .await?
-            .starts_with("7.")
-            .then_some(())
-    })
-    .await?;
+    browser.wait_for_step(7).await?;
     assert_eq!(predict_and_run(&browser, 2).await?, 2, "grace, then cancel");
     assert_eq!(browser.count("#lesson-unusual").await, 0);
     // Cancel at once, chosen in the controls' tab: the same step now
@@ -524,5 +496,41 @@ async fn the_shutdown_control_offers_asyncio_s_four_policies() -> anyhow::Result
     assert_eq!(browser.count("#sim-grace").await, 1);
     browser.close().await?;
     server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn step_7_shuts_the_live_server_down_on_time_and_proves_the_grace_period()
+-> anyhow::Result<()> {
+    let relay = Relay::start().await;
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&format!("{}?lesson=7", relay.url()))
+        .await?;
+    browser.wait_for_status("live").await?;
+    wait_until("the step in the live lab", || async {
+        browser
+            .text(".lesson-look")
+            .await?
+            .contains("in the live lab")
+            .then_some(())
+    })
+    .await?;
+    // A second after the clients start, the page shuts the real server
+    // down with 2 s of grace: the silent client's task is cancelled at the
+    // deadline, the talking ones finish first.
+    assert_eq!(predict_and_run(&browser, 2).await?, 2);
+    let evidence = browser.text("#lesson-evidence").await.unwrap_or_default();
+    assert!(
+        evidence.contains("1 was cancelled at the deadline"),
+        "{evidence}"
+    );
+    let countdown = browser.text("#lanes-countdown").await.unwrap_or_default();
+    assert!(countdown.starts_with("Server stopped"), "{countdown}");
+    browser.client.execute("window.scrollTo(0, 0);", vec![]).await?;
+    browser.screenshot_if_asked("lesson-live-step-7").await?;
+    browser.close().await?;
+    relay.stop().await;
     Ok(())
 }

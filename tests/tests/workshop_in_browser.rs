@@ -319,13 +319,7 @@ async fn a_step_the_host_pushes_opens_on_following_pages_and_waits_for_their_pre
         "?lesson=3&model=selector&speed=0.25&clients=polite,slow",
     )
     .await?;
-    wait_until("step 3 open on the page", || async {
-        page.text("#lesson-title")
-            .await?
-            .starts_with("3.")
-            .then_some(())
-    })
-    .await?;
+    page.wait_for_step(3).await?;
     assert_eq!(
         page.text("#code-title").await.as_deref(),
         Some("selector.py")

@@ -41,6 +41,11 @@ pub(super) struct LessonMode {
     /// Where the open step was loaded: in the live lab (`true`) or the
     /// simulation; `None` before it is.
     loaded_live: Option<bool>,
+    /// A live run waits for its restarted server to say it listens before
+    /// its clients start: the relay's events of the clients and of the new
+    /// server come from different threads, and the run's counts begin with
+    /// the new server.
+    spawn_when_listening: bool,
 }
 
 impl LessonMode {
@@ -175,6 +180,7 @@ impl Page {
             mode.shutdown_timer = None;
             mode.look = false;
             mode.loaded_live = Some(live);
+            mode.spawn_when_listening = false;
         }
         keep_in_address_exactly(&address::with_param(
             &page_query(),
@@ -203,35 +209,7 @@ impl Page {
                     .borrow_mut()
                     .begin_fresh_run(&mut self.fed.world.borrow_mut());
             }
-            if start {
-                // Runs of the same behaviour go as one command each.
-                let mut runs: Vec<(&str, u32)> = Vec::new();
-                for key in &scenario.clients {
-                    match runs.last_mut() {
-                        Some((last, count)) if last == key => *count += 1,
-                        _ => runs.push((key, 1)),
-                    }
-                }
-                for (key, count) in runs {
-                    if let Some(behaviour) = ClientBehaviour::preset(key) {
-                        self.lab.send(&Command::SpawnClients { count, behaviour });
-                    }
-                }
-                if let Some(after) = step.shutdown_after {
-                    let (lab, world, policy) =
-                        (self.lab.clone(), Rc::clone(&self.fed.world), self.policy);
-                    let timer = Timeout::new((after / 1000) as u32, move || {
-                        // Not if the learner shut it down meanwhile.
-                        if world.borrow().shutdown.is_none() {
-                            lab.send(&Command::Shutdown {
-                                grace_ms: (STEP_GRACE / 1000) as u32,
-                                policy,
-                            });
-                        }
-                    });
-                    self.mode.borrow_mut().shutdown_timer = Some(timer);
-                }
-            }
+            self.mode.borrow_mut().spawn_when_listening = start && restarted;
         } else {
             // The page shows the simulation, or will: a saved run or a lab
             // that is gone gives way to it; while the page still finds out
@@ -254,6 +232,37 @@ impl Page {
                 &self.second_fed,
             );
             self.sim.borrow_mut().playing = start;
+        }
+    }
+
+    /// Starts the live run's clients (the restarted server listens), and
+    /// step 7's shutdown on a timer.
+    fn spawn_live_clients(&self, step: &chapter::Step) {
+        // Runs of the same behaviour go as one command each.
+        let mut runs: Vec<(&str, u32)> = Vec::new();
+        for key in &step.link().clients {
+            match runs.last_mut() {
+                Some((last, count)) if last == key => *count += 1,
+                _ => runs.push((key, 1)),
+            }
+        }
+        for (key, count) in runs {
+            if let Some(behaviour) = ClientBehaviour::preset(key) {
+                self.lab.send(&Command::SpawnClients { count, behaviour });
+            }
+        }
+        if let Some(after) = step.shutdown_after {
+            let (lab, world, policy) = (self.lab.clone(), Rc::clone(&self.fed.world), self.policy);
+            let timer = Timeout::new((after / 1000) as u32, move || {
+                // Not if the learner shut it down meanwhile.
+                if world.borrow().shutdown.is_none() {
+                    lab.send(&Command::Shutdown {
+                        grace_ms: (STEP_GRACE / 1000) as u32,
+                        policy,
+                    });
+                }
+            });
+            self.mode.borrow_mut().shutdown_timer = Some(timer);
         }
     }
 
@@ -289,6 +298,17 @@ impl Page {
             self.open(number);
             self.redraw.emit(());
             return;
+        }
+        let spawn_now = {
+            let mut mode = self.mode.borrow_mut();
+            let due = mode.spawn_when_listening && !self.fed.world.borrow().awaiting_fresh_run();
+            if due {
+                mode.spawn_when_listening = false;
+            }
+            due
+        };
+        if spawn_now && self.runs_live() {
+            self.spawn_live_clients(step);
         }
         let (mut redraw, mut shut_down_now) = (false, false);
         {
