@@ -528,7 +528,10 @@ async fn step_7_shuts_the_live_server_down_on_time_and_proves_the_grace_period()
     );
     let countdown = browser.text("#lanes-countdown").await.unwrap_or_default();
     assert!(countdown.starts_with("Server stopped"), "{countdown}");
-    browser.client.execute("window.scrollTo(0, 0);", vec![]).await?;
+    browser
+        .client
+        .execute("window.scrollTo(0, 0);", vec![])
+        .await?;
     browser.screenshot_if_asked("lesson-live-step-7").await?;
     browser.close().await?;
     relay.stop().await;
