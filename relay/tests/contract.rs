@@ -432,20 +432,7 @@ async fn each_asyncio_shutdown_policy_tells_the_same_story_in_both_sources() {
             live.extend(events_within(&mut socket, std::time::Duration::from_millis(800)).await);
         } else {
             live.extend(
-                events_until(&mut socket, |seen| {
-                    count(seen, |kind| {
-                        matches!(
-                            kind,
-                            EventKind::Shutdown {
-                                phase: ShutdownPhase::Stopped
-                            }
-                        )
-                    }) == 1
-                        && count(seen, |kind| {
-                            matches!(kind, EventKind::ClientFinished { .. })
-                        }) == 1
-                })
-                .await,
+                events_until(&mut socket, |seen| stopped_and_clients_finished(seen, 1)).await,
             );
         }
         relay.stop.cancel();

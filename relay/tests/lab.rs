@@ -446,22 +446,7 @@ async fn a_lab_shutdown_stops_accepting_lets_fast_clients_finish_and_cancels_the
         "accepting stopped at once"
     );
 
-    events.extend(
-        events_until(&mut socket, |seen| {
-            count(seen, |kind| {
-                matches!(
-                    kind,
-                    EventKind::Shutdown {
-                        phase: ShutdownPhase::Stopped
-                    }
-                )
-            }) == 1
-                && count(seen, |kind| {
-                    matches!(kind, EventKind::ClientFinished { .. })
-                }) == 5
-        })
-        .await,
-    );
+    events.extend(events_until(&mut socket, |seen| stopped_and_clients_finished(seen, 5)).await);
     let stop = phase_at(&events, ShutdownPhase::StopAccepting).unwrap();
     let cancelling = phase_at(&events, ShutdownPhase::Cancelling)
         .expect("the slow and silent ones outlast the grace");

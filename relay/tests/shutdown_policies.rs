@@ -57,20 +57,6 @@ async fn shut_down(socket: &mut Socket, policy: ShutdownPolicy, grace_ms: u32) {
     send_command(socket, &Command::Shutdown { grace_ms, policy }).await;
 }
 
-fn stopped_and_clients_finished(seen: &[Event], clients: usize) -> bool {
-    count(seen, |kind| {
-        matches!(
-            kind,
-            EventKind::Shutdown {
-                phase: ShutdownPhase::Stopped
-            }
-        )
-    }) == 1
-        && count(seen, |kind| {
-            matches!(kind, EventKind::ClientFinished { .. })
-        }) == clients
-}
-
 /// The shutdown's phases in order, deadlines left out.
 fn phases(events: &[Event]) -> Vec<&'static str> {
     events

@@ -118,6 +118,22 @@ pub async fn open_lab_running(
     (socket, hello)
 }
 
+/// Whether the events hold the server's stop and the ends of `clients`
+/// clients: a shutdown is over and its story whole.
+pub fn stopped_and_clients_finished(seen: &[Event], clients: usize) -> bool {
+    count(seen, |kind| {
+        matches!(
+            kind,
+            EventKind::Shutdown {
+                phase: protocol::ShutdownPhase::Stopped
+            }
+        )
+    }) == 1
+        && count(seen, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        }) == clients
+}
+
 pub fn count(events: &[Event], matches: impl Fn(&EventKind) -> bool) -> usize {
     events.iter().filter(|event| matches(&event.kind)).count()
 }
