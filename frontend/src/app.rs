@@ -719,11 +719,18 @@ pub fn App() -> Html {
                     let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
                         return;
                     };
+                    // Keys go to a field being typed in (or a slider, a
+                    // picker), not to a lesson's answer just picked.
                     let typing = event
                         .target()
                         .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-                        .is_some_and(|element| {
-                            matches!(element.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                        .is_some_and(|element| match element.tag_name().as_str() {
+                            "INPUT" => !matches!(
+                                element.get_attribute("type").as_deref(),
+                                Some("radio" | "checkbox")
+                            ),
+                            "SELECT" | "TEXTAREA" => true,
+                            _ => false,
                         });
                     if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
                         return;

@@ -300,8 +300,15 @@ async fn keys_move_between_steps_and_progress_and_text_size_survive_a_reload() -
     browser.click("#lesson-button").await?;
     browser.wait_for_step(1).await?;
     assert_eq!(predict_and_run(&browser, 1).await?, 1);
-    // n and p, with the address following.
-    browser.press("n").await?;
+    // n and p, with the address following; also right after picking an
+    // answer (a radio button has the focus then).
+    browser.click("#lesson-answer-1").await?;
+    browser
+        .client
+        .find(Locator::Css("#lesson-answer-1"))
+        .await?
+        .send_keys("n")
+        .await?;
     browser.wait_for_step(2).await?;
     assert!(
         browser
