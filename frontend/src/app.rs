@@ -990,7 +990,7 @@ pub fn App() -> Html {
             }
             if let Some(number) = lesson_state.open {
                 <main class="grid projector">
-                    <LessonPanel {number} progress={lesson_state.progress.clone()} run={lesson_state.run.clone()}
+                    <LessonPanel {number} progress={lesson_state.progress.clone()} run={lesson_state.run.clone()} runs={lesson_state.runs}
                                  source={if live_now.get() && source == Source::Live { "in the live lab" } else { "in the simulation" }}
                                  on_action={on_lesson} />
                     { ring }

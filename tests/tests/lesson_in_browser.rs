@@ -128,6 +128,31 @@ async fn set_viewport(browser: &Browser, width: u32, height: u32) -> anyhow::Res
     Ok(())
 }
 
+/// Runs the open step (again) and waits for the proof of that run, not of
+/// an earlier one still shown; gives the answer it proved.
+async fn run_again(browser: &Browser) -> anyhow::Result<usize> {
+    let before: u32 = browser
+        .attr("#lesson-proof", "data-run")
+        .await
+        .and_then(|run| run.parse().ok())
+        .unwrap_or(0);
+    browser.click("#lesson-run").await?;
+    wait_until("the new run's proof", || async {
+        let run: u32 = browser
+            .attr("#lesson-proof", "data-run")
+            .await?
+            .parse()
+            .ok()?;
+        let answer = browser
+            .attr("#lesson-proof", "data-answer")
+            .await?
+            .parse()
+            .ok()?;
+        (run > before).then_some(answer)
+    })
+    .await
+}
+
 /// Picks answer `answer`, runs the step and waits for its proof; gives the
 /// answer the run proved.
 async fn predict_and_run(browser: &Browser, answer: usize) -> anyhow::Result<usize> {
@@ -254,11 +279,7 @@ async fn at_1280x720_the_lesson_the_ring_the_lanes_and_the_lit_line_share_the_fi
         if width == 1280 {
             assert_eq!(predict_and_run(&browser, 2).await?, 2);
         } else {
-            browser.click("#lesson-run").await?;
-            wait_until("the second run's proof", || async {
-                browser.attr("#lesson-proof", "data-answer").await
-            })
-            .await?;
+            assert_eq!(run_again(&browser).await?, 2);
         }
         // WebDriver scrolls what it clicks into view; a person at a
         // projector has not scrolled.
@@ -439,15 +460,7 @@ async fn step_7_runs_under_the_policy_the_control_has_chosen() -> anyhow::Result
     // proves that everyone still running is closed at once.
     browser.click("#tab-controls").await?;
     browser.select("#sim-policy", "cancel_at_once").await?;
-    browser.click("#lesson-run").await?;
-    let proved = wait_until("the second run's proof", || async {
-        browser
-            .attr("#lesson-proof", "data-answer")
-            .await?
-            .parse::<usize>()
-            .ok()
-    })
-    .await?;
+    let proved = run_again(&browser).await?;
     assert_eq!(proved, 0, "{:?}", browser.text("#lesson-proof").await);
     assert!(
         browser.text("#lesson-unusual").await.is_some(),

@@ -32,6 +32,9 @@ pub(super) struct LessonMode {
     pub progress: Progress,
     /// The open step's run.
     pub run: RunState,
+    /// How many runs were started since the page opened (the panel says
+    /// which run a proof belongs to).
+    pub runs: u32,
     /// Whether the run's server was shut down (step 7).
     shut_down: bool,
     /// The live lab's shutdown, due later in the run.
@@ -274,6 +277,7 @@ impl Page {
         {
             let mut mode = self.mode.borrow_mut();
             mode.run = RunState::Running;
+            mode.runs += 1;
             mode.shut_down = false;
             mode.shutdown_timer = None;
         }

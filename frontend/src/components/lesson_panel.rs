@@ -42,6 +42,9 @@ pub struct LessonPanelProps {
     pub progress: Progress,
     /// The step's run.
     pub run: RunState,
+    /// How many runs were started since the page opened: the proof shown
+    /// belongs to the last (`data-run`).
+    pub runs: u32,
     /// Where the run happens: "the simulation" or "the live lab".
     pub source: AttrValue,
     /// Told what the learner does.
@@ -103,7 +106,7 @@ pub fn LessonPanel(props: &LessonPanelProps) -> Html {
                     <span id="lesson-running" class="hint" role="status">{ "Running… watch the page." }</span>
                 }
             </div>
-            { proof_view(step, predicted, &props.run) }
+            { proof_view(step, predicted, &props.run, props.runs) }
         </section>
     }
 }
@@ -136,7 +139,7 @@ fn question(
 }
 
 /// What the run proved, against the prediction.
-fn proof_view(step: &Step, predicted: Option<usize>, run: &RunState) -> Html {
+fn proof_view(step: &Step, predicted: Option<usize>, run: &RunState, runs: u32) -> Html {
     let RunState::Proved(proof) = run else {
         return html! {};
     };
@@ -146,7 +149,7 @@ fn proof_view(step: &Step, predicted: Option<usize>, run: &RunState) -> Html {
         None => "",
     };
     html! {
-        <div id="lesson-proof" class="lesson-proof" role="status" data-answer={proof.answer.to_string()}>
+        <div id="lesson-proof" class="lesson-proof" role="status" data-answer={proof.answer.to_string()} data-run={runs.to_string()}>
             <p id="lesson-evidence"><strong>{ "The run proved the answer in green: " }</strong>{ proof.evidence.clone() }</p>
             <p id="lesson-verdict" class="hint">{ verdict }</p>
             if proof.answer != step.teaches {
