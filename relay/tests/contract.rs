@@ -156,6 +156,23 @@ async fn live_lab_with(model: ServerModel, errors: HandlerStyle) -> (RunningRela
     (relay, socket)
 }
 
+/// Starts one silent client in the lab: the events until its server has
+/// accepted it.
+async fn a_silent_client_accepted(socket: &mut Socket) -> Vec<Event> {
+    send_command(
+        socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: ClientBehaviour::Silent {},
+        },
+    )
+    .await;
+    events_until(socket, |seen| {
+        count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+    })
+    .await
+}
+
 /// Shuts the lab's server down with `grace_ms`: the events until it
 /// stopped.
 async fn shut_down(socket: &mut Socket, grace_ms: u32) -> Vec<Event> {
@@ -322,18 +339,7 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
 
         // Live: the same.
         let (relay, mut socket) = live_lab(model).await;
-        send_command(
-            &mut socket,
-            &Command::SpawnClients {
-                count: 1,
-                behaviour: ClientBehaviour::Silent {},
-            },
-        )
-        .await;
-        let mut live = events_until(&mut socket, |seen| {
-            count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
-        })
-        .await;
+        let mut live = a_silent_client_accepted(&mut socket).await;
         live.extend(shut_down(&mut socket, 300).await);
         relay.stop.cancel();
 
@@ -407,18 +413,7 @@ async fn each_asyncio_shutdown_policy_tells_the_same_story_in_both_sources() {
 
         // Live: the same.
         let (relay, mut socket) = live_lab(ServerModel::AsyncTasks).await;
-        send_command(
-            &mut socket,
-            &Command::SpawnClients {
-                count: 1,
-                behaviour: ClientBehaviour::Silent {},
-            },
-        )
-        .await;
-        let mut live = events_until(&mut socket, |seen| {
-            count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
-        })
-        .await;
+        let mut live = a_silent_client_accepted(&mut socket).await;
         send_command(
             &mut socket,
             &Command::Shutdown {
