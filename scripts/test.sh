@@ -22,13 +22,32 @@ build_app
 log "running the tests"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-cargo test --workspace --locked "$@" 2>&1 | tee "$results"
+# Every test binary runs even when one fails (--no-fail-fast), so a red run
+# still tells what passed; the script fails at the end if anything did.
+failed_steps=()
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$results" ||
+  failed_steps+=("cargo test --workspace")
 
 log "running the simulator in headless Chromium (wasm-bindgen-test)"
 # sim/webdriver.json gives Chromium the flags this machine needs.
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 CHROMEDRIVER="$(command -v chromedriver)" \
-  cargo test -p loopscope-sim --target wasm32-unknown-unknown --test wasm --locked 2>&1 | tee -a "$results"
-# One closing line for the whole run (cargo prints one per test binary).
-awk '/^test result:/ { passed += $4; failed += $6 }
-     END { printf "\nall tests: %d passed, %d failed\n", passed, failed }' "$results"
+  cargo test -p loopscope-sim --target wasm32-unknown-unknown --test wasm --locked 2>&1 |
+  tee -a "$results" || failed_steps+=("the simulator in Chromium")
+
+# One closing line for the whole run (cargo prints one per test binary); a
+# binary that could not build or died before its summary is named, since
+# its tests are in no count.
+awk '/^ +(Running|Doc-tests) / { binaries += 1 }
+     /^test result:/ { passed += $4; failed += $6; summaries += 1 }
+     END {
+       if (summaries < binaries)
+         printf "\n%d test binaries ended without a summary (their tests are in no count)\n",
+           binaries - summaries
+       printf "\nall tests: %d passed, %d failed\n", passed, failed
+     }' "$results"
+if ((${#failed_steps[@]})); then
+  grep -E '^error: (test failed|[0-9]+ targets? failed|could not compile)|^    `' "$results" >&2 || true
+  log "FAILED: ${failed_steps[*]}"
+  exit 1
+fi
