@@ -30,7 +30,7 @@ use crate::components::{
 use crate::frame_clock::{self, EveryFrame};
 use crate::inbox::{self, Inbox};
 use crate::lesson::{Life, Moment};
-use crate::live::{Link, LinkStatus, connect, lab_url};
+use crate::live::{Link, LinkStatus, StatusHistory, connect, lab_url};
 use crate::recording::Recording;
 use crate::saving;
 use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource};
@@ -109,6 +109,7 @@ pub fn App() -> Html {
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
     let status = use_state_eq(|| LinkStatus::Connecting);
+    let status_history = use_mut_ref(StatusHistory::default);
     // A link that carries a scenario asks for the simulation; a lesson's
     // step defines its own, and runs live when a lab connects.
     let chosen = use_state_eq(|| {
@@ -257,6 +258,7 @@ pub fn App() -> Html {
     {
         let fed = fed.clone();
         let status = status.clone();
+        let status_history = Rc::clone(&status_history);
         let link = link.clone();
         let active = Rc::clone(&active);
         let redraw = redraw.clone();
@@ -274,7 +276,10 @@ pub fn App() -> Html {
                     redraw.emit(());
                 }
             });
-            let on_status = Callback::from(move |new_status| status.set(new_status));
+            let on_status = Callback::from(move |new_status: LinkStatus| {
+                status_history.borrow_mut().record(&new_status);
+                status.set(new_status);
+            });
             link.set(connect(
                 page_lab_url(token.as_deref()),
                 on_message,
@@ -956,7 +961,7 @@ pub fn App() -> Html {
                         { "Follow the host" }
                     </label>
                 }
-                <StatusBadge status={(*status).clone()} lab={world.lab.as_ref().map(|lab| lab.lab)} />
+                <StatusBadge status={(*status).clone()} history={status_history.borrow().text()} lab={world.lab.as_ref().map(|lab| lab.lab)} />
             </header>
             if *help {
                 <HelpOverlay on_close={let help = help.clone(); Callback::from(move |_| help.set(false))} />

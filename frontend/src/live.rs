@@ -50,6 +50,53 @@ pub enum LinkStatus {
     },
 }
 
+impl LinkStatus {
+    /// Its one-word name, as the badge's `data-status` says it.
+    pub fn key(&self) -> &'static str {
+        match self {
+            LinkStatus::Connecting => "connecting",
+            LinkStatus::Live => "live",
+            LinkStatus::Lost { .. } => "lost",
+            LinkStatus::NoRelay { .. } => "no-relay",
+            LinkStatus::Closed { .. } => "closed",
+            LinkStatus::Refused { .. } => "refused",
+        }
+    }
+}
+
+/// The statuses the link has reported, in order, each change once: a
+/// status can last a moment only (a lab the relay closes for idleness is
+/// live for its idle timeout), and whoever looks afterwards (a person
+/// reading the badge's `data-history`, a browser test on a busy machine)
+/// can still see that it was there. Kept where the link reports them, not
+/// where they are drawn, since two reports can land before one redraw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusHistory {
+    keys: std::collections::VecDeque<&'static str>,
+}
+
+impl StatusHistory {
+    /// How many statuses it keeps: a page that reconnects all day must not
+    /// grow it for ever.
+    pub const LEN: usize = 32;
+
+    /// Adds `status` unless it is the one reported last.
+    pub fn record(&mut self, status: &LinkStatus) {
+        let key = status.key();
+        if self.keys.back() != Some(&key) {
+            if self.keys.len() == Self::LEN {
+                self.keys.pop_front();
+            }
+            self.keys.push_back(key);
+        }
+    }
+
+    /// The history as the badge writes it: "connecting live closed".
+    pub fn text(&self) -> String {
+        self.keys.iter().copied().collect::<Vec<_>>().join(" ")
+    }
+}
+
 /// The close code of a lab the relay closed on purpose, with the reason in
 /// words (the relay's `session::CLOSE_LAB_ENDED`).
 pub const CLOSE_LAB_ENDED: u16 = 4000;
@@ -245,6 +292,26 @@ pub fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_history_keeps_each_change_once_and_forgets_the_oldest_past_its_length() {
+        let mut history = StatusHistory::default();
+        history.record(&LinkStatus::Connecting);
+        history.record(&LinkStatus::Live);
+        history.record(&LinkStatus::Live);
+        history.record(&LinkStatus::Closed {
+            reason: "idle".into(),
+        });
+        assert_eq!(history.text(), "connecting live closed");
+        for _ in 0..StatusHistory::LEN {
+            history.record(&LinkStatus::Lost { retry_in_s: 1 });
+            history.record(&LinkStatus::Live);
+        }
+        let kept = history.text();
+        assert_eq!(kept.split(' ').count(), StatusHistory::LEN);
+        assert!(!kept.contains("connecting"), "{kept}");
+        assert!(kept.ends_with("lost live"), "{kept}");
+    }
 
     #[test]
     fn delays_double_up_to_the_cap_and_reset() {

@@ -15,7 +15,14 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-const PATIENCE: Duration = Duration::from_secs(10);
+/// Longest a test waits for a program to answer: generous, since the
+/// programs run two at a time beside a busy-polling one on a 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Well under the 30 s grace some tests give ([`LONG_GRACE`]) and well over
+/// what a program takes to exit on a busy machine: the bound that tells
+/// "it did not wait for the grace" from "it did".
+const NOT_THE_LONG_GRACE: Duration = Duration::from_secs(15);
 
 struct Server {
     file: String,
@@ -209,8 +216,8 @@ fn check_graceful_shutdown_on_sigint(mut server: Server, grace: Duration) {
         server.file
     );
     assert!(
-        took < grace + Duration::from_secs(4),
-        "and no longer: {took:?}"
+        took < grace + NOT_THE_LONG_GRACE,
+        "and not much longer: {took:?}"
     );
     let mut buffer = [0; 1];
     assert_eq!(
@@ -436,7 +443,7 @@ fn asyncio_cancel_at_once_closes_a_lingering_client_at_once() {
         );
         let took = exits_cleanly(server, interrupted);
         assert!(
-            took < Duration::from_secs(5),
+            took < NOT_THE_LONG_GRACE,
             "{file} did not wait for the grace: {took:?}"
         );
     }
@@ -462,7 +469,7 @@ fn asyncio_wait_for_everyone_serves_a_lingering_client_until_it_leaves() {
         drop(lingering);
         let took = exits_cleanly(server, left);
         assert!(
-            took < Duration::from_secs(5),
+            took < NOT_THE_LONG_GRACE,
             "{file} exited once the client left: {took:?}"
         );
     }
@@ -487,7 +494,7 @@ fn asyncio_notify_first_sends_a_lingering_client_the_goodbye_line_then_closes() 
             );
         }
         let took = exits_cleanly(server, interrupted);
-        assert!(took < Duration::from_secs(5), "{file}: {took:?}");
+        assert!(took < NOT_THE_LONG_GRACE, "{file}: {took:?}");
     }
 }
 

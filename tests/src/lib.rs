@@ -20,8 +20,11 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Longest a test waits for the page to show something.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+/// Longest a test waits for the page to show something. Generous: a test
+/// that passes never waits this long, and a fresh 2-core machine busy with
+/// other work (other browsers of the same run, a build) can take many
+/// seconds to load a page and its WebAssembly.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The built app, as Trunk leaves it (`LOOPSCOPE_DIST_DIR` names another
 /// build, such as one with function names kept for profiling).
@@ -211,14 +214,29 @@ impl Browser {
     }
 
     /// Waits for a file whose name ends in `suffix` to finish downloading,
-    /// and gives its path.
+    /// and gives its path: Chromium writes into a `.crdownload` file and
+    /// may hold the final name empty meanwhile, so the file counts once
+    /// no download is under way and it has the same size twice running.
     pub async fn downloaded(&self, suffix: &str) -> anyhow::Result<PathBuf> {
+        let last_size = std::cell::Cell::new(None);
         wait_until(&format!("a downloaded *{suffix}"), || async {
-            std::fs::read_dir(self.downloads.path())
+            let paths: Vec<PathBuf> = std::fs::read_dir(self.downloads.path())
                 .ok()?
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                .find(|path| path.to_string_lossy().ends_with(suffix))
+                .collect();
+            if paths
+                .iter()
+                .any(|path| path.to_string_lossy().ends_with(".crdownload"))
+            {
+                return None;
+            }
+            let path = paths
+                .into_iter()
+                .find(|path| path.to_string_lossy().ends_with(suffix))?;
+            let size = std::fs::metadata(&path).ok()?.len();
+            let settled = size > 0 && last_size.replace(Some(size)) == Some(size);
+            settled.then_some(path)
         })
         .await
     }
@@ -321,6 +339,60 @@ impl Browser {
                 .then_some(())
         })
         .await
+    }
+
+    /// Waits until the link badge has shown `status` at some point, even if
+    /// it shows another one now: for a status that lasts a moment only
+    /// (a lab the relay closes for idleness is live for its idle timeout,
+    /// which a busy machine may spend loading the page).
+    pub async fn wait_for_status_shown(&self, status: &str) -> anyhow::Result<()> {
+        wait_until(
+            &format!("link status {status} in the badge's history"),
+            || async {
+                self.status_history()
+                    .await
+                    .contains(&status.to_owned())
+                    .then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Marks the document now shown, so that [`Browser::wait_for_new_document`]
+    /// can tell it from the next one (a history such as
+    /// [`Browser::status_history`] belongs to one document).
+    pub async fn mark_document(&self) -> anyhow::Result<()> {
+        self.client
+            .execute("window.loopscopeOldDocument = true;", vec![])
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until the page has loaded again since [`Browser::mark_document`].
+    pub async fn wait_for_new_document(&self) -> anyhow::Result<()> {
+        wait_until("the page loaded again", || async {
+            let value = self
+                .client
+                .execute(
+                    "return document.readyState !== 'loading' \
+                     && window.loopscopeOldDocument === undefined;",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (value == serde_json::Value::Bool(true)).then_some(())
+        })
+        .await
+    }
+
+    /// The statuses the link badge has shown, oldest first.
+    pub async fn status_history(&self) -> Vec<String> {
+        self.attr("#link-status", "data-history")
+            .await
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Waits until the lesson panel shows step `number`.

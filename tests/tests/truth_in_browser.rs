@@ -207,7 +207,10 @@ async fn lit_line(browser: &Browser) -> Option<(String, bool, f64)> {
 #[tokio::test]
 async fn the_listing_scrolls_to_its_lit_line_unless_the_learner_scrolled_it() -> anyhow::Result<()>
 {
-    let (browser, server) = open_simulation("?model=async_tasks&speed=1&clients=silent").await?;
+    // At a quarter of real speed the 2 s grace lasts 8 s, and the run is
+    // paused inside it: the stop-accepting line stays lit while the test
+    // looks, however slow the machine.
+    let (browser, server) = open_simulation("?model=async_tasks&speed=0.25&clients=silent").await?;
     wait_until("the task suspended at its sock_recv, in view", || async {
         let (text, in_view, _) = lit_line(&browser).await?;
         (text.contains("loop.sock_recv") && in_view).then_some(())
@@ -215,6 +218,11 @@ async fn the_listing_scrolls_to_its_lit_line_unless_the_learner_scrolled_it() ->
     .await?;
     // The shutdown code is far down the listing: the listing follows it.
     browser.click("#sim-shutdown").await?;
+    browser.click("#sim-play").await?;
+    wait_until("paused", || async {
+        (browser.text("#sim-play").await? == "Play").then_some(())
+    })
+    .await?;
     let scrolled = wait_until("the stop-accepting line lit and in view", || async {
         let (text, in_view, scroll_top) = lit_line(&browser).await?;
         (text.contains("# stop accepting") && in_view).then_some(scroll_top)
@@ -233,6 +241,10 @@ async fn the_listing_scrolls_to_its_lit_line_unless_the_learner_scrolled_it() ->
             vec![],
         )
         .await?;
+    let (still_lit, ..) = lit_line(&browser).await.expect("a lit line");
+    assert!(still_lit.contains("# stop accepting"), "{still_lit}");
+    // Played on, the lit line moves down past the learner's view.
+    browser.click("#sim-play").await?;
     wait_until("the grace period over, its line lit", || async {
         let (text, ..) = lit_line(&browser).await?;
         (text.contains("# the grace period is over") || text.contains("shut down")).then_some(())
@@ -332,12 +344,15 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
         "the error escaped from the call that met the reset: {raised}"
     );
     // The log says it in Python's words; the details keep the OS's.
-    let lines = browser.texts("#event-log li.line").await;
-    let crash = lines
-        .iter()
-        .find(|line| line.contains("the server crashed"))
-        .cloned()
-        .unwrap_or_default();
+    browser.select("#log-kind", "server_crashed").await?;
+    let crash = wait_until("the crash in the log", || async {
+        browser
+            .texts("#event-log li.line")
+            .await
+            .into_iter()
+            .find(|line| line.contains("the server crashed"))
+    })
+    .await?;
     assert!(
         crash.contains("ConnectionResetError: [Errno 104]"),
         "{crash}"
@@ -372,7 +387,7 @@ async fn a_real_selector_server_without_handlers_dies_of_a_crasher_and_the_page_
 #[tokio::test]
 async fn a_busy_poll_step_says_what_it_tried_and_the_lessons_words_are_explained()
 -> anyhow::Result<()> {
-    let (browser, server) = open_simulation("?model=busy_poll&speed=1&clients=polite").await?;
+    let (browser, server) = open_simulation("?model=busy_poll&speed=1&clients=silent").await?;
     wait_until("the client polled", || async {
         let states = browser.texts("#lanes .lane .state").await;
         states

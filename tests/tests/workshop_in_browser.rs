@@ -239,6 +239,16 @@ async fn pages_follow_the_hosts_lesson_can_leave_and_come_back_and_a_late_page_s
         })
         .await?;
     }
+    // It heard the push too (the toggle's title names the host's lesson
+    // in force), and did not move.
+    wait_until("the page that left told of the next lesson", || async {
+        pages[1]
+            .attr("#follow-host", "title")
+            .await?
+            .contains("model=selector")
+            .then_some(())
+    })
+    .await?;
     assert!(
         shows(&pages[1], "blocking").await,
         "a page that left stays where it was"

@@ -1,4 +1,6 @@
-//! The badge in the header that says whether the page is watching a live lab.
+//! The badge in the header that says whether the page is watching a live
+//! lab, with the statuses it went through in `data-history` (see
+//! [`crate::live::StatusHistory`]).
 
 use yew::prelude::*;
 
@@ -9,6 +11,8 @@ use crate::live::LinkStatus;
 pub struct StatusBadgeProps {
     /// The link's state.
     pub status: LinkStatus,
+    /// The statuses the link went through, oldest first, space-separated.
+    pub history: AttrValue,
     /// The lab's number, once greeted.
     pub lab: Option<u64>,
 }
@@ -16,24 +20,21 @@ pub struct StatusBadgeProps {
 /// "live · lab #3", "reconnecting in 2 s", ...
 #[function_component]
 pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
-    let (key, text) = match &props.status {
-        LinkStatus::Connecting => ("connecting", "connecting to the relay…".to_owned()),
+    let text = match &props.status {
+        LinkStatus::Connecting => "connecting to the relay…".to_owned(),
         LinkStatus::Live => match props.lab {
-            Some(lab) => ("live", format!("live · lab #{lab}")),
-            None => ("live", "live".to_owned()),
+            Some(lab) => format!("live · lab #{lab}"),
+            None => "live".to_owned(),
         },
-        LinkStatus::Lost { retry_in_s } => (
-            "lost",
-            format!("relay lost · reconnecting in {retry_in_s} s"),
-        ),
-        LinkStatus::NoRelay { retry_in_s } => {
-            ("no-relay", format!("no relay · retrying in {retry_in_s} s"))
-        }
-        LinkStatus::Closed { .. } => ("closed", "lab closed by the relay".to_owned()),
-        LinkStatus::Refused { .. } => ("refused", "refused by the relay".to_owned()),
+        LinkStatus::Lost { retry_in_s } => format!("relay lost · reconnecting in {retry_in_s} s"),
+        LinkStatus::NoRelay { retry_in_s } => format!("no relay · retrying in {retry_in_s} s"),
+        LinkStatus::Closed { .. } => "lab closed by the relay".to_owned(),
+        LinkStatus::Refused { .. } => "refused by the relay".to_owned(),
     };
+    let key = props.status.key();
     html! {
-        <p id="link-status" class={classes!("status", key)} data-status={key} role="status" aria-live="polite">
+        <p id="link-status" class={classes!("status", key)} data-status={key}
+            data-history={props.history.clone()} role="status" aria-live="polite">
             { text }
         </p>
     }
