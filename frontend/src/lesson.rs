@@ -4,10 +4,20 @@
 //! ring, the card and the controls all follow. Pure: a function of a
 //! [`Moment`], which is read off the [`World`] the other views show, so
 //! the card never tells a different story from the ring and the lanes.
+//!
+//! A shutdown is told under the policy in force, which the world reads off
+//! the shutdown's phases (a live server's as well as the simulator's), in
+//! the words of that policy's branch of the listing; a figure the card
+//! gives (the CPU, a grace period) is the world's measurement, never a
+//! number the card assumes. The countdown over the lanes is worded here
+//! too ([`countdown`]), beside the card it must agree with.
 
 use loopscope_sim::Listing;
-use protocol::{Call, HandlerStyle, LoopPhase, ServerModel, ShutdownPhase, Sock};
+use protocol::{
+    Call, HandlerStyle, LoopPhase, Micros, ServerModel, ShutdownPhase, ShutdownPolicy, Sock,
+};
 
+use crate::latency::human;
 use crate::world::{TaskState, World};
 
 /// Where the server is in its life.
@@ -73,6 +83,16 @@ pub struct Moment {
     pub crashed: Option<String>,
     /// How far a shutdown has got.
     pub shutdown: Option<ShutdownPhase>,
+    /// The policy the shutdown runs under, once its phases have told it
+    /// ([`World::shutdown_policy`]).
+    pub policy: Option<ShutdownPolicy>,
+    /// The grace period it gives, when its policy gives one.
+    pub grace: Option<Micros>,
+    /// Clients that read the server's goodbye line before their end.
+    pub told_goodbye: u64,
+    /// How busy the server's thread was in the last window, in ‰, once
+    /// measured: the CPU counter's number.
+    pub cpu_permille: Option<u32>,
     /// Lanes whose task is ready to run.
     pub ready_tasks: usize,
     /// Errors no handler caught so far.
@@ -89,6 +109,10 @@ impl Moment {
             parked: world.parked,
             crashed: world.crashed.clone(),
             shutdown: world.shutdown,
+            policy: world.shutdown_policy,
+            grace: world.grace(),
+            told_goodbye: world.counters.told_goodbye,
+            cpu_permille: world.counters.cpu_permille,
             ready_tasks: world
                 .connections
                 .values()
@@ -155,6 +179,20 @@ pub fn ring_phases(model: ServerModel) -> &'static [(LoopPhase, &'static str, &'
     }
 }
 
+/// A CPU share as the counter shows it: `97%`.
+fn percent(permille: u32) -> String {
+    format!("{}%", permille / 10)
+}
+
+/// The grace period in words: `2.00 s of grace`, or `the grace period`
+/// when its length is not known.
+fn grace_words(grace: Option<Micros>) -> String {
+    grace.map_or_else(
+        || "the grace period".to_owned(),
+        |grace| format!("{} of grace", human(grace)),
+    )
+}
+
 /// What the server is doing, in a sentence or two. `restart` names the
 /// control that starts a stopped server again.
 pub fn explain(moment: &Moment, restart: &str) -> String {
@@ -170,38 +208,42 @@ pub fn explain(moment: &Moment, restart: &str) -> String {
             );
         }
         Life::Stopped => {
+            let how = match shut_down_how(moment) {
+                Some(how) => format!(" {how}"),
+                None => String::new(),
+            };
             return format!(
                 "The server has shut down: the listener is closed and every connection has \
-                 ended, so nobody can connect. {restart} starts it again."
+                 ended, so nobody can connect.{how} {restart} starts it again."
             );
         }
         Life::ShuttingDown => {
-            let rest = if moment.model == ServerModel::AsyncTasks {
-                "the tasks still running are cancelled"
+            let closed = if moment.model == ServerModel::AsyncTasks {
+                "acceptor.cancel() and server.close() closed the listener"
             } else {
-                "the connections still open are closed"
+                "server.close() closed the listener"
             };
-            let now = match moment.shutdown {
-                Some(ShutdownPhase::Cancelling) => {
-                    format!("The grace period is over: {rest}.")
-                }
-                _ => format!(
-                    "The clients in flight may finish until the grace period ends; then {rest}."
-                ),
+            let now = match shutting_down_now(moment) {
+                Some(now) => format!(" {now}"),
+                None => String::new(),
             };
-            return format!(
-                "Shutting down: the listener is closed, so no new client gets in. {now}"
-            );
+            return format!("Shutting down: {closed}, so no new client gets in.{now}");
         }
         Life::Running => {}
     }
     match moment.model {
         ServerModel::Blocking => match moment.parked {
-            Some((Call::Accept, _)) => {
+            // Parked, the thread takes no CPU; the counter's window may
+            // still hold the work done before it parked, so the number is
+            // given as the counter's, not as the parked thread's.
+            Some((Call::Accept, _)) => format!(
                 "The only thread is parked in accept(): it waits for a client and can do \
-                 nothing else. CPU 0%."
-                    .into()
-            }
+                 nothing else. A parked thread takes no CPU while it waits ({}).",
+                match moment.cpu_permille {
+                    Some(cpu) => format!("the CPU counter, over its last window: {}", percent(cpu)),
+                    None => "no CPU measurement yet".to_owned(),
+                }
+            ),
             Some((Call::Recv, sock)) => format!(
                 "The only thread is parked in recv() on {sock}: until that client sends or leaves, \
                  every other client waits in the listen backlog."
@@ -214,11 +256,26 @@ pub fn explain(moment: &Moment, restart: &str) -> String {
                  result before blocking again."
                 .into(),
         },
+        // The loop never sleeps, so it takes all the CPU it is given: a
+        // whole core on an idle machine, less where other work comes
+        // first (a live lab runs it at idle priority). The number is the
+        // measured one.
         ServerModel::BusyPoll => {
-            "Every socket is non-blocking and the loop tries them all, again and again: \
-             every client is served, but each try with nothing to do raises BlockingIOError \
-             (a wasted would-block), and the CPU stays at 100% even when nobody sends."
-                .into()
+            let measured = match moment.cpu_permille {
+                Some(cpu) if cpu >= 900 => format!("here {}", percent(cpu)),
+                Some(cpu) => format!(
+                    "here {}: less than a core only because other work on the machine \
+                     comes first",
+                    percent(cpu)
+                ),
+                None => "no CPU measurement yet".to_owned(),
+            };
+            format!(
+                "Every socket is non-blocking and the loop tries them all, again and again: \
+                 every client is served, but each try with nothing to do raises BlockingIOError \
+                 (a wasted would-block), and the loop never sleeps: it spins a whole core while \
+                 it runs, even when nobody sends ({measured})."
+            )
         }
         ServerModel::Selector => match moment.phase {
             Some(LoopPhase::Run) => {
@@ -227,9 +284,14 @@ pub fn explain(moment: &Moment, restart: &str) -> String {
                  not block: a slow one delays everyone."
                     .into()
             }
-            _ => "selector.select() sleeps until one of the registered sockets is ready: no \
-                  CPU while nobody sends."
-                .into(),
+            _ => format!(
+                "selector.select() sleeps until one of the registered sockets is ready: asleep, \
+                 the thread takes no CPU, so what it uses goes to the callbacks ({}).",
+                match moment.cpu_permille {
+                    Some(cpu) => format!("here {} in the last window", percent(cpu)),
+                    None => "no CPU measurement yet".to_owned(),
+                }
+            ),
         },
         ServerModel::AsyncTasks => match moment.phase {
             Some(LoopPhase::Select) | None if moment.ready_tasks > 0 => {
@@ -269,6 +331,159 @@ pub fn explain(moment: &Moment, restart: &str) -> String {
     }
 }
 
+/// What a shutdown under way does now, after the listener closed, in the
+/// words of the listing's branch for the policy in force: `None` in the
+/// instant before the phase that tells the policy. A grace period is
+/// spoken of only under the policy that gives one.
+fn shutting_down_now(moment: &Moment) -> Option<String> {
+    let grace = grace_words(moment.grace);
+    let text = match moment.model {
+        ServerModel::AsyncTasks => match (moment.shutdown?, moment.policy) {
+            (ShutdownPhase::StopAccepting, _) | (ShutdownPhase::Stopped, _) => return None,
+            (ShutdownPhase::Draining { .. }, _) => format!(
+                "asyncio.wait(tasks, timeout=grace) lets the tasks still running finish within \
+                 the {grace}; then task.cancel() cancels each one still running."
+            ),
+            (ShutdownPhase::Cancelling, Some(ShutdownPolicy::GraceThenCancel)) => {
+                "The grace period is over: task.cancel() cancels each task still running, and \
+                 asyncio.gather() waits until they have ended."
+                    .to_owned()
+            }
+            (ShutdownPhase::Cancelling, Some(ShutdownPolicy::NotifyFirst)) => {
+                "Goodbye said: task.cancel() now closes each connection, and asyncio.gather() \
+                 waits until the tasks have ended."
+                    .to_owned()
+            }
+            (ShutdownPhase::Cancelling, _) => {
+                "Cancel at once: task.cancel() cancels every task at once, mid-conversation, \
+                 and asyncio.gather() waits until they have ended."
+                    .to_owned()
+            }
+            (ShutdownPhase::WaitingForEveryone, _) => {
+                "Wait for everyone: asyncio.gather(*tasks) waits until every task has ended \
+                 by itself, with no deadline and nothing cancelled: a client that never leaves \
+                 keeps the server running."
+                    .to_owned()
+            }
+            (ShutdownPhase::Notifying, _) => {
+                "Say goodbye: client.send(GOODBYE) writes \"server shutting down, goodbye\" to \
+                 each client still connected, never waiting for room (a client that reads \
+                 nothing misses it); then task.cancel() closes it."
+                    .to_owned()
+            }
+        },
+        // The thread-based programs have one way to shut down: a grace
+        // period, then the connections still open are closed.
+        ServerModel::Blocking => match moment.shutdown? {
+            ShutdownPhase::Draining { .. } => format!(
+                "signal.setitimer(signal.ITIMER_REAL, grace) lets the client being served \
+                 finish within the {grace}; then GraceOver is raised and `with client:` \
+                 closes its connection."
+            ),
+            ShutdownPhase::Cancelling => "The grace period is over: GraceOver is raised in the \
+                 thread, and `with client:` closes the connection still served."
+                .to_owned(),
+            _ => return None,
+        },
+        ServerModel::Selector => match moment.shutdown? {
+            ShutdownPhase::Draining { .. } => format!(
+                "deadline = time.monotonic() + grace: the clients may finish within the {grace}, \
+                 selector.select() waking by then at the latest; then key.fileobj.close() \
+                 closes each socket still registered."
+            ),
+            ShutdownPhase::Cancelling => "The grace period is over: key.fileobj.close() closes \
+                 each socket still registered."
+                .to_owned(),
+            _ => return None,
+        },
+        ServerModel::BusyPoll => match moment.shutdown? {
+            ShutdownPhase::Draining { .. } => format!(
+                "deadline = time.monotonic() + grace: the loop goes on trying the clients, \
+                 which may finish within the {grace}; then client.close() closes each one \
+                 still open."
+            ),
+            ShutdownPhase::Cancelling => "The grace period is over: client.close() closes each \
+                 connection still open."
+                .to_owned(),
+            _ => return None,
+        },
+    };
+    Some(text)
+}
+
+/// How a finished shutdown went, under the policy it ran: `None` when its
+/// phases never told the policy.
+fn shut_down_how(moment: &Moment) -> Option<String> {
+    let grace = grace_words(moment.grace);
+    let asyncio = moment.model == ServerModel::AsyncTasks;
+    let text = match moment.policy? {
+        ShutdownPolicy::GraceThenCancel if asyncio => format!(
+            "asyncio.wait() gave the tasks the {grace}; any still running at its end were \
+             cancelled (task.cancel())."
+        ),
+        ShutdownPolicy::GraceThenCancel => {
+            format!("The clients had the {grace}; any connection still open at its end was closed.")
+        }
+        ShutdownPolicy::CancelAtOnce => {
+            "Every task still running was cancelled at once (task.cancel()).".to_owned()
+        }
+        ShutdownPolicy::WaitForEveryone => {
+            "asyncio.gather() waited until every task had ended by itself.".to_owned()
+        }
+        ShutdownPolicy::NotifyFirst => {
+            let read = match moment.told_goodbye {
+                0 => String::new(),
+                1 => ": 1 client read its goodbye first".to_owned(),
+                told => format!(": {told} clients read its goodbye first"),
+            };
+            format!("Each client still connected was sent the goodbye line, then closed{read}.")
+        }
+    };
+    Some(text)
+}
+
+/// The countdown over the lanes while a shutdown goes on, and once it is
+/// over: what the lanes have left, under the policy in force, in the
+/// card's terms (a deadline only under a grace period). `None` before a
+/// shutdown.
+pub fn countdown(world: &World) -> Option<String> {
+    let asyncio = world.model == Some(ServerModel::AsyncTasks);
+    let text = match world.shutdown? {
+        ShutdownPhase::StopAccepting => "Shutting down: no new connections".to_owned(),
+        ShutdownPhase::Draining { deadline } => format!(
+            "Shutting down: {} in {}",
+            if asyncio {
+                "what still runs is cancelled"
+            } else {
+                "what is still open is closed"
+            },
+            human(deadline.saturating_sub(world.now))
+        ),
+        ShutdownPhase::WaitingForEveryone => {
+            "Shutting down: waiting for every client to leave, with no deadline".to_owned()
+        }
+        ShutdownPhase::Notifying => "Shutting down: saying goodbye to each client".to_owned(),
+        ShutdownPhase::Cancelling => match world.shutdown_policy {
+            Some(ShutdownPolicy::GraceThenCancel) if !asyncio => {
+                "Shutting down: the grace period is over, closing what is still open".to_owned()
+            }
+            Some(ShutdownPolicy::GraceThenCancel) => {
+                "Shutting down: the grace period is over, cancelling what still runs".to_owned()
+            }
+            Some(ShutdownPolicy::NotifyFirst) => {
+                "Shutting down: goodbye said, closing every connection".to_owned()
+            }
+            _ => "Shutting down: cancelling every task at once".to_owned(),
+        },
+        ShutdownPhase::Stopped => match world.counters.told_goodbye {
+            0 => "Server stopped".to_owned(),
+            1 => "Server stopped: 1 client read its goodbye first".to_owned(),
+            told => format!("Server stopped: {told} clients read its goodbye first"),
+        },
+    };
+    Some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +497,10 @@ mod tests {
             parked: None,
             crashed: None,
             shutdown: None,
+            policy: None,
+            grace: None,
+            told_goodbye: 0,
+            cpu_permille: None,
             ready_tasks: 0,
             unhandled_errors: 0,
         }
@@ -317,6 +536,165 @@ mod tests {
             })
             .collect();
         assert_eq!(texts.len(), 4);
+    }
+
+    /// The share the card gives: the digits before its `%`, with it.
+    fn share_in(card: &str) -> Option<String> {
+        let at = card.find('%')?;
+        let digits: String = card[..at]
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        (!digits.is_empty()).then(|| format!("{digits}%"))
+    }
+
+    /// A world running `model` whose CPU counter has measured
+    /// `busy_us` out of each millisecond, if given.
+    fn measured(model: ServerModel, busy_us: Option<u64>) -> World {
+        let mut world = World::default();
+        let mut kinds = vec![protocol::EventKind::Listening {
+            addr: "127.0.0.1:1".into(),
+            model,
+            errors: HandlerStyle::Handled,
+        }];
+        if let Some(busy_us) = busy_us {
+            kinds.push(protocol::EventKind::Cpu {
+                busy_us,
+                window_us: 1_000,
+            });
+        }
+        if model == ServerModel::Blocking {
+            kinds.push(protocol::EventKind::CallBlocked {
+                call: Call::Accept,
+                sock: Sock::Listener,
+            });
+        }
+        for kind in kinds {
+            world.apply(&protocol::Event { at: 0, kind });
+        }
+        world
+    }
+
+    /// Where the card gives the CPU, the number is the world's, as the CPU
+    /// counter shows it; with no measurement yet, the card gives none.
+    #[test]
+    fn the_cpu_the_card_gives_is_the_counter_s_measurement_or_none() {
+        for model in [
+            ServerModel::Blocking,
+            ServerModel::BusyPoll,
+            ServerModel::Selector,
+        ] {
+            for busy_us in [0, 3, 397, 968, 1_000] {
+                let world = measured(model, Some(busy_us));
+                let card = explain(&Moment::of(model, &world), "Reset");
+                let shown = crate::components::cpu_text(&world.counters);
+                // One share, the measured one.
+                assert_eq!(card.matches('%').count(), 1, "{model:?}: {card}");
+                assert_eq!(
+                    share_in(&card).as_deref(),
+                    Some(shown.as_str()),
+                    "{model:?}: {card}"
+                );
+            }
+            let world = measured(model, None);
+            let card = explain(&Moment::of(model, &world), "Reset");
+            assert!(!card.contains('%'), "{model:?}: {card}");
+            assert!(card.contains("no CPU measurement yet"), "{model:?}: {card}");
+        }
+    }
+
+    /// Busy polling spins a whole core while it runs; a live lab on a busy
+    /// machine (idle priority) measures less, and the card says why
+    /// rather than claiming 100%.
+    #[test]
+    fn busy_polling_is_told_with_the_share_it_got() {
+        let card = |busy_us| {
+            let world = measured(ServerModel::BusyPoll, Some(busy_us));
+            explain(&Moment::of(ServerModel::BusyPoll, &world), "Reset")
+        };
+        let idle_machine = card(970);
+        assert!(idle_machine.contains("here 97%"), "{idle_machine}");
+        assert!(!idle_machine.contains("less than a core"), "{idle_machine}");
+        let busy_machine = card(400);
+        assert!(
+            busy_machine.contains("here 40%") && busy_machine.contains("less than a core"),
+            "{busy_machine}"
+        );
+        assert!(busy_machine.contains("spins a whole core while it runs"));
+    }
+
+    /// A parked thread and a sleeping selector take no CPU; the card does
+    /// not say the counter reads 0% when the counter says otherwise.
+    #[test]
+    fn a_parked_or_sleeping_server_is_not_told_at_a_cpu_it_was_not_measured_at() {
+        let world = measured(ServerModel::Blocking, Some(120));
+        let card = explain(&Moment::of(ServerModel::Blocking, &world), "Reset");
+        assert!(card.contains("parked in accept()"), "{card}");
+        assert_eq!(share_in(&card).as_deref(), Some("12%"), "{card}");
+        let world = measured(ServerModel::Selector, Some(30));
+        let card = explain(&Moment::of(ServerModel::Selector, &world), "Reset");
+        assert!(
+            card.contains("takes no CPU") && card.contains("here 3%"),
+            "{card}"
+        );
+    }
+
+    /// Each phase of each policy has its own words: no two moments of a
+    /// shutdown read the same, so the card follows the shutdown as the
+    /// countdown does.
+    #[test]
+    fn every_phase_of_every_policy_has_its_own_words() {
+        use ShutdownPhase as Phase;
+        use ShutdownPolicy as Policy;
+        let cases = [
+            (
+                Policy::GraceThenCancel,
+                Phase::Draining {
+                    deadline: 2_000_000,
+                },
+            ),
+            (Policy::GraceThenCancel, Phase::Cancelling),
+            (Policy::GraceThenCancel, Phase::Stopped),
+            (Policy::CancelAtOnce, Phase::Cancelling),
+            (Policy::CancelAtOnce, Phase::Stopped),
+            (Policy::WaitForEveryone, Phase::WaitingForEveryone),
+            (Policy::WaitForEveryone, Phase::Stopped),
+            (Policy::NotifyFirst, Phase::Notifying),
+            (Policy::NotifyFirst, Phase::Cancelling),
+            (Policy::NotifyFirst, Phase::Stopped),
+        ];
+        let texts: std::collections::HashSet<String> = cases
+            .iter()
+            .map(|(policy, phase)| {
+                explain(
+                    &Moment {
+                        shutdown: Some(*phase),
+                        policy: Some(*policy),
+                        grace: (*policy == Policy::GraceThenCancel).then_some(2_000_000),
+                        ..moment(ServerModel::AsyncTasks)
+                    },
+                    "Reset",
+                )
+            })
+            .collect();
+        assert_eq!(texts.len(), cases.len());
+        // The grace period's length is the world's.
+        let draining = explain(
+            &Moment {
+                shutdown: Some(Phase::Draining {
+                    deadline: 1_500_000,
+                }),
+                policy: Some(Policy::GraceThenCancel),
+                grace: Some(1_500_000),
+                ..moment(ServerModel::AsyncTasks)
+            },
+            "Reset",
+        );
+        assert!(draining.contains("1.50 s of grace"), "{draining}");
     }
 
     #[test]

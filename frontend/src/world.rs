@@ -20,7 +20,7 @@ use crate::latency::Latencies;
 
 use protocol::{
     Call, ClientId, ConnId, Event, EventKind, HandlerStyle, Hello, IoOp, LoopPhase, Micros,
-    ServerMessage, ServerModel, ShutdownPhase, Sock, TaskId, TaskOutcome,
+    ServerMessage, ServerModel, ShutdownPhase, ShutdownPolicy, Sock, TaskId, TaskOutcome,
 };
 
 /// Closed connections kept in the table; older ones are forgotten.
@@ -213,6 +213,10 @@ pub struct World {
     pub phase: Option<LoopPhase>,
     /// How far a shutdown has got.
     pub shutdown: Option<ShutdownPhase>,
+    /// The policy the shutdown runs under, as its phases tell it (see
+    /// [`policy_told_by`]); `None` before a shutdown, and in the instant
+    /// between `stop accepting` and the phase that tells it.
+    pub shutdown_policy: Option<ShutdownPolicy>,
     /// When a shutdown's grace period ends (or ended).
     pub deadline: Option<Micros>,
     /// When the shutdown began (the listener closed).
@@ -312,6 +316,15 @@ impl World {
         self.task_conns.get(&task).copied()
     }
 
+    /// The grace period the shutdown gave, from its start to its deadline;
+    /// `None` when it gives none (its policy has no deadline) or none began.
+    pub fn grace(&self) -> Option<Micros> {
+        let began = self.shutdown_began?;
+        (self.shutdown_policy == Some(ShutdownPolicy::GraceThenCancel))
+            .then(|| self.deadline.map(|deadline| deadline.saturating_sub(began)))
+            .flatten()
+    }
+
     /// Roughly how many bytes the world holds: what a snapshot of it costs.
     pub fn weight(&self) -> usize {
         use std::mem::size_of;
@@ -354,6 +367,7 @@ impl World {
                     ShutdownPhase::Draining { deadline } => self.deadline = Some(*deadline),
                     _ => {}
                 }
+                self.shutdown_policy = policy_told_by(self.shutdown_policy, *phase);
                 self.shutdown = Some(*phase);
             }
             // The server is dead: no loop, no call, no socket it listens
@@ -387,6 +401,7 @@ impl World {
                 self.paused = false;
                 self.crashed = None;
                 self.shutdown = None;
+                self.shutdown_policy = None;
                 self.deadline = None;
                 self.shutdown_began = None;
                 self.phase = None;
@@ -734,6 +749,29 @@ impl World {
         {
             connection.enter(state, now);
         }
+    }
+}
+
+/// The shutdown policy known once `phase` follows a shutdown known to run
+/// under `known` (if it is known yet). The events carry no policy (the
+/// protocol needs none: every server, live or simulated, says its
+/// phases), but the phase after `stop accepting` tells it, as the lines
+/// the listing lights do ([`HappeningLines`]): a grace period is draining,
+/// waiting for everyone and notifying are their own policies, and
+/// cancelling straight after the listener closed is cancelling at once
+/// (after draining or notifying it is the end of those).
+pub fn policy_told_by(
+    known: Option<ShutdownPolicy>,
+    phase: ShutdownPhase,
+) -> Option<ShutdownPolicy> {
+    match phase {
+        // A new shutdown: nothing told yet.
+        ShutdownPhase::StopAccepting => None,
+        ShutdownPhase::Draining { .. } => Some(ShutdownPolicy::GraceThenCancel),
+        ShutdownPhase::WaitingForEveryone => Some(ShutdownPolicy::WaitForEveryone),
+        ShutdownPhase::Notifying => Some(ShutdownPolicy::NotifyFirst),
+        ShutdownPhase::Cancelling => known.or(Some(ShutdownPolicy::CancelAtOnce)),
+        ShutdownPhase::Stopped => known,
     }
 }
 

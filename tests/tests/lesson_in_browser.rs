@@ -4,11 +4,203 @@
 //! layout keeps the lesson, the ring, the lanes and the lit line of the
 //! program on the first screen at 1280×720 (bounding boxes); `n`/`p`, the
 //! progress kept in local storage, the text size kept in the link; a step
-//! run in a live lab; the shutdown policies offered by the control.
+//! run in a live lab; the shutdown policies offered by the control; step 7
+//! under each policy, the card's words while shutting down (looked back
+//! at on the timeline, where each moment holds still) and after, and the
+//! proof's verdict against the lanes.
 
 use fantoccini::Locator;
 use loopscope_e2e::{Browser, Relay, open_simulation, wait_until};
 use serde_json::Value;
+
+/// Whether `text` speaks of a grace period or a deadline, other than to
+/// say there is none ("with no deadline").
+fn speaks_of_a_deadline(text: &str) -> bool {
+    let text = text.to_lowercase().replace("no deadline", "");
+    ["grace", "deadline", "timeout="]
+        .iter()
+        .any(|word| text.contains(word))
+}
+
+/// What step 7 must show under one shutdown policy.
+struct PolicySeen {
+    /// The policy's value in the shutdown control.
+    policy: &'static str,
+    /// The answer its run proves.
+    proves: usize,
+    /// Whether it gives a grace period (the card and the countdown may
+    /// speak of one only then).
+    grace: bool,
+    /// The words of its branch of async_tasks.py the card says at some
+    /// moment while shutting down.
+    while_shutting_down: &'static [&'static str],
+    /// What the card says once the proof is in: the server stopped, or
+    /// (waiting for everyone, with a client that never leaves) still
+    /// waiting, for ever.
+    at_the_end: &'static str,
+}
+
+const POLICIES: [PolicySeen; 4] = [
+    PolicySeen {
+        policy: "grace_then_cancel",
+        proves: 2,
+        grace: true,
+        while_shutting_down: &[
+            "asyncio.wait(tasks, timeout=grace) lets the tasks still running finish within the 2.00 s of grace",
+            "The grace period is over: task.cancel()",
+        ],
+        at_the_end: "asyncio.wait() gave the tasks the 2.00 s of grace",
+    },
+    PolicySeen {
+        policy: "cancel_at_once",
+        proves: 0,
+        grace: false,
+        while_shutting_down: &["Cancel at once: task.cancel() cancels every task at once"],
+        at_the_end: "Every task still running was cancelled at once",
+    },
+    PolicySeen {
+        policy: "wait_for_everyone",
+        proves: 1,
+        grace: false,
+        while_shutting_down: &["asyncio.gather(*tasks) waits until every task has ended by itself"],
+        at_the_end: "asyncio.gather(*tasks) waits until every task has ended by itself",
+    },
+    PolicySeen {
+        policy: "notify_first",
+        proves: 0,
+        grace: false,
+        while_shutting_down: &[
+            "Say goodbye: client.send(GOODBYE)",
+            "Goodbye said: task.cancel()",
+        ],
+        at_the_end: "sent the goodbye line, then closed",
+    },
+];
+
+/// One moment of the page as one script saw it: the timeline's position
+/// text, the server's life, the card, the countdown.
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    position: String,
+    life: String,
+    card: String,
+    countdown: Option<String>,
+}
+
+/// The page's moment now, read in one script (so from one render).
+async fn seen(browser: &Browser) -> anyhow::Result<Seen> {
+    let seen = browser
+        .client
+        .execute(
+            "const text = css => { const e = document.querySelector(css); return e ? e.textContent : null; };
+             return {
+               position: text('#scrub-position') || '',
+               life: document.querySelector('section.loop').dataset.life,
+               card: text('#explanation') || '',
+               countdown: text('#lanes-countdown'),
+             };",
+            vec![],
+        )
+        .await?;
+    let text = |key: &str| seen.get(key).and_then(Value::as_str).map(str::to_owned);
+    Ok(Seen {
+        position: text("position").unwrap_or_default(),
+        life: text("life").unwrap_or_default(),
+        card: text("card").unwrap_or_default(),
+        countdown: text("countdown"),
+    })
+}
+
+/// `1234567` as `1,234,567`, as the timeline writes it.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The scrubber's bounds: the oldest position kept and now.
+async fn scrub_bounds(browser: &Browser) -> anyhow::Result<(u64, u64)> {
+    let bound = |name: &'static str| async move {
+        browser
+            .attr("#scrub", name)
+            .await
+            .and_then(|value| value.parse::<u64>().ok())
+            .ok_or_else(|| anyhow::anyhow!("no scrubber {name}"))
+    };
+    Ok((bound("min").await?, bound("max").await?))
+}
+
+/// Shows the run after `position` events (looking back: the simulation
+/// holds still there; at the scrubber's end, now) and gives that moment
+/// once the page shows it, the same in two reads. `bounds`: the
+/// scrubber's.
+async fn look_back_at(
+    browser: &Browser,
+    position: u64,
+    (first, end): (u64, u64),
+) -> anyhow::Result<Seen> {
+    browser
+        .client
+        .execute(
+            "const scrub = document.querySelector('#scrub');
+             scrub.value = String(arguments[0]);
+             scrub.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![Value::from(position)],
+        )
+        .await?;
+    let at = if position >= end {
+        "now".to_owned()
+    } else {
+        format!("event {} of", thousands(position - first))
+    };
+    wait_until(&format!("the moment after {position} events"), || async {
+        let once = seen(browser).await.ok()?;
+        if !once.position.contains(&at) {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let twice = seen(browser).await.ok()?;
+        (once == twice).then_some(once)
+    })
+    .await
+}
+
+/// The first position in `low..=high` whose moment `is` says yes to (the
+/// moments say no, then yes, in order: a server's life goes one way);
+/// `None` if none does.
+async fn first_where(
+    browser: &Browser,
+    bounds: (u64, u64),
+    mut low: u64,
+    is: impl Fn(&Seen) -> bool,
+) -> anyhow::Result<Option<u64>> {
+    let mut high = bounds.1;
+    if !is(&look_back_at(browser, high, bounds).await?) {
+        return Ok(None);
+    }
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if is(&look_back_at(browser, middle, bounds).await?) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Ok(Some(low))
+}
+
+/// The integers in `text`, in order.
+fn integers(text: &str) -> Vec<usize> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|piece| piece.parse().ok())
+        .collect()
+}
 
 /// What each step names and what its run proves, as the page must show it.
 struct StepSeen {
@@ -555,5 +747,150 @@ async fn step_7_shuts_the_live_server_down_on_time_and_proves_the_grace_period()
     browser.screenshot_if_asked("lesson-live-step-7").await?;
     browser.close().await?;
     relay.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn step_7_under_each_policy_tells_the_policy_and_proves_what_the_lanes_show()
+-> anyhow::Result<()> {
+    let (browser, server) = open_simulation("?lesson=7").await?;
+    browser.wait_for_step(7).await?;
+    browser.click("#lesson-answer-2").await?;
+    for seen_under in &POLICIES {
+        let policy = seen_under.policy;
+        // Back to now (a run looked back at before), then the policy.
+        if browser.attr("#scrub-now", "disabled").await.as_deref() != Some("true") {
+            browser.click("#scrub-now").await?;
+        }
+        browser.click("#tab-controls").await?;
+        browser.select("#sim-policy", policy).await?;
+        let proved = run_again(&browser).await?;
+        let evidence = browser.text("#lesson-evidence").await.unwrap_or_default();
+        assert_eq!(proved, seen_under.proves, "{policy}: {evidence}");
+
+        // The proof's verdict is what the lanes show, once they are in
+        // their lasting states (every lane ended, or the silent one
+        // waiting for ever).
+        let numbers = integers(&evidence);
+        let lanes = |class: &'static str| {
+            let browser = &browser;
+            async move { browser.count(&format!("#lanes .lane.{class}")).await }
+        };
+        let agree = wait_until(
+            &format!("{policy}: the lanes as the proof says ({evidence})"),
+            || async {
+                let (done, cancelled, waiting) = (
+                    lanes("done").await,
+                    lanes("cancelled").await,
+                    lanes("waiting").await,
+                );
+                let agree = match (proved, numbers.as_slice()) {
+                    // Some finished after the shutdown began, the rest cancelled.
+                    (2, [finished, was_cancelled]) => {
+                        cancelled == *was_cancelled && done >= *finished && *was_cancelled > 0
+                    }
+                    // All still running cancelled at once.
+                    (0, [was_cancelled]) => cancelled == *was_cancelled && waiting == 0,
+                    // The server waits for the ones who never leave.
+                    (1, [waiting_for]) => waiting == *waiting_for && cancelled == 0,
+                    _ => false,
+                };
+                agree.then_some(())
+            },
+        )
+        .await;
+        assert!(agree.is_ok(), "{policy}: {evidence}: {agree:?}");
+
+        // At the end (a lasting state: stopped, or waiting for ever), the
+        // card tells this policy; the countdown agrees.
+        let end = wait_until(&format!("{policy}: the card at the end"), || async {
+            let now = seen(&browser).await.ok()?;
+            now.card.contains(seen_under.at_the_end).then_some(now)
+        })
+        .await?;
+        let countdown = end.countdown.clone().unwrap_or_default();
+        if seen_under.policy == "wait_for_everyone" {
+            assert_eq!(end.life, "shutting-down", "{end:?}");
+            assert!(countdown.contains("with no deadline"), "{countdown}");
+        } else {
+            assert_eq!(end.life, "stopped", "{end:?}");
+            assert!(end.card.starts_with("The server has shut down"), "{end:?}");
+            assert!(countdown.starts_with("Server stopped"), "{countdown}");
+            // The clients told goodbye: the same number in both.
+            if let Some(told) = integers(&countdown).first() {
+                assert!(end.card.contains(&format!("{told} client")), "{end:?}");
+            }
+        }
+
+        // While shutting down: each moment looked back at on the timeline
+        // (where it holds still), from the first after the listener closed
+        // to the last before the server stopped. Paused first, so that
+        // the run's end stays where it is.
+        if browser.text("#sim-play").await.as_deref() == Some("Pause") {
+            browser.click("#sim-play").await?;
+        }
+        wait_until("the simulation paused", || async {
+            (browser.text("#sim-play").await? == "Play").then_some(())
+        })
+        .await?;
+        let bounds = scrub_bounds(&browser).await?;
+        let (first, last) = bounds;
+        let began = first_where(&browser, bounds, first, |moment| moment.life != "running")
+            .await?
+            .expect("the run shut down");
+        let stopped = first_where(&browser, bounds, began, |moment| moment.life == "stopped")
+            .await?
+            .unwrap_or(last + 1);
+        // Every moment near both ends (where the short phases are), and
+        // some between.
+        let span = stopped - began;
+        let mut positions: Vec<u64> = (began..stopped.min(began + 20)).collect();
+        positions.extend((1..10).map(|tenth| began + span * tenth / 10));
+        positions.extend(stopped.saturating_sub(12).max(began)..stopped);
+        positions.sort_unstable();
+        positions.dedup();
+        let mut cards = Vec::new();
+        for position in positions.into_iter().filter(|at| *at <= last) {
+            let moment = look_back_at(&browser, position, bounds).await?;
+            assert_eq!(
+                moment.life, "shutting-down",
+                "{policy} at {position}: {moment:?}"
+            );
+            assert!(
+                moment.card.starts_with("Shutting down"),
+                "{policy}: {moment:?}"
+            );
+            let countdown = moment.countdown.clone().unwrap_or_default();
+            assert!(
+                countdown.starts_with("Shutting down"),
+                "{policy}: {moment:?}"
+            );
+            if !seen_under.grace {
+                assert!(
+                    !speaks_of_a_deadline(&moment.card),
+                    "{policy}: the card speaks of a grace period: {moment:?}"
+                );
+                assert!(
+                    !speaks_of_a_deadline(&countdown),
+                    "{policy}: the countdown speaks of a deadline: {moment:?}"
+                );
+            }
+            cards.push(moment.card);
+        }
+        for words in seen_under.while_shutting_down {
+            assert!(
+                cards.iter().any(|card| card.contains(words)),
+                "{policy}: no card said {words:?}: {cards:#?}"
+            );
+        }
+        if !seen_under.grace {
+            assert!(!speaks_of_a_deadline(&end.card), "{policy}: {end:?}");
+        }
+        browser
+            .screenshot_if_asked(&format!("lesson-step-7-{policy}"))
+            .await?;
+    }
+    browser.close().await?;
+    server.abort();
     Ok(())
 }

@@ -99,12 +99,146 @@ fn a_run_that_teaches_otherwise_proves_another_answer() {
 #[test]
 fn the_shutdown_step_tells_the_policies_apart() {
     let step = step(7).unwrap();
-    let answer = |policy| first_proof(step, step.link(), policy).map(|proof| proof.answer);
-    assert_eq!(answer(ShutdownPolicy::GraceThenCancel), Some(2));
-    assert_eq!(answer(ShutdownPolicy::CancelAtOnce), Some(0));
-    assert_eq!(answer(ShutdownPolicy::WaitForEveryone), Some(1));
-    // Saying goodbye first closes everyone at once too.
-    assert_eq!(answer(ShutdownPolicy::NotifyFirst), Some(0));
+    let proof = |policy| first_proof(step, step.link(), policy).unwrap();
+    let says_deadline = |evidence: &str| {
+        let evidence = evidence.to_lowercase();
+        evidence.contains("deadline") || evidence.contains("grace")
+    };
+    let grace = proof(ShutdownPolicy::GraceThenCancel);
+    assert_eq!(grace.answer, 2);
+    assert!(
+        grace.evidence.contains("cancelled at the deadline"),
+        "{}",
+        grace.evidence
+    );
+    let at_once = proof(ShutdownPolicy::CancelAtOnce);
+    assert_eq!(at_once.answer, 0);
+    assert!(
+        at_once.evidence.contains("cancelled at once"),
+        "{}",
+        at_once.evidence
+    );
+    let waiting = proof(ShutdownPolicy::WaitForEveryone);
+    assert_eq!(waiting.answer, 1);
+    // Saying goodbye first closes everyone at once too, told as such.
+    let goodbye = proof(ShutdownPolicy::NotifyFirst);
+    assert_eq!(goodbye.answer, 0);
+    assert!(goodbye.evidence.contains("goodbye"), "{}", goodbye.evidence);
+    // No deadline where the policy has none.
+    for proof in [&at_once, &waiting, &goodbye] {
+        assert!(!says_deadline(&proof.evidence), "{}", proof.evidence);
+    }
+}
+
+/// The numbers in step 7's evidence are the lanes': as many cancelled
+/// (and finished) as the lanes show ended so after the shutdown began.
+#[test]
+fn the_shutdown_step_s_evidence_counts_what_the_lanes_show() {
+    let step = step(7).unwrap();
+    for policy in [
+        ShutdownPolicy::GraceThenCancel,
+        ShutdownPolicy::CancelAtOnce,
+        ShutdownPolicy::NotifyFirst,
+    ] {
+        let mut sim = SimSource::new(step.link());
+        let mut world = World::default();
+        let mut shut_down = false;
+        let proof = loop {
+            assert!(sim.now() < PATIENCE, "{policy:?}: no proof");
+            for event in sim.advance(16.0, || false) {
+                world.apply(&event);
+            }
+            if let Some(proof) = step.proof_of(&world) {
+                break proof;
+            }
+            if !shut_down && sim.now() >= step.shutdown_after.unwrap() {
+                sim.shutdown(policy, STEP_GRACE);
+                shut_down = true;
+            }
+        };
+        let began = world.shutdown_began.unwrap();
+        let ended = |outcome: TaskOutcome| {
+            world
+                .connections
+                .values()
+                .filter(|lane| {
+                    lane.state == TaskState::Finished(outcome.clone()) && lane.since >= began
+                })
+                .count()
+        };
+        let numbers: Vec<usize> = proof
+            .evidence
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|piece| piece.parse().ok())
+            .collect();
+        let cancelled = ended(TaskOutcome::Cancelled);
+        match proof.answer {
+            2 => assert_eq!(
+                numbers,
+                [ended(TaskOutcome::Ok), cancelled],
+                "{}",
+                proof.evidence
+            ),
+            _ => assert_eq!(numbers, [cancelled], "{policy:?}: {}", proof.evidence),
+        }
+    }
+}
+
+/// Step 2 gives the CPU share the world measured: a loop that never
+/// sleeps is proved to run flat out on a busy machine too (where it gets
+/// less than a core), and the proof says why the share is lower; with no
+/// measurement it proves nothing yet.
+#[test]
+fn the_busy_waiting_proof_gives_the_measured_share() {
+    use protocol::{ConnId, Event, EventKind, HandlerStyle, ServerModel};
+    let world = |busy_us: Option<u64>| {
+        let mut world = World::default();
+        let mut kinds = vec![
+            EventKind::Listening {
+                addr: "127.0.0.1:1".into(),
+                model: ServerModel::BusyPoll,
+                errors: HandlerStyle::Handled,
+            },
+            EventKind::Accepted {
+                conn: ConnId(1),
+                peer: "a".into(),
+            },
+            EventKind::Spins {
+                iterations: 2_000_000,
+                would_block: 2_000_000,
+            },
+        ];
+        if let Some(busy_us) = busy_us {
+            kinds.push(EventKind::Cpu {
+                busy_us,
+                window_us: 100_000,
+            });
+        }
+        for kind in kinds {
+            world.apply(&Event {
+                at: 1_500_000,
+                kind,
+            });
+        }
+        world
+    };
+    let step = step(2).unwrap();
+    let idle_machine = step.proof_of(&world(Some(97_000))).unwrap();
+    assert_eq!(idle_machine.answer, 2);
+    assert!(
+        idle_machine.evidence.contains("ran 97% of the time."),
+        "{}",
+        idle_machine.evidence
+    );
+    let busy_machine = step.proof_of(&world(Some(40_000))).unwrap();
+    assert_eq!(busy_machine.answer, 2);
+    assert!(
+        busy_machine.evidence.contains("ran 40% of the time")
+            && busy_machine.evidence.contains("less than a core"),
+        "{}",
+        busy_machine.evidence
+    );
+    assert_eq!(step.proof_of(&world(None)), None);
 }
 
 #[test]

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use protocol::{Call, IoOp, Micros, ShutdownPhase, TaskOutcome};
+use protocol::{Call, IoOp, Micros, TaskOutcome};
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 use yew::prelude::*;
@@ -299,27 +299,14 @@ fn lane_label(index: usize, connection: &Connection) -> Html {
     }
 }
 
-/// During a shutdown: how long the running tasks have left.
+/// During a shutdown: what the lanes have left, in the words the card
+/// beside the ring uses ([`crate::lesson::countdown`], pure and tested
+/// with it).
 fn countdown(world: &World, id: &str) -> Html {
-    let text = match world.shutdown {
-        Some(ShutdownPhase::StopAccepting) => "Shutting down: no new connections".to_owned(),
-        Some(ShutdownPhase::Draining { deadline }) => format!(
-            "Shutting down: what still runs is cancelled in {}",
-            human(deadline.saturating_sub(world.now))
-        ),
-        Some(ShutdownPhase::WaitingForEveryone) => {
-            "Shutting down: waiting for every client to leave, with no deadline".to_owned()
-        }
-        Some(ShutdownPhase::Notifying) => "Shutting down: saying goodbye to each client".to_owned(),
-        Some(ShutdownPhase::Cancelling) => "Shutting down: cancelling what still runs".to_owned(),
-        Some(ShutdownPhase::Stopped) => match world.counters.told_goodbye {
-            0 => "Server stopped".to_owned(),
-            1 => "Server stopped: 1 client read its goodbye first".to_owned(),
-            told => format!("Server stopped: {told} clients read its goodbye first"),
-        },
-        None => return html! {},
-    };
-    html! { <p id={id.to_owned()} class="countdown" role="status">{ text }</p> }
+    match crate::lesson::countdown(world) {
+        Some(text) => html! { <p id={id.to_owned()} class="countdown" role="status">{ text }</p> },
+        None => html! {},
+    }
 }
 
 /// The canvas in words, for screen readers.

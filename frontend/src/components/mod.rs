@@ -24,6 +24,8 @@ pub mod windowing;
 pub use code_listing::CodeListing;
 pub use comparison::Comparison;
 pub use counters::CountersView;
+#[cfg(test)]
+pub use counters::cpu_text;
 pub use event_log::EventLog;
 pub use help::HelpOverlay;
 pub use lab_panel::LabPanel;

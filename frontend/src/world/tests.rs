@@ -1042,3 +1042,63 @@ fn a_goodbye_shutdown_counts_the_clients_that_read_it_and_only_them() {
     assert_eq!(world.counters.clients_finished, 2);
     assert_eq!(world.counters.told_goodbye, 1);
 }
+
+/// The events name no policy: the world reads it off the phases, the same
+/// way for the simulator's run and for a live server's (which says the
+/// same phases), and forgets it when the server starts again.
+#[test]
+fn a_shutdown_s_policy_is_told_by_its_phases_and_forgotten_at_a_restart() {
+    use loopscope_sim::{Scenario, Simulation};
+    use protocol::ShutdownPolicy;
+    for model in [
+        ServerModel::Blocking,
+        ServerModel::BusyPoll,
+        ServerModel::Selector,
+        ServerModel::AsyncTasks,
+    ] {
+        for policy in ShutdownPolicy::ALL {
+            let scenario = Scenario::new(model).client(ClientBehaviour::Silent {}, 0);
+            let mut simulation = Simulation::new(scenario);
+            let mut world = World::default();
+            simulation.run_until(100_000);
+            simulation.shutdown_with(policy, 300_000);
+            // Each phase as it comes: the policy is known from the phase
+            // after `stop accepting` on, and kept to the end.
+            let mut told = Vec::new();
+            simulation.run_until(1_000_000);
+            for event in simulation.drain_events() {
+                world.apply(&event);
+                if let EventKind::Shutdown { phase } = event.kind {
+                    told.push((phase.name(), world.shutdown_policy));
+                }
+            }
+            let runs = model.shutdown_policy(policy);
+            assert_eq!(told[0], ("stop accepting", None), "{model:?} {policy:?}");
+            assert!(
+                told[1..].iter().all(|(_, known)| *known == Some(runs)),
+                "{model:?} {policy:?}: {told:?}"
+            );
+            // Only a grace period has a length.
+            assert_eq!(
+                world.grace(),
+                (runs == ShutdownPolicy::GraceThenCancel).then_some(300_000),
+                "{model:?} {policy:?}"
+            );
+        }
+    }
+    // A live server's phases, as the relay says them, tell the same.
+    let mut world = World::default();
+    world.apply_message(batch(vec![
+        listening(ServerModel::AsyncTasks),
+        EventKind::Shutdown {
+            phase: ShutdownPhase::StopAccepting,
+        },
+        EventKind::Shutdown {
+            phase: ShutdownPhase::Cancelling,
+        },
+    ]));
+    assert_eq!(world.shutdown_policy, Some(ShutdownPolicy::CancelAtOnce));
+    world.apply_message(batch(vec![listening(ServerModel::AsyncTasks)]));
+    assert_eq!(world.shutdown_policy, None);
+    assert_eq!(world.grace(), None);
+}
