@@ -242,6 +242,9 @@ impl ShutdownPolicy {
 /// [`ShutdownPolicy::NotifyFirst`], before it closes the connection.
 pub const GOODBYE: &[u8] = b"server shutting down, goodbye\n";
 
+/// The longest a [`Command::ShutdownAfter`] may put a shutdown off.
+pub const MAX_SHUTDOWN_DELAY_MS: u32 = 60_000;
+
 /// What a connection handler does with an error such as a reset connection.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "snake_case")]
@@ -805,6 +808,22 @@ pub enum Command {
         grace_ms: u32,
         /// What happens to the connections still open (grace then cancel
         /// when omitted).
+        #[serde(default)]
+        policy: ShutdownPolicy,
+    },
+    /// Shut the echo server down as [`Command::Shutdown`] does, `after_ms`
+    /// from now on the relay's clock: a scripted run (the lesson's step 7)
+    /// whose shutdown must come at a point of its clients' conversations,
+    /// which a browser's timer and the network in between cannot promise
+    /// on a busy machine. A shutdown or a restart meanwhile replaces it.
+    ShutdownAfter {
+        /// How long from now, in milliseconds (at most
+        /// [`MAX_SHUTDOWN_DELAY_MS`]).
+        after_ms: u32,
+        /// The grace period in milliseconds.
+        #[serde(default = "defaults::grace_ms")]
+        grace_ms: u32,
+        /// What happens to the connections still open.
         #[serde(default)]
         policy: ShutdownPolicy,
     },

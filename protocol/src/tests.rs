@@ -281,6 +281,7 @@ fn an_unknown_field_is_refused_by_every_command_and_behaviour_even_without_param
         r#"{"type":"step","x":1}"#,
         r#"{"type":"resume","x":1}"#,
         r#"{"type":"shutdown","grace":1}"#,
+        r#"{"type":"shutdown_after","after_ms":1000,"x":1}"#,
         r#"{"type":"set_model","model":"selector","x":1}"#,
         r#"{"type":"panic_handler","conn":1,"x":1}"#,
         r#"{"type":"spawn_clients","count":1,"x":1}"#,
@@ -301,6 +302,7 @@ fn an_unknown_field_is_refused_by_every_command_and_behaviour_even_without_param
         r#"{"type":"pause"}"#,
         r#"{"type":"step"}"#,
         r#"{"type":"resume"}"#,
+        r#"{"type":"shutdown_after","after_ms":1000}"#,
         r#"{"type":"spawn_clients","count":1,"behaviour":{"kind":"silent"}}"#,
     ] {
         serde_json::from_str::<Command>(text).unwrap_or_else(|error| panic!("{text}: {error}"));

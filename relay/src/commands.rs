@@ -11,6 +11,8 @@
 //! * A lab that gets no command for the idle timeout, or stays paused for
 //!   the pause timeout, is closed, and says why: a tab left open (or
 //!   paused) cannot hold a room's descriptors and clients forever.
+//! * A shutdown asked for later ([`Command::ShutdownAfter`]) begins here
+//!   when it is due, between commands.
 //! * Closing (the page left) interrupts whatever command is running; a
 //!   stopping relay lets the lab's server shut down gracefully first.
 
@@ -63,6 +65,7 @@ pub async fn carry_out(
     let closing = 'serving: loop {
         let idle_ends = last_command + idle_timeout;
         let deadline = paused_since.map_or(idle_ends, |since| idle_ends.min(since + pause_timeout));
+        let shutdown_due = lab.shutdown_due();
         tokio::select! {
             biased;
             _ = close_now.cancelled() => break Closing::Closed,
@@ -82,6 +85,11 @@ pub async fn carry_out(
                 let event = Event { at: lab.probe().now(), kind: EventKind::Error { message: reason.clone() } };
                 let _ = replies.try_send(Outgoing::Reply(event));
                 break Closing::Expired(reason);
+            }
+            _ = tokio::time::sleep_until(shutdown_due.unwrap_or(deadline)), if shutdown_due.is_some() => {
+                if let Err(refused) = lab.begin_due_shutdown() {
+                    let _ = replies.try_send(Outgoing::Reply(error_event(&probe, refused.to_string())));
+                }
             }
             order = inbox.recv() => {
                 let Some(command) = order else { break Closing::Closed };

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::{
-    ClientBehaviour, ClientId, Command, EventKind, HandlerStyle, Hello, Limits, PROTOCOL_VERSION,
-    ServerModel, ShutdownPolicy,
+    ClientBehaviour, ClientId, Command, EventKind, HandlerStyle, Hello, Limits,
+    MAX_SHUTDOWN_DELAY_MS, PROTOCOL_VERSION, ServerModel, ShutdownPolicy,
 };
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -35,6 +36,18 @@ const EVENT_BUFFER: usize = 16384;
 
 /// How long closing a lab waits for its tasks to notice cancellation.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A shutdown asked for later ([`Command::ShutdownAfter`]): the lab's
+/// command task begins it when it is due.
+#[derive(Debug, Clone, Copy)]
+struct DueShutdown {
+    /// When, on the relay's clock.
+    at: Instant,
+    /// Its grace period in milliseconds.
+    grace_ms: u32,
+    /// Its policy.
+    policy: ShutdownPolicy,
+}
 
 /// A command the lab will not carry out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +73,20 @@ pub enum Refused {
     /// A shutdown was asked for twice.
     #[error("the server is already shutting down")]
     AlreadyShuttingDown,
+    /// A second shutdown put off while one already is.
+    #[error("a shutdown is already due in {due_in_ms} ms; send shutdown to shut down now")]
+    ShutdownAlreadyDue {
+        /// How long until the one already due.
+        due_in_ms: u128,
+    },
+    /// A shutdown put off for longer than the protocol allows.
+    #[error("shutdown_after asks for {after_ms} ms; a shutdown may be put off at most {max_ms} ms")]
+    ShutdownTooLate {
+        /// The delay asked for.
+        after_ms: u32,
+        /// The most allowed.
+        max_ms: u32,
+    },
     /// A shutdown policy other than grace then cancel, for a model whose
     /// program offers no choice.
     #[error(
@@ -167,6 +194,8 @@ pub struct Lab {
     /// What the host's dashboard reads.
     gauge: Arc<LabGauge>,
     shutting_down: bool,
+    /// A shutdown asked for later ([`Command::ShutdownAfter`]), not begun.
+    due_shutdown: Option<DueShutdown>,
     /// Whether that shutdown waits for every connection, with no deadline
     /// (it may never end by itself).
     waiting_for_everyone: bool,
@@ -240,6 +269,7 @@ impl Lab {
             client_tasks,
             control_tasks: TaskTracker::new(),
             shutting_down: false,
+            due_shutdown: None,
             waiting_for_everyone: false,
             test_commands,
             next_client: 1,
@@ -308,25 +338,79 @@ impl Lab {
                 Ok(())
             }
             Command::Shutdown { grace_ms, policy } => {
+                self.begin_shutdown(grace_ms, policy)?;
+                // Now rather than later: one that was due is replaced.
+                self.due_shutdown = None;
+                Ok(())
+            }
+            Command::ShutdownAfter {
+                after_ms,
+                grace_ms,
+                policy,
+            } => {
+                if after_ms > MAX_SHUTDOWN_DELAY_MS {
+                    return Err(Refused::ShutdownTooLate {
+                        after_ms,
+                        max_ms: MAX_SHUTDOWN_DELAY_MS,
+                    });
+                }
                 if self.shutting_down {
                     return Err(Refused::AlreadyShuttingDown);
                 }
-                if self.model.shutdown_policy(policy) != policy {
-                    return Err(Refused::PolicyNotOffered {
-                        model: self.model.key(),
-                        policy: policy.label(),
+                if let Some(due) = &self.due_shutdown {
+                    return Err(Refused::ShutdownAlreadyDue {
+                        due_in_ms: due.at.saturating_duration_since(Instant::now()).as_millis(),
                     });
                 }
-                self.shutting_down = true;
-                self.waiting_for_everyone = policy == ShutdownPolicy::WaitForEveryone;
-                let (server, probe) = (self.server.clone(), self.probe.clone());
-                let grace =
-                    Duration::from_millis(grace_ms.min(self.room.limits.max_pause_ms).into());
-                self.control_tasks
-                    .spawn(async move { server.shut_down(&probe, grace, policy).await });
+                self.check_policy(policy)?;
+                self.due_shutdown = Some(DueShutdown {
+                    at: Instant::now() + Duration::from_millis(after_ms.into()),
+                    grace_ms,
+                    policy,
+                });
                 Ok(())
             }
         }
+    }
+
+    /// When the shutdown asked for later is due, if one is.
+    pub fn shutdown_due(&self) -> Option<Instant> {
+        self.due_shutdown.as_ref().map(|due| due.at)
+    }
+
+    /// Begins the shutdown that is due (see [`Lab::shutdown_due`]).
+    pub fn begin_due_shutdown(&mut self) -> Result<(), Refused> {
+        match self.due_shutdown.take() {
+            Some(due) => self.begin_shutdown(due.grace_ms, due.policy),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a policy the running model's program does not offer.
+    fn check_policy(&self, policy: ShutdownPolicy) -> Result<(), Refused> {
+        if self.model.shutdown_policy(policy) == policy {
+            Ok(())
+        } else {
+            Err(Refused::PolicyNotOffered {
+                model: self.model.key(),
+                policy: policy.label(),
+            })
+        }
+    }
+
+    /// Begins a graceful shutdown of the echo server under `policy`.
+    fn begin_shutdown(&mut self, grace_ms: u32, policy: ShutdownPolicy) -> Result<(), Refused> {
+        if self.shutting_down {
+            return Err(Refused::AlreadyShuttingDown);
+        }
+        self.check_policy(policy)?;
+        self.shutting_down = true;
+        self.waiting_for_everyone = policy == ShutdownPolicy::WaitForEveryone;
+        let (server, probe) = (self.server.clone(), self.probe.clone());
+        let grace = Duration::from_millis(grace_ms.min(self.room.limits.max_pause_ms).into());
+        self.control_tasks
+            .spawn(async move { server.shut_down(&probe, grace, policy).await });
+        Ok(())
     }
 
     /// Whether the lab's server is paused (thread models).
@@ -361,6 +445,8 @@ impl Lab {
             running: running.key(),
             error: error.to_string(),
         };
+        // A restart replaces a shutdown that was due later.
+        self.due_shutdown = None;
         if self.waiting_for_everyone {
             self.server.stop_now().await;
         }
@@ -425,6 +511,8 @@ impl Lab {
     /// never end by itself): what a relay stopping on Ctrl-C does to each
     /// lab.
     pub async fn shut_down(&mut self, grace: Duration) {
+        // Now, not when it was due.
+        self.due_shutdown = None;
         if self.shutting_down {
             self.control_tasks.close();
             if tokio::time::timeout(grace, self.control_tasks.wait())

@@ -8,7 +8,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Timeout;
 use protocol::{ClientBehaviour, Command, ShutdownPolicy};
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -37,8 +36,6 @@ pub(super) struct LessonMode {
     pub runs: u32,
     /// Whether the run's server was shut down (step 7).
     shut_down: bool,
-    /// The live lab's shutdown, due later in the run.
-    shutdown_timer: Option<Timeout>,
     /// Whether the pointed element should be scrolled into view.
     look: bool,
     /// Where the open step was loaded: in the live lab (`true`) or the
@@ -136,7 +133,6 @@ impl Page {
             LessonAction::Close => {
                 let mut mode = self.mode.borrow_mut();
                 mode.open = None;
-                mode.shutdown_timer = None;
                 keep_in_address_exactly(&address::with_param(&page_query(), "lesson", None));
             }
         }
@@ -180,7 +176,6 @@ impl Page {
             mode.open = Some(number);
             mode.run = RunState::Ready;
             mode.shut_down = false;
-            mode.shutdown_timer = None;
             mode.look = false;
             mode.loaded_live = Some(live);
             mode.spawn_when_listening = false;
@@ -254,18 +249,15 @@ impl Page {
                 self.lab.send(&Command::SpawnClients { count, behaviour });
             }
         }
+        // Timed by the relay, from the clients' start on its own clock: a
+        // browser's timer and the socket in between can come late on a busy
+        // machine, and the step's shutdown must come while the clients talk.
         if let Some(after) = step.shutdown_after {
-            let (lab, world, policy) = (self.lab.clone(), Rc::clone(&self.fed.world), self.policy);
-            let timer = Timeout::new((after / 1000) as u32, move || {
-                // Not if the learner shut it down meanwhile.
-                if world.borrow().shutdown.is_none() {
-                    lab.send(&Command::Shutdown {
-                        grace_ms: (STEP_GRACE / 1000) as u32,
-                        policy,
-                    });
-                }
+            self.lab.send(&Command::ShutdownAfter {
+                after_ms: u32::try_from(after / 1000).unwrap_or(u32::MAX),
+                grace_ms: (STEP_GRACE / 1000) as u32,
+                policy: self.policy,
             });
-            self.mode.borrow_mut().shutdown_timer = Some(timer);
         }
     }
 
@@ -279,7 +271,6 @@ impl Page {
             mode.run = RunState::Running;
             mode.runs += 1;
             mode.shut_down = false;
-            mode.shutdown_timer = None;
         }
         self.load(step, self.runs_live(), true);
     }
