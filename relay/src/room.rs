@@ -193,6 +193,10 @@ pub const CONNECTION_DESCRIPTORS: u64 = 2;
 /// Descriptors the relay keeps for itself, outside every budget (standard
 /// streams, its runtime, the log, the app's files).
 pub const RESERVED_DESCRIPTORS: u64 = 64;
+/// HTTP connections past a cap that the relay tells why at once (each
+/// holds its descriptor for a second at most); past that, a refused
+/// connection is closed with no words.
+pub const HTTP_REFUSALS: u64 = 32;
 
 /// The budgets every lab draws from.
 #[derive(Debug, Clone)]
@@ -236,9 +240,10 @@ pub fn kib(bytes: u64) -> u32 {
 
 /// The descriptors labs may use under an open-file limit of `open_files`:
 /// what the host asked for, but never more than what is left once the
-/// relay's own and every allowed HTTP connection's are set aside.
+/// relay's own, every allowed HTTP connection's and those of the refusals
+/// being told are set aside.
 pub fn descriptor_budget(asked: u32, open_files: u64, limits: &Limits) -> u32 {
-    let set_aside = RESERVED_DESCRIPTORS + u64::from(limits.max_http_connections);
+    let set_aside = RESERVED_DESCRIPTORS + u64::from(limits.max_http_connections) + HTTP_REFUSALS;
     let fits = open_files.saturating_sub(set_aside);
     u32::try_from(fits.min(asked.into())).unwrap_or(asked)
 }
@@ -332,7 +337,10 @@ mod tests {
             max_http_connections: 100,
             ..Limits::default()
         };
-        assert_eq!(descriptor_budget(16_384, 1_024, &limits), 1_024 - 64 - 100);
+        assert_eq!(
+            descriptor_budget(16_384, 1_024, &limits),
+            1_024 - 64 - 100 - 32
+        );
         assert_eq!(descriptor_budget(500, 1_000_000, &limits), 500);
         assert_eq!(descriptor_budget(500, 10, &limits), 0);
     }

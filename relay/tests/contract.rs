@@ -23,11 +23,14 @@ use support::*;
 
 const MS: u64 = 1000;
 
+/// A polite client: 3 messages, 200 ms apart, a conversation of some
+/// 400 ms (long enough that clients spawned together overlap, however late
+/// a busy machine connects them).
 fn polite() -> ClientBehaviour {
     ClientBehaviour::Polite {
         messages: 3,
         size: 16,
-        interval_ms: 50,
+        interval_ms: 200,
     }
 }
 
@@ -203,11 +206,32 @@ async fn live(model: ServerModel) -> Vec<Event> {
     // The crasher first: a reset that reaches a connection still waiting
     // in the kernel's backlog may never be seen by the blocking server as
     // an error (the kernel's business, not the lesson's); served first, its
-    // reset meets a recv() or send(), in both sources.
-    for (count, behaviour) in [(1, crasher()), (3, polite()), (1, slow())] {
+    // reset meets a recv() or send(), in both sources. So the others come
+    // once the server has accepted it.
+    send_command(
+        &mut socket,
+        &Command::SpawnClients {
+            count: 1,
+            behaviour: crasher(),
+        },
+    )
+    .await;
+    events.extend(
+        events_until(&mut socket, |seen| {
+            count(seen, |kind| matches!(kind, EventKind::Accepted { .. })) == 1
+        })
+        .await,
+    );
+    for (count, behaviour) in [(3, polite()), (1, slow())] {
         send_command(&mut socket, &Command::SpawnClients { count, behaviour }).await;
     }
-    events.extend(until_clients_finished(&mut socket, 5).await);
+    let finished = |events: &[Event]| {
+        count(events, |kind| {
+            matches!(kind, EventKind::ClientFinished { .. })
+        })
+    };
+    let already = finished(&events);
+    events.extend(events_until(&mut socket, |seen| already + finished(seen) == 5).await);
     events.extend(shut_down(&mut socket, 1_000).await);
     relay.stop.cancel();
     events
@@ -320,27 +344,30 @@ fn the_loop_waits_for_the_grace_timer(
 
 #[tokio::test]
 async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources() {
+    const GRACE_MS: u32 = 2000;
     for model in [
         ServerModel::Blocking,
         ServerModel::BusyPoll,
         ServerModel::Selector,
         ServerModel::AsyncTasks,
     ] {
-        // Simulated: a silent client, then a shutdown with 300 ms grace.
+        // Simulated: a silent client, then a shutdown with a grace long
+        // enough that a live server, however late a busy machine runs it,
+        // still has time left to sleep towards the deadline.
         let mut simulation = Simulation::new(Scenario::new(model));
         simulation.add_client(ClientSpec {
             behaviour: ClientBehaviour::Silent {},
             start: 0,
         });
         simulation.run_until(100 * MS);
-        simulation.shutdown(300 * MS);
-        simulation.run_until(2_000 * MS);
+        simulation.shutdown(u64::from(GRACE_MS) * MS);
+        simulation.run_until(100 * MS + u64::from(GRACE_MS) * MS + 2_000 * MS);
         let simulated = simulation.drain_events();
 
         // Live: the same.
         let (relay, mut socket) = live_lab(model).await;
         let mut live = a_silent_client_accepted(&mut socket).await;
-        live.extend(shut_down(&mut socket, 300).await);
+        live.extend(shut_down(&mut socket, GRACE_MS).await);
         relay.stop.cancel();
 
         for (source, events) in [("simulated", &simulated), ("live", &live)] {
@@ -355,7 +382,7 @@ async fn a_client_that_never_leaves_is_cut_off_at_the_deadline_in_both_sources()
                 "{model:?}, {source}: asyncio cancels its handler task"
             );
             if matches!(model, ServerModel::AsyncTasks | ServerModel::Selector) {
-                the_loop_waits_for_the_grace_timer(events, 300 * MS, model, source);
+                the_loop_waits_for_the_grace_timer(events, u64::from(GRACE_MS) * MS, model, source);
             }
         }
     }
@@ -423,8 +450,24 @@ async fn each_asyncio_shutdown_policy_tells_the_same_story_in_both_sources() {
         )
         .await;
         if policy == ShutdownPolicy::WaitForEveryone {
-            // It never stops: what a while tells is the whole story.
-            live.extend(events_within(&mut socket, std::time::Duration::from_millis(800)).await);
+            // It never stops: once it waits, what it did by three grace
+            // periods later, on the lab's own clock, is the whole story.
+            let waiting = events_until(&mut socket, |seen| {
+                seen.iter().any(|event| {
+                    event.kind
+                        == EventKind::Shutdown {
+                            phase: ShutdownPhase::WaitingForEveryone,
+                        }
+                })
+            })
+            .await;
+            let since = waiting
+                .iter()
+                .rev()
+                .find(|event| matches!(event.kind, EventKind::Shutdown { .. }))
+                .map_or(0, |event| event.at);
+            live.extend(waiting);
+            live.extend(events_until_the_lab_clock_passes(&mut socket, since + 3 * 300 * MS).await);
         } else {
             live.extend(
                 events_until(&mut socket, |seen| stopped_and_clients_finished(seen, 1)).await,

@@ -113,13 +113,7 @@ async fn a_stranger_cannot_reach_another_labs_echo_port_in_any_model_while_the_o
         );
         // ...and so is the owner's own `nc`, from the page's address.
         let mut own = connect_from(OWNER, echo).await.unwrap();
-        own.write_all(b"mine\n").await.unwrap();
-        let mut echoed = [0; 5];
-        tokio::time::timeout(PATIENCE, own.read_exact(&mut echoed))
-            .await
-            .expect("the owner's nc is echoed")
-            .unwrap();
-        assert_eq!(&echoed, b"mine\n");
+        assert_echoes(&mut own, b"mine\n").await;
         socket.close(None).await.unwrap();
     }
     relay.stop.cancel();
@@ -137,9 +131,7 @@ async fn the_owners_own_connections_are_capped_and_the_labs_clients_are_not_star
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut own = connect_from(OWNER, echo).await.unwrap();
-        own.write_all(b"x").await.unwrap();
-        let mut byte = [0; 1];
-        own.read_exact(&mut byte).await.unwrap();
+        assert_echoes(&mut own, b"x").await;
         held.push(own);
     }
     let mut fourth = connect_from(OWNER, echo).await.unwrap();
@@ -172,11 +164,218 @@ async fn one_address_opens_at_most_its_cap_of_labs_and_another_address_still_can
     assert!(refusal.contains("has 3 labs open"), "{refusal}");
     let (_other, _) = open_lab_from(&relay, STRANGER).await;
     // Closing one tab frees its slot.
-    let (mut first, _) = open.remove(0);
-    first.close(None).await.unwrap();
-    while first.next().await.is_some() {}
+    leave(open.remove(0).0).await;
     let reopened = wait_for(|| async { try_open_lab_from(&relay, OWNER).await.ok() }).await;
     drop(reopened);
+    relay.stop.cancel();
+}
+
+/// Loopback addresses playing the room's machines, one each.
+const MACHINES: [&str; 5] = [
+    "127.0.0.2",
+    "127.0.0.3",
+    "127.0.0.4",
+    "127.0.0.5",
+    "127.0.0.6",
+];
+
+/// Closes a lab's page and reads until the relay has closed its side.
+async fn leave(mut page: Socket) {
+    page.close(None).await.unwrap();
+    tokio::time::timeout(PATIENCE, async { while page.next().await.is_some() {} })
+        .await
+        .expect("the relay closed its side of the page's socket");
+}
+
+#[tokio::test]
+async fn the_room_refuses_the_fourth_lab_whatever_address_it_comes_from() {
+    let relay = start_relay(relay_with(Limits {
+        max_labs: 3,
+        max_labs_per_address: 2,
+        ..Limits::default()
+    }))
+    .await;
+    // Three machines, one lab each: every address under its cap of two,
+    // the room at its cap of three.
+    let mut open = Vec::new();
+    for machine in &MACHINES[..3] {
+        open.push(open_lab_from(&relay, machine).await.0);
+    }
+    // A fourth machine, and a machine with a lab already, are refused with
+    // the room's reason, not the address's.
+    for machine in [MACHINES[3], MACHINES[0]] {
+        let refusal = try_open_lab_from(&relay, machine).await.unwrap_err();
+        assert!(
+            refusal.contains("this relay runs at most 3 labs at once and all are taken"),
+            "{machine}: {refusal}"
+        );
+    }
+    // One leaves; the next machine gets its lab.
+    leave(open.remove(1)).await;
+    let _let_in = wait_for(|| async { try_open_lab_from(&relay, MACHINES[3]).await.ok() }).await;
+    let refusal = try_open_lab_from(&relay, MACHINES[4]).await.unwrap_err();
+    assert!(refusal.contains("at most 3 labs"), "full again: {refusal}");
+    relay.stop.cancel();
+}
+
+/// A flood of a MiB: more than its sockets' buffers hold (four of 64 KiB,
+/// doubled by the kernel), so each may pin 512 KiB, and does: it never
+/// reads, so it never finishes.
+fn stuck_flood() -> ClientBehaviour {
+    ClientBehaviour::Flood { bytes: 1 << 20 }
+}
+
+/// Starts `floods` stuck floods in a lab and waits until its server has
+/// accepted them all.
+async fn start_floods(socket: &mut Socket, floods: u32) {
+    send_command(
+        socket,
+        &Command::SpawnClients {
+            count: floods,
+            behaviour: stuck_flood(),
+        },
+    )
+    .await;
+    let events = events_until(socket, |seen| {
+        count_of_accepted(seen) == floods as usize
+            || count(seen, |kind| matches!(kind, EventKind::Error { .. })) > 0
+    })
+    .await;
+    assert_eq!(count_of_accepted(&events), floods as usize, "{events:?}");
+}
+
+fn count_of_accepted(events: &[protocol::Event]) -> usize {
+    count(events, |kind| matches!(kind, EventKind::Accepted { .. }))
+}
+
+#[tokio::test]
+async fn the_room_refuses_a_flood_past_all_labs_in_flight_bytes_whichever_lab_asks() {
+    let relay = start_relay(relay_with(Limits {
+        // Two stuck floods a lab, three in the room.
+        max_lab_in_flight_bytes: 1 << 20,
+        max_in_flight_bytes: 3 << 19,
+        ..Limits::default()
+    }))
+    .await;
+    // Three machines' labs, one flood each: every lab under its own
+    // budget, the room's spent.
+    let mut labs = Vec::new();
+    for machine in &MACHINES[..3] {
+        let (mut socket, _) = open_lab_from(&relay, machine).await;
+        start_floods(&mut socket, 1).await;
+        labs.push(socket);
+    }
+    let (mut fourth, _) = open_lab_from(&relay, MACHINES[3]).await;
+    // A fourth lab's flood, and a second one in a lab with room for it,
+    // are refused with the room's reason.
+    for socket in [&mut fourth, &mut labs[0]] {
+        send_command(
+            socket,
+            &Command::SpawnClients {
+                count: 1,
+                behaviour: stuck_flood(),
+            },
+        )
+        .await;
+        let refusal = next_error(socket).await;
+        assert!(
+            refusal.contains(
+                "1 flood clients could keep 512 KiB in kernel socket buffers, and the relay has 0 of 1536 KiB left; none were started"
+            ),
+            "{refusal}"
+        );
+    }
+    // One lab leaves, and its flood's bytes with it: the fourth lab's
+    // flood is let in (once the leaving lab's clients are gone).
+    leave(labs.remove(1)).await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        send_command(
+            &mut fourth,
+            &Command::SpawnClients {
+                count: 1,
+                behaviour: stuck_flood(),
+            },
+        )
+        .await;
+        let events = events_until(&mut fourth, |seen| {
+            count_of_accepted(seen) == 1
+                || count(seen, |kind| matches!(kind, EventKind::Error { .. })) > 0
+        })
+        .await;
+        if count_of_accepted(&events) == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the flood was never let in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    relay.stop.cancel();
+}
+
+/// A connection from `from` that the relay has answered once and keeps
+/// open (HTTP/1.1 keeps it alive): it holds one of the relay's HTTP
+/// connections.
+async fn kept_alive(relay: &RunningRelay, from: &str) -> tokio::net::TcpStream {
+    let mut stream = connect_from(from, relay.addr).await.unwrap();
+    let request = format!("GET /ws HTTP/1.1\r\nHost: {}\r\n\r\n", relay.addr);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // A plain GET of `/ws` is answered 400 with these words.
+    const ANSWER: &[u8] = b"/ws speaks WebSocket (version 13) only";
+    let mut answer = Vec::new();
+    let read = async {
+        let mut chunk = [0; 1024];
+        while !answer.ends_with(ANSWER) {
+            let got = stream.read(&mut chunk).await.unwrap();
+            assert!(got > 0, "closed: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..got]);
+        }
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("no answer");
+    assert!(answer.starts_with(b"HTTP/1.1 400 "));
+    stream
+}
+
+#[tokio::test]
+async fn the_room_refuses_the_seventh_http_connection_whatever_address_it_comes_from() {
+    let relay = start_relay(relay_with(Limits {
+        max_http_connections: 6,
+        max_http_connections_per_address: 4,
+        // Kept-alive connections are not closed for idling meanwhile.
+        header_timeout_s: 600,
+        ..Limits::default()
+    }))
+    .await;
+    // Two machines, three connections each: every address under its cap
+    // of four, the room at its cap of six.
+    let mut held = Vec::new();
+    for machine in &MACHINES[..2] {
+        for _ in 0..3 {
+            held.push(kept_alive(&relay, machine).await);
+        }
+    }
+    // A third machine, and one of the two, are refused with the room's
+    // reason, not the address's.
+    for machine in [MACHINES[2], MACHINES[0]] {
+        let refused = http(machine, relay.addr, "GET", "/", &[], "").await;
+        assert_eq!(refused.status, 503, "{machine}: {}", refused.text());
+        assert!(
+            refused
+                .text()
+                .contains("this relay serves at most 6 HTTP connections at once and all are taken"),
+            "{machine}: {}",
+            refused.text()
+        );
+    }
+    // One closes; the next is served.
+    drop(held.remove(4));
+    let served = wait_for(|| async {
+        let answer = http(MACHINES[2], relay.addr, "GET", "/ws", &[], "").await;
+        (answer.status != 503).then_some(answer)
+    })
+    .await;
+    assert_eq!(served.status, 400, "{}", served.text());
     relay.stop.cancel();
 }
 
@@ -204,14 +403,17 @@ async fn a_page_that_answers_no_pings_loses_its_lab_and_its_slot() {
         ..Limits::default()
     }))
     .await;
+    // Timed from before the page connects: the relay starts listening for
+    // it (and its pongs) later, so the lab cannot be lost sooner than a
+    // timeout after this, however slow the hello.
+    let started = Instant::now();
     let (silent, hello) = open_lab_from(&relay, OWNER).await;
     let echo = echo_addr(&hello);
     // The page never reads again, so it never answers a ping.
-    let started = Instant::now();
     wait_for(|| async { connect_from(OWNER, echo).await.is_err().then_some(()) }).await;
     let lost_after = started.elapsed();
     assert!(
-        lost_after >= Duration::from_millis(900),
+        lost_after >= Duration::from_secs(1),
         "not before the timeout: {lost_after:?}"
     );
     // Its slot is free again: the same address gets a new lab.
@@ -252,38 +454,37 @@ async fn a_slowloris_is_closed_after_the_header_timeout_and_the_page_loads_meanw
     }))
     .await;
     // Twenty connections from one machine, each sending a header byte now
-    // and then; a twenty-first from it is closed at once.
+    // and then; a twenty-first from it is told why it is not served.
     let mut slow = Vec::new();
     for _ in 0..20 {
         let mut stream = connect_from("127.0.0.5", relay.addr).await.unwrap();
         stream.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
         slow.push(stream);
     }
-    let mut over_cap = connect_from("127.0.0.5", relay.addr).await.unwrap();
-    assert!(closed_without_echo(&mut over_cap, b"GET / HTTP/1.1\r\n").await);
-    let started = Instant::now();
+    let over_cap = http("127.0.0.5", relay.addr, "GET", "/", &[], "").await;
+    assert_eq!(over_cap.status, 429, "{}", over_cap.text());
+    assert!(
+        over_cap
+            .text()
+            .contains("your address (127.0.0.5) has 20 HTTP connections open"),
+        "{}",
+        over_cap.text()
+    );
     // Another machine loads the page meanwhile.
-    let mut page = connect_from(OWNER, relay.addr).await.unwrap();
-    page.write_all(
-        format!(
-            "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            relay.addr
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut answer = String::new();
-    page.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    let page = http(OWNER, relay.addr, "GET", "/", &[], "").await;
+    assert!(
+        ![429, 503].contains(&page.status),
+        "the page was refused: {}",
+        page.text()
+    );
+    // Each slowloris is closed (well within the patience: a relay with no
+    // header timeout would keep them for ever).
     for stream in &mut slow {
         let _ = stream.write_all(b"s").await;
         let mut rest = Vec::new();
         let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut rest)).await;
         assert!(read.is_ok(), "a slowloris connection stayed open");
     }
-    let closed_after = started.elapsed();
-    assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
     relay.stop.cancel();
 }
 
@@ -388,9 +589,7 @@ async fn a_burst_of_model_switches_leaves_a_working_echo_server() {
     assert_eq!(last, Some(ServerModel::AsyncTasks));
     // And the port is still the lab's.
     let mut own = connect_from(OWNER, echo_addr(&hello)).await.unwrap();
-    own.write_all(b"ok").await.unwrap();
-    let mut echoed = [0; 2];
-    own.read_exact(&mut echoed).await.unwrap();
+    assert_echoes(&mut own, b"ok").await;
     relay.stop.cancel();
 }
 
@@ -475,27 +674,42 @@ async fn a_frame_over_the_command_limit_closes_with_1009() {
     relay.stop.cancel();
 }
 
+/// A burst of this many refused commands is answered at once; past it,
+/// one answer a second (the session's `REFUSAL_BURST`).
+const ANSWERED_AT_ONCE: u64 = 5;
+
 #[tokio::test]
-async fn a_command_flood_is_throttled_and_another_labs_echo_keeps_its_latency() {
+async fn a_command_flood_is_throttled_and_another_labs_clients_are_echoed_in_full_meanwhile() {
+    // How fast the honest lab echoes under a flood is the room benchmark's
+    // to measure (`relay/benches/room.rs`, echo p99); here, that it is
+    // served in full while the flood goes on, and the flooder is answered
+    // no faster than the relay promises.
     let relay = start_relay(Config::default()).await;
     let (flooder, _) = open_lab_from(&relay, STRANGER).await;
     let (mut honest, _) = open_lab_from(&relay, OWNER).await;
-    let (mut sink, mut replies) = flooder.split();
+    let (mut sink, replies) = flooder.split();
     let flood_started = Instant::now();
-    let flood = tokio::spawn(async move {
-        let started = Instant::now();
-        let mut sent = 0u64;
-        while started.elapsed() < Duration::from_secs(3) {
+    let heard = tokio::sync::watch::channel(0);
+    let listening = tokio::spawn(count_error_replies(replies, heard.0));
+    let honest_done = tokio_util::sync::CancellationToken::new();
+    let flood = tokio::spawn({
+        let honest_done = honest_done.clone();
+        async move {
+            let mut sent = 0u64;
             // Each a refused command: an unknown type. (The relay reads at
-            // its byte rate, so a send may wait for room.)
-            let send = sink.send(Message::text(r#"{"type":"x"}"#));
-            match tokio::time::timeout(Duration::from_millis(100), send).await {
-                Ok(Ok(())) => sent += 1,
-                Ok(Err(_)) => break,
-                Err(_) => {}
+            // its byte rate, so a send may wait for room.) Until the honest
+            // clients are done: they all run during the flood.
+            loop {
+                tokio::select! {
+                    _ = honest_done.cancelled() => break,
+                    done = sink.send(Message::text(r#"{"type":"x"}"#)) => match done {
+                        Ok(()) => sent += 1,
+                        Err(_) => break,
+                    },
+                }
             }
+            sent
         }
-        (sent, sink)
     });
     send_command(
         &mut honest,
@@ -510,48 +724,47 @@ async fn a_command_flood_is_throttled_and_another_labs_echo_keeps_its_latency() 
     )
     .await;
     let events = until_clients_finished(&mut honest, 20).await;
-    let (sent, _sink) = flood.await.unwrap();
+    honest_done.cancel();
+    let sent = flood.await.unwrap();
     assert_eq!(clients_echoed_in_full(&events, 50 * 32), 20);
-    let mut latencies: Vec<u64> = events
-        .iter()
-        .filter_map(|event| match event.kind {
-            EventKind::RoundTrip { latency_us, .. } => Some(latency_us),
-            _ => None,
-        })
-        .collect();
-    latencies.sort_unstable();
-    let p99 = latencies[latencies.len() * 99 / 100];
-    assert!(p99 < 100_000, "honest p99 {p99} µs with a flood next door");
-    // However many were sent, the flooder heard of them a few times.
-    let replies = events_within_stream(&mut replies, Duration::from_millis(500)).await;
     assert!(sent > 100, "the flood sent {sent}");
-    // A burst of five answers, then one a second (the relay reads the
-    // flood at its byte rate, so it may still be refusing when we stop).
+    // However many were sent, the flooder heard of them a few times: at
+    // least once, and never more than a burst and one a second.
+    let mut heard = heard.1;
+    tokio::time::timeout(PATIENCE, heard.wait_for(|&replies| replies >= 1))
+        .await
+        .expect("the flooder never heard of its refused commands")
+        .unwrap();
+    let replies = *heard.borrow();
     let seconds = flood_started.elapsed().as_secs();
     assert!(
-        replies >= 1 && replies as u64 <= 5 + seconds + 1,
+        replies <= ANSWERED_AT_ONCE + seconds + 1,
         "{replies} error replies in {seconds} s for {sent} refused commands"
     );
+    listening.abort();
     relay.stop.cancel();
 }
 
-/// Error events that arrive on `stream` within `quiet`.
-async fn events_within_stream<S>(stream: &mut S, quiet: Duration) -> usize
+/// Counts the error events that arrive on `stream`, telling `heard` the
+/// count so far.
+async fn count_error_replies<S>(mut stream: S, heard: tokio::sync::watch::Sender<u64>)
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    let mut errors = 0;
-    let deadline = tokio::time::Instant::now() + quiet;
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, stream.next()).await {
+    while let Some(Ok(frame)) = stream.next().await {
         if let Message::Text(text) = frame {
-            errors += text.matches("\"type\":\"error\"").count();
+            let errors = text.matches("\"type\":\"error\"").count() as u64;
+            heard.send_modify(|heard| *heard += errors);
         }
     }
-    errors
 }
 
 #[tokio::test]
-async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_within_a_second() {
+async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_without_waiting_out_the_grace()
+ {
+    // The most a shutdown may give (`max_pause_ms`): a lab freed only once
+    // its grace ran out would not be freed within the patience.
+    const GRACE: Duration = Duration::from_secs(60);
     let relay = start_relay(relay_with(Limits {
         max_labs_per_address: 1,
         ..Limits::default()
@@ -573,7 +786,7 @@ async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_within_a_s
     send_command(
         &mut socket,
         &Command::Shutdown {
-            grace_ms: 30_000,
+            grace_ms: GRACE.as_millis() as u32,
             policy: ShutdownPolicy::GraceThenCancel,
         },
     )
@@ -592,7 +805,9 @@ async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_within_a_s
     .await;
     let closed = Instant::now();
     socket.close(None).await.unwrap();
-    while socket.next().await.is_some() {}
+    tokio::time::timeout(PATIENCE, async { while socket.next().await.is_some() {} })
+        .await
+        .expect("the relay closed its side of the socket");
     wait_for(|| async {
         connect_from(OWNER, echo_addr(&hello))
             .await
@@ -602,6 +817,9 @@ async fn closing_the_page_during_a_shutdown_then_switch_frees_the_lab_within_a_s
     .await;
     let _again = wait_for(|| async { try_open_lab_from(&relay, OWNER).await.ok() }).await;
     let freed_after = closed.elapsed();
-    assert!(freed_after < Duration::from_secs(1), "{freed_after:?}");
+    assert!(
+        freed_after < GRACE,
+        "the silent clients' grace was not waited out: {freed_after:?}"
+    );
     relay.stop.cancel();
 }

@@ -5,27 +5,30 @@
 //! (the goodbye line, or the end), and the phases; and a thread model
 //! refusing a policy its program does not offer.
 
-use std::time::Duration;
-
 use loopscope_relay::Config;
 use protocol::{
     ClientBehaviour, ClientId, Command, Event, EventKind, GOODBYE, HandlerStyle, ServerModel,
     ShutdownPhase, ShutdownPolicy, TaskOutcome,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 mod support;
 use support::*;
 
-/// 5 messages of 10 bytes, 150 ms apart: under a second of conversation.
+/// 20 messages of 10 bytes, 250 ms apart: some 5 s of conversation, so a
+/// shutdown sent once it has begun lands in its middle, however slowly a
+/// busy machine carries the command.
 const POLITE: ClientBehaviour = ClientBehaviour::Polite {
-    messages: 5,
+    messages: 20,
     size: 10,
-    interval_ms: 150,
+    interval_ms: 250,
 };
 /// What a polite client gets back when it is let finish.
-const IN_FULL: u64 = 50;
+const IN_FULL: u64 = 200;
+/// A grace that outlasts the rest of a polite conversation (under 5 s),
+/// with room for a busy machine.
+const GRACE_OUTLASTING_THE_POLITE_MS: u32 = 10_000;
 
 /// A lab running asyncio's server with the two polite clients talking and
 /// a lingering client of the test's own connected and echoed once.
@@ -34,10 +37,7 @@ async fn mid_conversation() -> (RunningRelay, Socket, TcpStream, Vec<Event>) {
     let (mut socket, hello) =
         open_lab_running(&relay, ServerModel::AsyncTasks, HandlerStyle::Handled).await;
     let mut lingering = TcpStream::connect(&hello.echo_addr).await.unwrap();
-    lingering.write_all(b"hello").await.unwrap();
-    let mut echo = [0; 5];
-    lingering.read_exact(&mut echo).await.unwrap();
-    assert_eq!(&echo, b"hello");
+    assert_echoes(&mut lingering, b"hello").await;
     send_command(
         &mut socket,
         &Command::SpawnClients {
@@ -114,7 +114,12 @@ async fn read_to_the_end(stream: &mut TcpStream) -> Vec<u8> {
 #[tokio::test]
 async fn grace_then_cancel_lets_the_polite_finish_and_cancels_the_lingering_one() {
     let (_relay, mut socket, mut lingering, _) = mid_conversation().await;
-    shut_down(&mut socket, ShutdownPolicy::GraceThenCancel, 3_000).await;
+    shut_down(
+        &mut socket,
+        ShutdownPolicy::GraceThenCancel,
+        GRACE_OUTLASTING_THE_POLITE_MS,
+    )
+    .await;
     let events = events_until(&mut socket, |seen| stopped_and_clients_finished(seen, 2)).await;
     assert_eq!(
         phases(&events),
@@ -173,11 +178,16 @@ async fn wait_for_everyone_serves_the_lingering_client_until_it_leaves() {
         ]
     );
     // The lingering client is still served, and the server waits on.
-    lingering.write_all(b"still here?").await.unwrap();
-    let mut echo = [0; 11];
-    lingering.read_exact(&mut echo).await.unwrap();
-    assert_eq!(&echo, b"still here?");
-    events.extend(events_within(&mut socket, Duration::from_millis(300)).await);
+    assert_echoes(&mut lingering, b"still here?").await;
+    // Echoed, and the loop back to sleep in select().
+    events.extend(
+        events_until(&mut socket, |seen| {
+            seen.iter()
+                .skip_while(|event| !matches!(event.kind, EventKind::Sent { .. }))
+                .any(|event| matches!(event.kind, EventKind::SelectCalled { .. }))
+        })
+        .await,
+    );
     assert_eq!(phases(&events), ["stop accepting", "waiting for everyone"]);
     assert_eq!(outcomes(&events), [TaskOutcome::Ok, TaskOutcome::Ok]);
     // Nothing bounds the loop's wait: select() has no timeout.

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use loopscope_relay::Config;
 use loopscope_relay::secret::Secret;
 use loopscope_relay::session::CLOSED_BY_HOST;
@@ -41,7 +39,10 @@ async fn handshake(
     let origin = HeaderValue::from_str(&format!("http://{}", relay.addr)).unwrap();
     request.headers_mut().insert("Origin", origin);
     let plain = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    match tokio_tungstenite::client_async(request, plain).await {
+    let handshake = tokio::time::timeout(PATIENCE, tokio_tungstenite::client_async(request, plain))
+        .await
+        .expect("the relay answered the handshake");
+    match handshake {
         Ok((mut socket, _)) => match next_message(&mut socket).await {
             ServerMessage::Hello(hello) => Ok((socket, hello)),
             other => panic!("the first message must be hello, got {other:?}"),
@@ -60,6 +61,16 @@ async fn handshake(
 /// The host's view of the room, read (once a second) until `wanted` holds;
 /// panics if it does not within twice the patience.
 async fn room_until(relay: &RunningRelay, wanted: impl Fn(&RoomView) -> bool) -> RoomView {
+    room_within(relay, PATIENCE * 2, wanted).await
+}
+
+/// The host's view of the room, read (once a second) until `wanted` holds;
+/// panics if it does not within `patience`.
+async fn room_within(
+    relay: &RunningRelay,
+    patience: std::time::Duration,
+    wanted: impl Fn(&RoomView) -> bool,
+) -> RoomView {
     let path = format!("/host/room?token={HOST}");
     let mut views = EventLines::open("127.0.0.1", relay.addr, &path).await;
     let watch = async {
@@ -70,7 +81,7 @@ async fn room_until(relay: &RunningRelay, wanted: impl Fn(&RoomView) -> bool) ->
             }
         }
     };
-    tokio::time::timeout(PATIENCE * 2, watch)
+    tokio::time::timeout(patience, watch)
         .await
         .expect("the room never looked as wanted")
 }
@@ -263,9 +274,15 @@ async fn the_host_sees_every_lab_and_closes_one_whose_page_is_told_why() {
         },
     )
     .await;
+    // Its selector loop keeps reporting (an iteration at least each
+    // second's select() timeout): a rate the dashboard shows once it has
+    // sampled the lab twice.
     let view = room_until(&relay, |view| {
         view.labs.iter().any(|lab| {
-            lab.lab == second_hello.lab && lab.model == ServerModel::Selector && lab.clients == 3
+            lab.lab == second_hello.lab
+                && lab.model == ServerModel::Selector
+                && lab.clients == 3
+                && lab.events_per_s > 0
         })
     })
     .await;
@@ -274,7 +291,7 @@ async fn the_host_sees_every_lab_and_closes_one_whose_page_is_told_why() {
     assert_eq!(listed(first_hello.lab).address, "127.0.0.2");
     assert_eq!(listed(first_hello.lab).model, ServerModel::AsyncTasks);
     assert_eq!(listed(second_hello.lab).address, "127.0.0.3");
-    assert!(listed(second_hello.lab).events_per_s > 0 || listed(second_hello.lab).age_s < 2);
+    assert_eq!(listed(first_hello.lab).clients, 0);
     assert_eq!(view.clients, 3);
     assert!(view.budget.descriptors.used >= 2 * 10 + 3 * 3);
 
@@ -292,17 +309,17 @@ async fn the_host_sees_every_lab_and_closes_one_whose_page_is_told_why() {
     assert_eq!(view.budget.labs.used, 1, "the closed lab's slot is free");
     let unknown = host_request(&relay, "POST", "/host/labs/999/close", "").await;
     assert_eq!(unknown.status, 404);
-    // The other page's lab goes on.
+    // The other page's lab goes on: it carries out a command.
     send_command(&mut second, &Command::Pause {}).await;
-    let events = events_within(&mut second, Duration::from_millis(300)).await;
-    assert!(
-        count(&events, |kind| matches!(
-            kind,
-            EventKind::Stepping { paused: true }
-        )) > 0
-    );
+    events_until(&mut second, |seen| {
+        count(seen, |kind| *kind == EventKind::Stepping { paused: true }) > 0
+    })
+    .await;
     relay.stop.cancel();
 }
+
+/// How long an idle-priority busy poll may wait for a free share of a core.
+const BUSY_POLL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(180);
 
 #[tokio::test]
 async fn the_dashboard_shows_a_busy_poll_lab_burning_cpu() {
@@ -318,8 +335,19 @@ async fn the_dashboard_shows_a_busy_poll_lab_burning_cpu() {
         },
     )
     .await;
-    // CPU is what is measured: a sample shows the spinning thread's share.
+    // The dashboard lists the lab as busy poll, in the budget's one slot.
     let view = room_until(&relay, |view| {
+        view.labs
+            .iter()
+            .any(|lab| lab.lab == hello.lab && lab.model == ServerModel::BusyPoll)
+    })
+    .await;
+    assert_eq!(view.budget.busy_poll_labs.used, 1);
+    // CPU is what is measured: a sample shows the spinning thread's share.
+    // It spins at idle priority (`SCHED_IDLE`), so it burns only what
+    // nothing else wants: on a machine busy with other work (this binary's
+    // other tests, another process) that may take a while to show.
+    let view = room_within(&relay, BUSY_POLL_PATIENCE, |view| {
         view.labs.iter().any(|lab| {
             lab.lab == hello.lab && lab.model == ServerModel::BusyPoll && lab.cpu_percent >= 10.0
         })
@@ -429,9 +457,11 @@ async fn bound_to_every_address_a_lab_listens_on_the_address_its_page_reached() 
     let origin = HeaderValue::from_str(&format!("http://127.0.0.1:{port}")).unwrap();
     request.headers_mut().insert("Origin", origin);
     let plain = tokio_tungstenite::MaybeTlsStream::Plain(stream);
-    let (mut socket, _) = tokio_tungstenite::client_async(request, plain)
-        .await
-        .unwrap();
+    let (mut socket, _) =
+        tokio::time::timeout(PATIENCE, tokio_tungstenite::client_async(request, plain))
+            .await
+            .expect("the relay answered the handshake")
+            .unwrap();
     let ServerMessage::Hello(hello) = next_message(&mut socket).await else {
         panic!("the first message must be hello");
     };
@@ -455,7 +485,11 @@ async fn bound_to_every_address_a_lab_listens_on_the_address_its_page_reached() 
     .await;
     let events = until_clients_finished(&mut socket, 2).await;
     assert_eq!(clients_echoed_in_full(&events, 16), 2);
-    let own = connect_from("127.0.0.3", hello.echo_addr.parse().unwrap()).await;
-    assert!(own.is_ok());
+    // The kernel completes a connection before the lab decides whom it
+    // serves: only an echo shows the page's own `nc` was let in.
+    let mut own = connect_from("127.0.0.3", hello.echo_addr.parse().unwrap())
+        .await
+        .unwrap();
+    assert_echoes(&mut own, b"my own nc\n").await;
     stop.cancel();
 }

@@ -3,7 +3,11 @@
 //!
 //! * At most [`Limits::max_http_connections`] connections at once, and
 //!   [`Limits::max_http_connections_per_address`] from one address; more
-//!   are closed as they are accepted.
+//!   are told why as they are accepted (503 or 429, in words, before their
+//!   request is read) and closed. At most [`HTTP_REFUSALS`] are
+//!   being told at once, each for at most [`REFUSAL_LINGER`]; past that, a
+//!   refused connection is closed with no words, so a flood of connections
+//!   cannot make the relay hold descriptors for its refusals.
 //! * A request whose headers take longer than
 //!   [`Limits::header_timeout_s`] loses its connection (hyper's header
 //!   timeout, which also bounds an idle keep-alive connection): a slowloris
@@ -45,7 +49,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::Config;
 use crate::guard::DoorPolicy;
-use crate::room::{PerAddress, Room};
+use crate::room::{Budget, HTTP_REFUSALS, PerAddress, Room};
 use crate::throttle::Tally;
 use crate::workshop::Workshop;
 
@@ -58,6 +62,9 @@ pub const MAX_BODY_BYTES: usize = protocol::workshop::MAX_LESSON_BYTES + 1024;
 
 /// How long the accept loop pauses after `accept()` fails.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long a refused connection is given to read its refusal and close.
+pub const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// Refusals at the HTTP door, logged at most once a second.
 static REFUSED_LOG: Tally = Tally::new(Duration::from_secs(1));
@@ -141,8 +148,9 @@ pub async fn serve_connections(
     stop: CancellationToken,
     grace: Duration,
 ) {
-    let connections = crate::room::Budget::new(limits.max_http_connections);
+    let connections = Budget::new(limits.max_http_connections);
     let per_address = PerAddress::new(limits.max_http_connections_per_address);
+    let refusals = Budget::new(HTTP_REFUSALS as u32);
     let header_timeout = Duration::from_secs(limits.header_timeout_s.max(1).into());
     let open = TaskTracker::new();
     loop {
@@ -164,18 +172,36 @@ pub async fn serve_connections(
         };
         let slots = connections
             .take(1)
-            .map_err(|_| "the relay's connection cap")
+            .map_err(|_| {
+                let words = format!(
+                    "this relay serves at most {} HTTP connections at once and all are taken; try again in a moment",
+                    limits.max_http_connections
+                );
+                ("503 Service Unavailable", words)
+            })
             .and_then(|total| {
                 per_address
                     .take(peer.ip())
                     .map(|one| (total, one))
-                    .map_err(|_| "the cap of connections per address")
+                    .map_err(|held| {
+                        let words = format!(
+                            "your address ({}) has {held} HTTP connections open, the most one address may; close some and try again",
+                            peer.ip()
+                        );
+                        ("429 Too Many Requests", words)
+                    })
             });
         let slots = match slots {
             Ok(slots) => slots,
-            Err(cap) => {
+            Err((status, words)) => {
                 if let Some(report) = REFUSED_LOG.count(Instant::now()) {
-                    tracing::warn!(%peer, since_last = report.since_last, "connection closed at {cap}");
+                    tracing::warn!(%peer, since_last = report.since_last, "connection refused: {words}");
+                }
+                if let Ok(telling) = refusals.take(1) {
+                    open.spawn(async move {
+                        refuse_connection(stream, status, &words).await;
+                        drop(telling);
+                    });
                 }
                 continue;
             }
@@ -218,6 +244,27 @@ pub async fn serve_connections(
     if tokio::time::timeout(grace, open.wait()).await.is_err() {
         tracing::debug!("some HTTP connections did not finish within {grace:?}");
     }
+}
+
+/// Tells a connection past a cap why it is not served (`status`, `words`)
+/// and closes it. The answer goes out at once, before the request is read,
+/// then what the client sends is read and dropped until it closes (closing
+/// with its request unread would reset the connection, and the client might
+/// lose the answer), for at most [`REFUSAL_LINGER`] in all.
+async fn refuse_connection(mut stream: tokio::net::TcpStream, status: &str, words: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{words}",
+        words.len()
+    );
+    let tell = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut unread = [0; 1024];
+        while stream.read(&mut unread).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(REFUSAL_LINGER, tell).await;
 }
 
 /// A refusal at the door: its status and its words.

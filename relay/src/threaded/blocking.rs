@@ -44,7 +44,7 @@ fn accept_loop(listener: &TcpListener, probe: &Probe, control: &Control) {
     let mut iteration = 0;
     let mut next_conn = 1;
     let mut buffer = vec![0; READ_SIZE];
-    while !control.stopping() && control.gate.pass() {
+    while !control.stopping() && control.gate.pass(probe, || {}) {
         iteration += 1;
         probe.emit(EventKind::LoopIteration { iteration });
         probe.emit(EventKind::CallBlocked {
@@ -94,7 +94,7 @@ fn serve_one(
     iteration: &mut u64,
 ) {
     let sock = Sock::Conn(conn);
-    while control.gate.pass() {
+    while control.gate.pass(probe, || {}) {
         *iteration += 1;
         probe.emit(EventKind::LoopIteration {
             iteration: *iteration,

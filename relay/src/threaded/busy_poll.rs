@@ -2,8 +2,10 @@
 //! sockets): every socket non-blocking, a loop that tries `accept()` and
 //! then each client in turn, forever. Would-block tries happen millions of
 //! times a second, so they are counted and reported every
-//! [`REPORT_PERIOD`] as a `spins` event. (Its CPU, 100% even when idle, is
-//! reported like every model's: [`crate::cpu::report_until`].)
+//! [`REPORT_PERIOD`] as a `spins` event, and whenever the loop stops at its
+//! paused gate (so a Step's one iteration is told as it ends). (Its CPU,
+//! 100% even when idle, is reported like every model's:
+//! [`crate::cpu::report_until`].)
 //!
 //! The thread runs at idle priority (`SCHED_IDLE`): it still burns every
 //! cycle nobody else wants, which is the lesson, but a room's other labs
@@ -53,6 +55,17 @@ impl Tally {
         if !self.iterations.is_multiple_of(256) || self.since.elapsed() < REPORT_PERIOD {
             return;
         }
+        self.report(probe);
+    }
+
+    /// Reports what was counted since the last report, if anything: when a
+    /// report is due, and when the loop stops at its paused gate (so that
+    /// a step's one iteration, and its tries that would block, are told at
+    /// once, not with the next report).
+    fn report(&mut self, probe: &Probe) {
+        if self.iterations == 0 {
+            return;
+        }
         probe.emit(EventKind::Spins {
             iterations: self.iterations,
             would_block: self.would_block,
@@ -76,7 +89,7 @@ pub fn serve(listener: TcpListener, probe: &Probe, control: &Control) {
     let mut next_conn = 1;
     let mut tally = Tally::new();
     let mut buffer = vec![0; READ_SIZE];
-    while control.gate.pass() {
+    while control.gate.pass(probe, || tally.report(probe)) {
         if control.cancelled() || (control.stopping() && clients.is_empty()) {
             break;
         }

@@ -4,12 +4,13 @@
 //!
 //! The async side controls a thread through a shared [`Control`]: a [`Gate`]
 //! the loop passes before each iteration (so the browser can pause it and
-//! step it one iteration at a time; the server really waits), and flags for
-//! a graceful shutdown. A flag alone cannot wake a thread parked in
-//! `accept()` or `read()`, so the control shuts the thread's sockets down,
-//! which makes the blocked call return: the listener through a copy kept
-//! here, each connection through the one copy the buffer sampler already
-//! holds (a second copy per connection would cost a descriptor each).
+//! step it one iteration at a time; the server really waits, and after each
+//! step says it is paused again), and flags for a graceful shutdown. A flag
+//! alone cannot wake a thread parked in `accept()` or `read()`, so the
+//! control shuts the thread's sockets down, which makes the blocked call
+//! return: the listener through a copy kept here, each connection through
+//! the one copy the buffer sampler already holds (a second copy per
+//! connection would cost a descriptor each).
 
 mod blocking;
 mod busy_poll;
@@ -55,6 +56,9 @@ struct GateState {
     paused: bool,
     /// Iterations a paused loop may still run.
     steps: u64,
+    /// Whether the loop's last pass used a step (so that, back at the
+    /// gate, it says it is paused again).
+    stepped: bool,
     open: bool,
 }
 
@@ -85,14 +89,27 @@ impl Gate {
 
     /// Waits while paused (unless a step is owed); false once the server
     /// must stop.
-    pub fn pass(&self) -> bool {
+    ///
+    /// A loop that stops here first runs `before_waiting` (a busy loop
+    /// reports the tally it keeps), then, if it ran a step, says it is
+    /// paused again (`stepping`): the end of the step, which the page (and
+    /// a test) can wait for. Both under the gate's lock, so that a resume
+    /// said after them is never overtaken by them.
+    pub fn pass(&self, probe: &Probe, before_waiting: impl FnOnce()) -> bool {
         let mut state = self.lock();
-        while state.open && state.paused && state.steps == 0 {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.open && state.paused && state.steps == 0 {
+            before_waiting();
+            if std::mem::take(&mut state.stepped) {
+                probe.emit(EventKind::Stepping { paused: true });
+            }
+            while state.open && state.paused && state.steps == 0 {
+                state = self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
         }
+        state.stepped = state.paused && state.steps > 0;
         if state.steps > 0 {
             state.steps -= 1;
         }
@@ -104,6 +121,7 @@ impl Gate {
         let mut state = self.lock();
         state.paused = paused;
         state.steps = 0;
+        state.stepped = false;
         self.changed.notify_all();
     }
 
@@ -375,5 +393,48 @@ pub(crate) fn caught(
             control.begin_stop_accepting();
             control.begin_cancel();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How long the test waits for the loop's thread before it fails.
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_paused_gate_lets_one_iteration_through_per_step_and_says_paused_after_each() {
+        let (probe, mut events) = crate::probe::channel(64);
+        let gate = Arc::new(Gate::new());
+        gate.set_paused(true);
+        let passes = Arc::new(AtomicU64::new(0));
+        let (parked, stops) = std::sync::mpsc::channel();
+        let looping = {
+            let (gate, passes) = (Arc::clone(&gate), Arc::clone(&passes));
+            std::thread::spawn(move || {
+                while gate.pass(&probe, || parked.send(()).unwrap()) {
+                    passes.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        stops
+            .recv_timeout(PATIENCE)
+            .expect("the loop stops at the gate");
+        assert_eq!(passes.load(Ordering::SeqCst), 0, "paused: no iteration");
+        for step in 1..=3 {
+            gate.step();
+            stops.recv_timeout(PATIENCE).expect("back at the gate");
+            assert_eq!(passes.load(Ordering::SeqCst), step, "one per step");
+        }
+        gate.close();
+        looping.join().unwrap();
+        let batch = events.next_batch(Duration::ZERO, 100).await.unwrap();
+        let kinds: Vec<EventKind> = batch.into_iter().map(|event| event.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![EventKind::Stepping { paused: true }; 3],
+            "paused again after each step, not when first paused (the pause said so)"
+        );
     }
 }

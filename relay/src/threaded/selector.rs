@@ -68,7 +68,7 @@ fn run(listener: TcpListener, probe: &Probe, control: &Control) -> std::io::Resu
     let mut events = Events::with_capacity(1024);
     let mut next_conn = 1;
     let mut iteration = 0;
-    while control.gate.pass() {
+    while control.gate.pass(probe, || {}) {
         if control.cancelled() || (control.stopping() && clients.is_empty()) {
             break;
         }

@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Longest a test waits for any one thing before it fails.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+/// Longest a test waits for any one thing before it fails: generous, for a
+/// busy machine, and free when the thing comes.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A relay served by this test process.
 pub struct RunningRelay {
@@ -43,8 +44,9 @@ pub async fn open_lab(relay: &RunningRelay) -> (Socket, Hello) {
         .unwrap();
     let origin = HeaderValue::from_str(&format!("http://{}", relay.addr)).unwrap();
     request.headers_mut().insert("Origin", origin);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    let (mut socket, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
         .await
+        .expect("the relay answered the handshake")
         .expect("handshake");
     match next_message(&mut socket).await {
         ServerMessage::Hello(hello) => (socket, hello),
@@ -90,7 +92,7 @@ pub async fn events_until(
 }
 
 /// How long a test waits for what it awaits from a lab.
-const EVENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+const EVENT_PATIENCE: std::time::Duration = PATIENCE;
 
 /// Opens a lab on `relay` whose server runs `model` with handlers that do
 /// `errors` with a client's error: switched to them, if the lab did not
@@ -157,6 +159,38 @@ pub async fn next_error(socket: &mut Socket) -> String {
         .unwrap()
 }
 
+/// Reads events until one stamped after `at` (µs on the lab's clock) has
+/// come: by then every event stamped earlier has come too, since a lab's
+/// events come in the order of their stamps (and its CPU report, every half
+/// second, keeps its clock moving). For an absence: what did not happen by
+/// then on the lab's own clock did not happen, however busy the machine.
+pub async fn events_until_the_lab_clock_passes(
+    socket: &mut Socket,
+    at: protocol::Micros,
+) -> Vec<Event> {
+    events_until(socket, |seen| {
+        seen.last().is_some_and(|event| event.at > at)
+    })
+    .await
+}
+
+/// Writes `message` on `stream` and reads its echo: panics unless exactly
+/// those bytes come back within [`PATIENCE`].
+pub async fn assert_echoes(stream: &mut TcpStream, message: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(message).await.expect("write");
+    let mut echo = vec![0; message.len()];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut echo))
+        .await
+        .expect("no echo came")
+        .expect("the connection ended before its echo");
+    assert_eq!(
+        String::from_utf8_lossy(&echo),
+        String::from_utf8_lossy(message),
+        "the echo is the bytes sent"
+    );
+}
+
 /// Events that arrive within `quiet` (when nothing more is expected).
 pub async fn events_within(socket: &mut Socket, quiet: Duration) -> Vec<Event> {
     let mut seen = Vec::new();
@@ -191,9 +225,13 @@ pub async fn try_open_lab_from(
         .unwrap();
     let origin = HeaderValue::from_str(&format!("http://{}", relay.addr)).unwrap();
     request.headers_mut().insert("Origin", origin);
-    let (mut socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
-        .await
-        .expect("handshake");
+    let (mut socket, _) = tokio::time::timeout(
+        PATIENCE,
+        tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)),
+    )
+    .await
+    .expect("the relay answered the handshake")
+    .expect("handshake");
     loop {
         let frame = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -411,7 +449,11 @@ impl EventLines {
             format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nAccept: text/event-stream\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut lines = tokio::io::BufReader::new(stream).lines();
-        let status = lines.next_line().await.unwrap().unwrap_or_default();
+        let status = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("the relay answered")
+            .unwrap()
+            .unwrap_or_default();
         assert!(status.contains(" 200 "), "{path}: {status}");
         EventLines { lines }
     }
