@@ -105,6 +105,13 @@ async fn a_crashed_simulated_server_looks_crashed_everywhere_and_offers_only_res
     assert!(over.contains("crashed") && over.contains("Reset"), "{over}");
     browser.screenshot_if_asked("crashed-selector").await?;
 
+    // Paused first: the same clients would crash the new server again in
+    // a moment, so its running state is looked at before it plays.
+    browser.click("#sim-play").await?;
+    wait_until("paused", || async {
+        (browser.text("#sim-play").await? == "Play").then_some(())
+    })
+    .await?;
     browser.click("#sim-restart").await?;
     wait_until("a new server running", || async {
         (life(&browser).await? == "running").then_some(())
