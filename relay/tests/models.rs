@@ -493,9 +493,13 @@ fn spins(events: &[protocol::Event]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_paused_busy_poll_server_really_waits_and_a_step_runs_exactly_one_iteration() {
-    let (mut socket, echo_addr, stop) = lab_with(ServerModel::BusyPoll).await;
+/// A lab running `model`, paused for sure at its gate (after one step),
+/// and a client that connected then and sent "ping": nothing is echoed while
+/// it stays paused. Gives the loop's events meanwhile.
+async fn paused_with_a_client(
+    model: ServerModel,
+) -> (Socket, TcpStream, CancellationToken, Vec<EventKind>) {
+    let (mut socket, echo_addr, stop) = lab_with(model).await;
     pause(&mut socket).await;
     // The loop may still finish the iteration it was in; after a step, it
     // waits at its gate for sure.
@@ -505,6 +509,12 @@ async fn a_paused_busy_poll_server_really_waits_and_a_step_runs_exactly_one_iter
     client.write_all(b"ping").await.unwrap();
     let (echoed, events) = while_paused(&mut socket, &mut client).await;
     assert!(echoed.is_empty(), "echoed while paused: {echoed:?}");
+    (socket, client, stop, events)
+}
+
+#[tokio::test]
+async fn a_paused_busy_poll_server_really_waits_and_a_step_runs_exactly_one_iteration() {
+    let (mut socket, mut client, stop, events) = paused_with_a_client(ServerModel::BusyPoll).await;
     assert!(
         events.is_empty(),
         "the loop went on while paused (not even an accept()): {events:?}"
@@ -570,16 +580,7 @@ async fn a_paused_busy_poll_server_really_waits_and_a_step_runs_exactly_one_iter
 
 #[tokio::test]
 async fn a_paused_selector_really_waits_and_a_step_runs_exactly_one_iteration() {
-    let (mut socket, echo_addr, stop) = lab_with(ServerModel::Selector).await;
-    pause(&mut socket).await;
-    // The loop may still finish the iteration it was in; after a step, it
-    // waits at its gate for sure.
-    step(&mut socket).await;
-
-    let mut client = TcpStream::connect(echo_addr).await.unwrap();
-    client.write_all(b"ping").await.unwrap();
-    let (echoed, events) = while_paused(&mut socket, &mut client).await;
-    assert!(echoed.is_empty(), "echoed while paused: {echoed:?}");
+    let (mut socket, mut client, stop, events) = paused_with_a_client(ServerModel::Selector).await;
     assert!(
         events.is_empty(),
         "nothing from the paused loop: {events:?}"
