@@ -6,7 +6,9 @@
 set -euo pipefail
 # The host's own build runs this hook too: it has nothing to add.
 [[ -n "${LOOPSCOPE_BUILDING_HOST:-}" ]] && exit 0
-profile=()
-[[ "${TRUNK_PROFILE:-}" == release ]] && profile=(--release)
-LOOPSCOPE_BUILDING_HOST=1 exec trunk build "${profile[@]}" --offline=true host.html \
+# The arguments are kept as "$@", not in an array: bash 3.2 (macOS) calls
+# an empty array unbound under `set -u`.
+set -- --offline=true host.html
+[[ "${TRUNK_PROFILE:-}" == release ]] && set -- --release "$@"
+LOOPSCOPE_BUILDING_HOST=1 exec trunk build "$@" \
   --dist "$TRUNK_STAGING_DIR/host" --public-url /host/

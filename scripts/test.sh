@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every Loopscope test: formatting and lints, the native unit and
-# integration tests (protocol; simulator, its Python listings under python3;
-# relay over real sockets; the app's reducer), the end-to-end tests in a real
-# headless Chromium, and the simulator compiled to wasm in that Chromium.
+# Runs every Loopscope test: formatting and lints (the relay's also for
+# both macOS targets), the native unit and integration tests (protocol;
+# simulator, its Python listings under python3; relay over real sockets;
+# the app's reducer; the host scripts' portability), the end-to-end tests
+# in a real headless Chromium, and the simulator compiled to wasm in that
+# Chromium.
 #
 # Installs what it needs first (the wasm toolchain, Chromium and ChromeDriver)
 # and builds the app with Trunk, which the browser tests load from the relay.
@@ -16,6 +18,12 @@ ensure_browser
 log "checking formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+
+log "checking that the relay builds for macOS, with its lints"
+ensure_mac_targets
+for target in $MAC_TARGETS; do
+  cargo clippy -p loopscope-relay --all-targets --locked --quiet --target "$target" -- -D warnings
+done
 
 build_app
 

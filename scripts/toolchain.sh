@@ -11,6 +11,11 @@
 # On a fresh machine the two Rust tools are compiled from source, at the
 # same time (each alone leaves a core idle for much of its build), and each
 # step says how long it usually takes and how long it took.
+#
+# Runs on Linux and on macOS: bash 3.2 (macOS's /bin/bash) and BSD tools,
+# nothing GNU-only (tests/tests/scripts.rs checks). Only Debian's Chromium
+# is installed with apt-get; elsewhere a missing tool is named with the
+# command that installs it.
 
 WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.21.14
@@ -18,6 +23,26 @@ BINARYEN_VERSION=132
 LOOPSCOPE_TOOLS="${LOOPSCOPE_TOOLS:-$HOME/.cache/loopscope/tools}"
 
 log() { printf '\033[1m[loopscope]\033[0m %s\n' "$*" >&2; }
+
+# The command that installs a missing tool on this machine: Homebrew's
+# formula $1 on macOS, Debian's package $2 elsewhere.
+install_hint() {
+  if [[ "$(uname -s)" == Darwin ]]; then
+    printf 'brew install %s' "$1"
+  else
+    printf 'sudo apt-get install %s' "$2"
+  fi
+}
+
+# Fails, saying how to install it, unless command $1 is on the PATH
+# ($2 and $3 as for install_hint; a URL alone when $3 is empty).
+require() {
+  command -v "$1" >/dev/null && return 0
+  local how
+  if [[ -z "${3:-}" ]]; then how=$2; else how=$(install_hint "$2" "$3"); fi
+  log "FAILED: this needs \`$1\`, which is missing: install it with \`$how\`"
+  return 1
+}
 
 # "1m 05s" for 65 seconds.
 duration() { printf '%dm %02ds' $(($1 / 60)) $(($1 % 60)); }
@@ -49,10 +74,27 @@ run_step() {
 }
 
 ensure_wasm_target() {
+  require rustup "https://rustup.rs" || return 1
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     run_step "adding the wasm32-unknown-unknown target" "10 s" \
       rustup target add wasm32-unknown-unknown
   fi
+}
+
+# The two Mac targets the relay is checked for (no Mac links here: the
+# check is of the code, and `cargo check` needs only their standard
+# libraries).
+MAC_TARGETS="aarch64-apple-darwin x86_64-apple-darwin"
+
+ensure_mac_targets() {
+  local installed target
+  installed=$(rustup target list --installed)
+  for target in $MAC_TARGETS; do
+    if ! printf '%s\n' "$installed" | grep -qx "$target"; then
+      run_step "adding the $target target (to check the relay builds for macOS)" "20 s" \
+        rustup target add "$target"
+    fi
+  done
 }
 
 wasm_bindgen_ready() {
@@ -103,14 +145,22 @@ WASM_OPT_BIN="$LOOPSCOPE_TOOLS/node_modules/.bin"
 
 ensure_wasm_opt() {
   if [[ "$("$WASM_OPT_BIN/wasm-opt" --version 2>/dev/null)" != *"version $BINARYEN_VERSION"* ]]; then
+    require npm node npm || return 1
     mkdir -p "$LOOPSCOPE_TOOLS"
     run_step "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)" "20 s" \
       npm install --prefix "$LOOPSCOPE_TOOLS" --no-audit --no-fund "binaryen@$BINARYEN_VERSION"
   fi
 }
 
+# The browser tests drive Debian's Chromium: installed with apt-get on
+# Linux; on macOS (where the relay and the app run, but the test command
+# does not) the missing pair is named.
 ensure_browser() {
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [[ "$(uname -s)" == Darwin ]]; then
+      log "FAILED: the browser tests need \`chromium\` and \`chromedriver\` on the PATH; the test command runs on Linux (the relay and the app run on macOS: scripts/run.sh)"
+      return 1
+    fi
     local sudo=""
     [[ $(id -u) -eq 0 ]] || sudo=sudo
     run_step "installing Debian's chromium and chromium-driver" "1 min" \
@@ -120,6 +170,7 @@ ensure_browser() {
 
 ensure_web_toolchain() {
   export PATH="$WASM_OPT_BIN:$HOME/.cargo/bin:$PATH"
+  require cargo "https://rustup.rs" || return 1
   # The two downloads go on while the tools compile.
   ensure_wasm_target &
   local target=$!

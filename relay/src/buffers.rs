@@ -1,6 +1,6 @@
 //! Bytes waiting in each open connection's kernel buffers, as `ss` shows
 //! them: received but not yet read by the server (`FIONREAD`), and written
-//! but not yet taken by the peer (`TIOCOUTQ` on Linux, `SO_NWRITE` on macOS).
+//! but not yet taken by the peer ([`crate::platform::send_queue`]).
 //!
 //! The servers register each connection they accept ([`OpenSockets::watch`])
 //! and forget it when they close it; a sampler off the echo path reads the
@@ -18,6 +18,7 @@ use std::time::Duration;
 use protocol::{ConnId, EventKind};
 use tokio_util::sync::CancellationToken;
 
+use crate::platform::send_queue::unsent;
 use crate::probe::Probe;
 
 /// How often the levels are read.
@@ -119,38 +120,6 @@ fn levels(socket: &OwnedFd) -> Option<(u64, u64)> {
         return None;
     }
     Some((u64::try_from(unread).ok()?, unsent(fd)?))
-}
-
-#[cfg(target_os = "linux")]
-fn unsent(fd: libc::c_int) -> Option<u64> {
-    let mut unsent: libc::c_int = 0;
-    // SAFETY: as above; TIOCOUTQ (SIOCOUTQ on a socket) writes one c_int.
-    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut unsent) } != 0 {
-        return None;
-    }
-    u64::try_from(unsent).ok()
-}
-
-#[cfg(target_os = "macos")]
-fn unsent(fd: libc::c_int) -> Option<u64> {
-    let mut unsent: libc::c_int = 0;
-    let mut size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: SO_NWRITE writes one c_int, whose size we pass.
-    let status = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_NWRITE,
-            (&mut unsent as *mut libc::c_int).cast(),
-            &mut size,
-        )
-    };
-    (status == 0).then_some(u64::try_from(unsent).ok()?)
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn unsent(_fd: libc::c_int) -> Option<u64> {
-    Some(0)
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@
 //! * [`clients`]: the client behaviours the browser can start;
 //! * [`probe`]: the never-waiting event buffer between a lab and its session;
 //! * [`coalesce`]: folds high-rate happenings into counters when a batch is
-//!   large.
+//!   large;
+//! * [`platform`]: what Linux and macOS do differently, one module per
+//!   concern.
 
 pub mod admission;
 pub mod buffers;
@@ -41,6 +43,7 @@ pub mod guard;
 pub mod http;
 pub mod instrument;
 pub mod lab;
+pub mod platform;
 pub mod probe;
 pub mod room;
 pub mod secret;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use loopscope_relay::room::{descriptor_budget, raise_open_file_limit};
+use loopscope_relay::platform::open_files::raise_open_file_limit;
+use loopscope_relay::room::descriptor_budget;
 use loopscope_relay::secret::Secret;
 use loopscope_relay::{Config, serve};
 use protocol::Limits;

@@ -10,8 +10,9 @@
 //!   address holds at once;
 //! * [`Room`]: the relay's budgets together, sized from the flags.
 //!
-//! Pure bookkeeping, no I/O (except [`raise_open_file_limit`]), so each rule
-//! is unit-tested below.
+//! Pure bookkeeping, no I/O, so each rule is unit-tested below (the
+//! open-file limit the budgets are sized from is read in
+//! [`crate::platform::open_files`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -248,38 +249,6 @@ pub fn descriptor_budget(asked: u32, open_files: u64, limits: &Limits) -> u32 {
     u32::try_from(fits.min(asked.into())).unwrap_or(asked)
 }
 
-/// Raises this process's soft open-file limit to its hard limit and returns
-/// the limit now in force.
-pub fn raise_open_file_limit() -> std::io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // macOS reports an infinite hard limit but refuses more than OPEN_MAX.
-    let ceiling = if cfg!(target_os = "macos") {
-        limit.rlim_max.min(10_240)
-    } else {
-        limit.rlim_max
-    };
-    if limit.rlim_cur < ceiling {
-        let raised = libc::rlimit {
-            rlim_cur: ceiling,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: `raised` is a valid rlimit.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
-            limit.rlim_cur = ceiling;
-        }
-    }
-    // `rlim_t` is not `u64` on every platform.
-    #[allow(clippy::unnecessary_cast)]
-    Ok(limit.rlim_cur as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,23 +312,5 @@ mod tests {
         );
         assert_eq!(descriptor_budget(500, 1_000_000, &limits), 500);
         assert_eq!(descriptor_budget(500, 10, &limits), 0);
-    }
-
-    #[test]
-    fn the_open_file_limit_is_raised_to_the_hard_limit() {
-        let now = raise_open_file_limit().unwrap();
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as above.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) },
-            0
-        );
-        #[allow(clippy::unnecessary_cast)]
-        let current = limit.rlim_cur as u64;
-        assert_eq!(current, now);
-        assert!(cfg!(target_os = "macos") || limit.rlim_cur == limit.rlim_max);
     }
 }

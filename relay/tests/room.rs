@@ -593,6 +593,8 @@ async fn a_burst_of_model_switches_leaves_a_working_echo_server() {
     relay.stop.cancel();
 }
 
+/// (Linux: the idle policy is read back with `sched_getscheduler`.)
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn busy_poll_labs_are_capped_and_spin_at_idle_priority() {
     let relay = start_relay(relay_with(Limits {
@@ -642,6 +644,7 @@ async fn busy_poll_labs_are_capped_and_spin_at_idle_priority() {
 }
 
 /// Thread ids of this process's busy-poll servers.
+#[cfg(target_os = "linux")]
 fn busy_poll_threads() -> Vec<i32> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()

@@ -13,6 +13,7 @@ use std::time::Duration;
 use protocol::{Call, ConnId, EventKind, Sock};
 
 use super::{ACCEPT_BACKOFF, Control, accept_failed, caught};
+use crate::platform::listen_queue::ListenQueue;
 use crate::probe::Probe;
 
 const READ_SIZE: usize = 4096;
@@ -143,9 +144,16 @@ fn serve_one(
 /// (the server's own is parked in a blocking call most of the time), until
 /// `watching` turns false (and the thread is unparked).
 fn watch_backlog(listener: &TcpListener, probe: &Probe, watching: &AtomicBool) {
+    let queue = match ListenQueue::watch(listener) {
+        Ok(queue) => queue,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the listen backlog");
+            return;
+        }
+    };
     let mut reported = 0;
     while watching.load(Ordering::Relaxed) {
-        if let Some(waiting) = accept_queue(listener)
+        if let Some(waiting) = queue.waiting()
             && waiting != reported
         {
             reported = waiting;
@@ -153,24 +161,4 @@ fn watch_backlog(listener: &TcpListener, probe: &Probe, watching: &AtomicBool) {
         }
         std::thread::park_timeout(BACKLOG_PERIOD);
     }
-}
-
-/// Connections waiting in a listening socket's accept queue. For a
-/// listener, Linux reports the queue's length in `tcpi_unacked`.
-fn accept_queue(listener: &TcpListener) -> Option<u32> {
-    use std::os::fd::AsRawFd;
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut length = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` is a valid, writable tcp_info and `length` its size;
-    // the fd is a live socket owned by `listener`.
-    let status = unsafe {
-        libc::getsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&raw mut info).cast(),
-            &raw mut length,
-        )
-    };
-    (status == 0).then_some(info.tcpi_unacked)
 }

@@ -7,7 +7,7 @@
 //! 100% even when idle, is reported like every model's:
 //! [`crate::cpu::report_until`].)
 //!
-//! The thread runs at idle priority (`SCHED_IDLE`): it still burns every
+//! The thread runs at idle priority ([`crate::platform::idle_priority`]): it still burns every
 //! cycle nobody else wants, which is the lesson, but a room's other labs
 //! (and the relay itself) always come first.
 
@@ -19,6 +19,7 @@ use protocol::{Call, ConnId, EventKind};
 
 use super::{Control, caught};
 use crate::admission::Pass;
+use crate::platform::idle_priority::run_at_idle_priority;
 use crate::probe::Probe;
 
 const READ_SIZE: usize = 4096;
@@ -184,30 +185,5 @@ fn try_client(
             probe.closed(conn);
             false
         }
-    }
-}
-
-/// Puts the calling thread under `SCHED_IDLE`: it runs only when no other
-/// thread of the machine wants the core.
-#[cfg(target_os = "linux")]
-fn run_at_idle_priority() -> std::io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Elsewhere the lowest `nice` (per thread on macOS, which has no
-/// `SCHED_IDLE`).
-#[cfg(not(target_os = "linux"))]
-fn run_at_idle_priority() -> std::io::Result<()> {
-    // SAFETY: plain call; PRIO_PROCESS 0 is the calling thread on macOS.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
