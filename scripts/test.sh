@@ -26,6 +26,12 @@ for target in $MAC_TARGETS; do
 done
 
 build_app
+# The static site that tests/tests/site_in_browser.rs serves under a sub-path.
+if built_from_inputs target/loopscope-site/index.html; then
+  log "the static site in target/loopscope-site/ is up to date"
+else
+  scripts/build-site.sh /loopscope/ target/loopscope-site
+fi
 
 log "running the tests"
 results=$(mktemp)

@@ -185,14 +185,18 @@ ensure_web_toolchain() {
 APP_INPUTS=(frontend sim protocol runfile index.html host.html scripts/build-host.sh Trunk.toml
   Cargo.toml Cargo.lock)
 
+# Whether file $1 exists and is newer than every file the app is built from.
+built_from_inputs() {
+  [[ -f "$1" ]] && [[ -z "$(find "${APP_INPUTS[@]}" scripts/build-site.sh -newer "$1" -print -quit 2>/dev/null)" ]]
+}
+
 # Builds the app (release wasm) into dist/, and the host's dashboard into
 # dist/host/ (Trunk's hook, scripts/build-host.sh), unless dist/ is newer
 # than every file they are built from; Trunk rewrites dist/ even when
 # nothing changed, and a rewritten dist/ makes Cargo rebuild the relay that
 # embeds it.
 build_app() {
-  if [[ -f dist/index.html && -f dist/host/index.html ]] &&
-    [[ -z "$(find "${APP_INPUTS[@]}" -newer dist/index.html -print -quit 2>/dev/null)" ]]; then
+  if [[ -f dist/host/index.html ]] && built_from_inputs dist/index.html; then
     log "the app in dist/ is up to date"
     return
   fi

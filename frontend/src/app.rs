@@ -30,10 +30,11 @@ use crate::components::{
 use crate::frame_clock::{self, EveryFrame};
 use crate::inbox::{self, Inbox};
 use crate::lesson::{Life, Moment};
-use crate::live::{Link, LinkStatus, StatusHistory, connect, lab_url};
+use crate::live::{Link, LinkStatus, StatusHistory, connect};
 use crate::recording::Recording;
 use crate::saving;
 use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource};
+use crate::site;
 use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
 use crate::world::World;
 use loopscope_runfile::{Header, Limits, RunSource};
@@ -84,7 +85,7 @@ pub struct SavedRun {
 /// answers, the simulation when none does.
 fn automatic_source(status: &LinkStatus) -> Source {
     match status {
-        LinkStatus::NoRelay { .. } | LinkStatus::Refused { .. } => Source::Sim,
+        LinkStatus::NoRelay { .. } | LinkStatus::Refused { .. } | LinkStatus::Static => Source::Sim,
         LinkStatus::Connecting
         | LinkStatus::Live
         | LinkStatus::Lost { .. }
@@ -108,8 +109,19 @@ pub fn App() -> Html {
     let run_problem = use_state_eq(|| None::<String>);
     let sim = use_mut_ref(|| SimSource::new(ScenarioLink::parse(&page_query())));
     let help = use_state_eq(|| false);
-    let status = use_state_eq(|| LinkStatus::Connecting);
-    let status_history = use_mut_ref(StatusHistory::default);
+    // A static site's page never looks for a relay (see `site`).
+    let status = use_state_eq(|| {
+        if site::relay_expected() {
+            LinkStatus::Connecting
+        } else {
+            LinkStatus::Static
+        }
+    });
+    let status_history = use_mut_ref(|| {
+        let mut history = StatusHistory::default();
+        history.record(&status);
+        history
+    });
     // A link that carries a scenario asks for the simulation; a lesson's
     // step defines its own, and runs live when a lab connects.
     let chosen = use_state_eq(|| {
@@ -264,7 +276,11 @@ pub fn App() -> Html {
         let redraw = redraw.clone();
         let token = Rc::clone(&token);
         let lab_memo = Rc::clone(&lab_memo);
+        let static_site = *status == LinkStatus::Static;
         use_effect_with((), move |_| {
+            if static_site {
+                return;
+            }
             let on_message = Callback::from(move |message: Result<ServerMessage, String>| {
                 if let Ok(message) = &message {
                     lab_memo.borrow_mut().note(message);
@@ -295,9 +311,12 @@ pub fn App() -> Html {
     {
         let host_lesson = host_lesson.clone();
         let token = Rc::clone(&token);
+        let static_site = *status == LinkStatus::Static;
         use_effect_with((), move |_| {
             let on_feed = Callback::from(move |feed: LessonFeed| host_lesson.set(feed.lesson));
-            let feed = workshop::listen_to_the_host(token.as_deref(), on_feed);
+            let feed = (!static_site)
+                .then(|| workshop::listen_to_the_host(token.as_deref(), on_feed))
+                .flatten();
             move || drop(feed)
         });
     }
@@ -920,10 +939,17 @@ pub fn App() -> Html {
                             aria-pressed={(source == Source::Sim).to_string()} onclick={choose(Source::Sim)}>
                         { "Simulation" }
                     </button>
-                    <button id="source-live" class={classes!("tab", (source == Source::Live).then_some("active"))}
-                            aria-pressed={(source == Source::Live).to_string()} onclick={choose(Source::Live)}>
-                        { "Live relay" }
-                    </button>
+                    if *status == LinkStatus::Static {
+                        <p id="live-elsewhere" class="hint">
+                            { "Real sockets, live: run " }<code>{ "scripts/run.sh" }</code>
+                            { " from Loopscope's source on your own machine." }
+                        </p>
+                    } else {
+                        <button id="source-live" class={classes!("tab", (source == Source::Live).then_some("active"))}
+                                aria-pressed={(source == Source::Live).to_string()} onclick={choose(Source::Live)}>
+                            { "Live relay" }
+                        </button>
+                    }
                     if saved_run.is_some() {
                         <button id="source-saved" class={classes!("tab", (source == Source::Saved).then_some("active"))}
                                 aria-pressed={(source == Source::Saved).to_string()} onclick={choose(Source::Saved)}>
@@ -1288,7 +1314,7 @@ fn saved_run_panel(
             <h2 id="saved-run-title">{ "Saved run" }</h2>
             <p><strong class="file-name">{ saved.name.clone() }</strong></p>
             <p id="saved-run-summary">
-                { format!("Recorded from {origin}: {} events over {:.3} s{}. No relay is needed to replay it: \
+                { format!("Recorded from {origin}: {} events over {:.3} s{}. It replays here on its own: \
                           play it, drag the timeline, Step back (←) and Step (→) through it.",
                           thousands(end - recording.first()),
                           recording.time_at(end).saturating_sub(recording.time_at(recording.first())) as f64 / 1e6,
@@ -1300,7 +1326,14 @@ fn saved_run_panel(
                           }) }
             </p>
             if let Some(scenario) = &header.scenario {
-                <p class="hint">{ "Its scenario: " }<a href={format!("/{scenario}")}>{ scenario.clone() }</a></p>
+                // A link only to a scenario this page would make, built
+                // from its parsed settings (and relative, so it stays on
+                // this page's own path).
+                if let Some(link) = ScenarioLink::parse_exact(scenario) {
+                    <p class="hint">{ "Its scenario: " }<a id="saved-scenario" href={link.to_query()}>{ link.to_query() }</a></p>
+                } else {
+                    <p class="hint">{ "Its scenario is not one this page can open: " }<code>{ scenario.clone() }</code></p>
+                }
             }
             <div class="controls">
                 <button id="replay-play" onclick={Callback::from(move |_: MouseEvent| on_replay.emit(()))}
@@ -1443,23 +1476,16 @@ fn keep_in_address_exactly(query: &str) {
     }
 }
 
-/// `ws://<this page's host>/ws`, with the join token if the page has one.
+/// The relay's WebSocket under this page's base (`ws://<host>/ws` from a
+/// relay's root), with the join token if the page has one.
 fn page_lab_url(token: Option<&str>) -> String {
     with_token(&bare_lab_url(), token)
 }
 
-/// `ws://<this page's host>/ws`, to show (without the token).
+/// The relay's WebSocket under this page's base, to show (without the
+/// token).
 fn bare_lab_url() -> String {
-    let location = web_sys::window().map(|window| window.location());
-    let protocol = location
-        .as_ref()
-        .and_then(|l| l.protocol().ok())
-        .unwrap_or_default();
-    let host = location
-        .as_ref()
-        .and_then(|l| l.host().ok())
-        .unwrap_or_default();
-    lab_url(&protocol, &host)
+    site::websocket_url(&site::base(), "ws")
 }
 
 /// A callback that asks for one re-render on the next animation frame, however

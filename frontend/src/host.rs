@@ -15,6 +15,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::chapter::STEPS;
+use crate::site;
 use crate::workshop::{
     Answer, EventFeed, HOST_TOKEN_KEY, listen, request, take_token_from_address, with_token,
 };
@@ -89,7 +90,7 @@ pub fn HostDashboard() -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 // A first read says in words what is wrong (an event
                 // stream only learns that it failed).
-                let url = with_token("/host/room", token.as_deref());
+                let url = with_token(&site::url("room"), token.as_deref());
                 match request("GET", &url, None, None).await {
                     Ok(answer) if answer.ok() => {
                         if let Ok(first) = serde_json::from_str::<RoomView>(&answer.text) {
@@ -128,20 +129,20 @@ pub fn HostDashboard() -> Html {
                 link: (*link_text).clone(),
             };
             let body = serde_json::to_string(&lead).expect("a lead always serializes");
-            act("PUT", "/host/lesson".to_owned(), Some(body));
+            act("PUT", site::url("lesson"), Some(body));
         })
     };
     let stop_leading = {
         let act = act.clone();
-        Callback::from(move |_: MouseEvent| act("DELETE", "/host/lesson".to_owned(), None))
+        Callback::from(move |_: MouseEvent| act("DELETE", site::url("lesson"), None))
     };
     let preset = |query: String| {
         let link_text = link_text.clone();
         Callback::from(move |_: MouseEvent| link_text.set(query.clone()))
     };
-    let origin = web_sys::window()
-        .and_then(|window| window.location().origin().ok())
-        .unwrap_or_default();
+    // The playground is the folder above the dashboard's own (`/` when
+    // the dashboard is at `/host/`).
+    let playground = site::parent_folder(&site::base()).to_owned();
 
     html! {
         <div class="app host">
@@ -156,7 +157,7 @@ pub fn HostDashboard() -> Html {
                 <main class="host-grid">
                     <section class="panel" aria-labelledby="join-title">
                         <h2 id="join-title">{ "Join link" }</h2>
-                        <p><code id="join-link">{ format!("{origin}/{}",
+                        <p><code id="join-link">{ format!("{playground}{}",
                             view.join_token.as_ref().map(|t| format!("?token={t}")).unwrap_or_default()) }</code></p>
                         <p class="hint">{ "The relay's terminal shows it as a QR code too. Pages without it are refused." }</p>
                     </section>
@@ -217,7 +218,7 @@ pub fn HostDashboard() -> Html {
                                         let close = {
                                             let act = act.clone();
                                             let id = lab.lab;
-                                            Callback::from(move |_: MouseEvent| act("POST", format!("/host/labs/{id}/close"), None))
+                                            Callback::from(move |_: MouseEvent| act("POST", site::url(&format!("labs/{id}/close")), None))
                                         };
                                         html! {
                                             <tr data-lab={lab.lab.to_string()}>

@@ -9,6 +9,8 @@
 //!   timeline, Step back, and saving and opening runs (pure);
 //! * [`live`]: the live source, a WebSocket to the relay that served the page;
 //! * [`simulated`]: the simulated source, the simulator running in the page;
+//! * [`site`]: where the page came from (its base, under which every
+//!   address it asks for lies) and whether a relay comes with it;
 //! * [`address`]: what the page's address says of the view (the lesson
 //!   step, the text size) beside the scenario (pure);
 //! * [`app`]: the root component, which wires sources to the world and the
@@ -36,6 +38,7 @@ mod live;
 mod recording;
 mod saving;
 mod simulated;
+mod site;
 mod trace;
 mod workshop;
 mod world;

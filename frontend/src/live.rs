@@ -28,8 +28,8 @@ pub enum LinkStatus {
         /// Seconds until the next try.
         retry_in_s: u32,
     },
-    /// No relay has answered yet (the page came from a static server, or the
-    /// relay is not running); trying again after the delay.
+    /// No relay has answered yet (the relay is not running, or the page
+    /// came from a server that has none); trying again after the delay.
     NoRelay {
         /// Seconds until the next try.
         retry_in_s: u32,
@@ -48,6 +48,9 @@ pub enum LinkStatus {
         /// The relay's words.
         reason: String,
     },
+    /// The page is a static site's, built to come without a relay
+    /// ([`crate::site`]): nothing is tried.
+    Static,
 }
 
 impl LinkStatus {
@@ -60,6 +63,7 @@ impl LinkStatus {
             LinkStatus::NoRelay { .. } => "no-relay",
             LinkStatus::Closed { .. } => "closed",
             LinkStatus::Refused { .. } => "refused",
+            LinkStatus::Static => "static",
         }
     }
 }
@@ -139,12 +143,6 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = self.first;
     }
-}
-
-/// The URL of the relay's WebSocket on the page's own origin.
-pub fn lab_url(protocol: &str, host: &str) -> String {
-    let scheme = if protocol == "https:" { "wss" } else { "ws" };
-    format!("{scheme}://{host}/ws")
 }
 
 /// The plain-HTTP address of a lab's WebSocket URL, where the relay says
@@ -350,11 +348,5 @@ mod tests {
         assert!(refused_at_the_door(403, "origin").is_some());
         assert_eq!(refused_at_the_door(400, "WebSocket only"), None);
         assert_eq!(refused_at_the_door(503, ""), None);
-    }
-
-    #[test]
-    fn the_lab_url_follows_the_pages_origin() {
-        assert_eq!(lab_url("http:", "127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
-        assert_eq!(lab_url("https:", "lab.example"), "wss://lab.example/ws");
     }
 }

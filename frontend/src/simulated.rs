@@ -133,6 +133,15 @@ impl ScenarioLink {
         link
     }
 
+    /// The scenario `query` is, if it is exactly a link this page makes
+    /// ([`ScenarioLink::to_query`]); anything else (another site's
+    /// address, a path, a setting the page would not write) is `None`, so
+    /// a link taken from a file is never pasted into the page as it came.
+    pub fn parse_exact(query: &str) -> Option<ScenarioLink> {
+        let link = ScenarioLink::parse(query);
+        (link.to_query() == query).then_some(link)
+    }
+
     /// The query string that reproduces this scenario.
     pub fn to_query(&self) -> String {
         let errors = match self.settings.style {
@@ -364,6 +373,25 @@ impl SimSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_link_the_page_makes_is_taken_as_a_scenario() {
+        let made = ScenarioLink::parse("?model=selector&clients=polite,slow").to_query();
+        assert_eq!(
+            ScenarioLink::parse_exact(&made).map(|link| link.to_query()),
+            Some(made.clone())
+        );
+        for crafted in [
+            "/evil.example/phish",
+            "\\evil.example/phish",
+            "//evil.example/?model=selector",
+            "https://evil.example/?model=selector",
+            &format!("{made}&next=//evil.example"),
+            "?model=selector",
+        ] {
+            assert!(ScenarioLink::parse_exact(crafted).is_none(), "{crafted}");
+        }
+    }
     use protocol::EventKind;
 
     #[test]

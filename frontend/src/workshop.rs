@@ -198,7 +198,7 @@ where
 
 /// Listens to the lesson the host leads.
 pub fn listen_to_the_host(token: Option<&str>, on_feed: Callback<LessonFeed>) -> Option<EventFeed> {
-    listen(&with_token("/lesson", token), on_feed)
+    listen(&with_token(&crate::site::url("lesson"), token), on_feed)
 }
 
 #[cfg(test)]

@@ -200,6 +200,12 @@ impl Browser {
                 },
             }),
         );
+        // The console's errors (failed requests included), for
+        // `console_errors`.
+        capabilities.insert(
+            "goog:loggingPrefs".into(),
+            serde_json::json!({ "browser": "SEVERE" }),
+        );
         let client = ClientBuilder::native()
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -407,6 +413,24 @@ impl Browser {
         .await
     }
 
+    /// The errors the page's console got since the last call: its own
+    /// (a panic's message) and the browser's (a request that failed, a
+    /// WebSocket that could not connect), one line each.
+    pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .context("reading the browser's console log")?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
     /// Saves a screenshot when `LOOPSCOPE_SCREENSHOT_DIR` is set (for the
     /// README and for looking at what a person sees).
     pub async fn screenshot_if_asked(&self, name: &str) -> anyhow::Result<()> {
@@ -437,6 +461,28 @@ impl Drop for Browser {
                 libc::killpg(pid, libc::SIGKILL);
             }
         }
+    }
+}
+
+/// ChromeDriver's console log of the session's browser (the `se/log`
+/// command Selenium uses; WebDriver itself has none).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
     }
 }
 

@@ -39,7 +39,7 @@ pub fn HelpOverlay(props: &HelpOverlayProps) -> Html {
                     { "The timeline at the bottom holds the whole run: drag it to see any earlier moment \
                        (a simulation holds still meanwhile; a live lab goes on recording). Save run \
                        downloads the run as a file; Open run, or a file dropped on the page, replays it \
-                       here with no relay." }
+                       here, with nothing else to run." }
                 </p>
                 <h2 id="glossary-title">{ "Words of the lesson" }</h2>
                 <dl id="glossary" class="glossary">

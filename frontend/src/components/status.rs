@@ -30,6 +30,7 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
         LinkStatus::NoRelay { retry_in_s } => format!("no relay · retrying in {retry_in_s} s"),
         LinkStatus::Closed { .. } => "lab closed by the relay".to_owned(),
         LinkStatus::Refused { .. } => "refused by the relay".to_owned(),
+        LinkStatus::Static => "runs in your browser".to_owned(),
     };
     let key = props.status.key();
     html! {

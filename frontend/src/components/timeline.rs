@@ -117,7 +117,7 @@ pub fn Timeline(props: &TimelineProps) -> Html {
             </span>
             <span class="run-files">
                 <button id="save-run" class="secondary" disabled={empty} onclick={on_save}
-                        title="Download this run as a file that opens again here, with no relay">
+                        title="Download this run as a file that this page opens again, with nothing else to run">
                     { "Save run" }
                 </button>
                 <label class="file-button secondary" title="Open a saved run (or drop the file on the page)">
