@@ -431,6 +431,22 @@ impl Browser {
             .collect())
     }
 
+    /// Drags the timeline's scrubber to `to` (`"min"`, `"max"` or a
+    /// number), as a person's drag ends: the value set, then the input
+    /// event.
+    pub async fn scrub_to(&self, to: &str) -> anyhow::Result<()> {
+        self.client
+            .execute(
+                "const scrub = document.querySelector('#scrub');
+                 const to = arguments[0];
+                 scrub.value = to === 'min' ? scrub.min : to === 'max' ? scrub.max : to;
+                 scrub.dispatchEvent(new Event('input', { bubbles: true }));",
+                vec![to.into()],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Saves a screenshot when `LOOPSCOPE_SCREENSHOT_DIR` is set (for the
     /// README and for looking at what a person sees).
     pub async fn screenshot_if_asked(&self, name: &str) -> anyhow::Result<()> {

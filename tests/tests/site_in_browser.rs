@@ -184,15 +184,7 @@ async fn the_static_site_under_a_sub_path_runs_the_lesson_and_saved_runs_and_nev
     .await?;
     assert_no_word_of_a_relay(&browser, "the saved run").await?;
     // Back in time, in the saved run.
-    browser
-        .client
-        .execute(
-            "const scrub = document.querySelector('#scrub');
-             scrub.value = scrub.min;
-             scrub.dispatchEvent(new Event('input', { bubbles: true }));",
-            vec![],
-        )
-        .await?;
+    browser.scrub_to("min").await?;
     wait_until("looking back", || async {
         browser
             .text("#scrub-position")

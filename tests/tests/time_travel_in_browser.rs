@@ -20,22 +20,6 @@ async fn counter(browser: &Browser, name: &str) -> Option<u64> {
         .ok()
 }
 
-/// Drags the scrubber to `to` (`"min"`, `"max"` or a number), as a person's
-/// drag ends: the value set, then the input event.
-async fn scrub_to(browser: &Browser, to: &str) -> anyhow::Result<()> {
-    browser
-        .client
-        .execute(
-            "const scrub = document.querySelector('#scrub');
-             const to = arguments[0];
-             scrub.value = to === 'min' ? scrub.min : to === 'max' ? scrub.max : to;
-             scrub.dispatchEvent(new Event('input', { bubbles: true }));",
-            vec![to.into()],
-        )
-        .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> anyhow::Result<()> {
     let relay = Relay::start().await;
@@ -105,7 +89,7 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
     // Half way through, for a look (and the README's picture).
     let half = browser.attr("#scrub", "max").await.unwrap_or_default();
     let half = (half.parse::<u64>().unwrap_or(0) * 55 / 100).to_string();
-    scrub_to(&browser, &half).await?;
+    browser.scrub_to(&half).await?;
     wait_until("half way", || async {
         browser
             .text("#scrub-position")
@@ -119,7 +103,7 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
         .await?;
     browser.screenshot_if_asked("saved-run").await?;
 
-    scrub_to(&browser, "min").await?;
+    browser.scrub_to("min").await?;
     wait_until("no connection at the start", || async {
         (browser.count("#lanes .lane").await == 0).then_some(())
     })
@@ -159,7 +143,7 @@ async fn a_live_run_saved_opens_with_no_relay_and_scrubs_back_to_its_start() -> 
     browser.screenshot_if_asked("saved-run-step-back").await?;
 
     // Play replays it from the start at its own pace, to its end.
-    scrub_to(&browser, "min").await?;
+    browser.scrub_to("min").await?;
     browser.click("#replay-play").await?;
     // (Its "Pause" lasts only as long as the run it replays: what lasts is
     // what it replayed.)
@@ -442,7 +426,7 @@ async fn side_by_side_both_runs_go_back_to_the_same_moment() -> anyhow::Result<(
             .then_some(())
     })
     .await?;
-    scrub_to(&browser, "min").await?;
+    browser.scrub_to("min").await?;
     wait_until("both back at the start", || async {
         (browser.count("#lanes .lane").await == 0 && browser.count("#lanes-b .lane").await == 0)
             .then_some(())
@@ -471,7 +455,7 @@ async fn a_live_lab_goes_on_recording_while_the_page_looks_back() -> anyhow::Res
         (browser.text("#counter-clients-finished").await? == "2 / 2").then_some(())
     })
     .await?;
-    scrub_to(&browser, "min").await?;
+    browser.scrub_to("min").await?;
     wait_until("back at the start", || async {
         (browser.count("#lanes .lane").await == 0).then_some(())
     })
