@@ -18,25 +18,27 @@ use yew::prelude::*;
 
 mod lesson_mode;
 
-use crate::address;
-use crate::chapter::Tab;
-use crate::components::sim_controls::MODELS;
-use crate::components::timeline::{dropped_file, thousands};
-use crate::components::{
+use crate::model::address;
+use crate::model::lesson::Tab;
+use crate::views::sim_controls::MODELS;
+use crate::model::numbers::thousands;
+use crate::views::timeline::dropped_file;
+use crate::views::{
     CodeListing, Comparison, CountersView, EventLog, HelpOverlay, LabPanel, LessonAction,
     LessonPanel, LoopCycle, NoRelayNotice, SelectorTable, SharedWorld, SimAction, SimControls,
     StatusBadge, TaskLanes, TimeAction, Timeline,
 };
-use crate::frame_clock::{self, EveryFrame};
-use crate::inbox::{self, Inbox};
-use crate::lesson::{Life, Moment};
-use crate::live::{Link, LinkStatus, StatusHistory, connect};
-use crate::recording::Recording;
-use crate::saving;
-use crate::simulated::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings, SimSource};
-use crate::site;
+use crate::sources::frame_clock::{self, EveryFrame};
+use crate::sources::inbox::{self, Inbox};
+use crate::model::narration::{Life, Moment};
+use crate::sources::live::{Link, LinkStatus, StatusHistory, connect};
+use crate::model::recording::Recording;
+use crate::sources::saving;
+use crate::model::scenario::{MAX_LINK_CLIENTS, ScenarioLink, SimSettings};
+use crate::sources::simulated::SimSource;
+use crate::sources::site;
 use crate::workshop::{self, JOIN_TOKEN_KEY, with_token};
-use crate::world::World;
+use crate::model::world::World;
 use loopscope_runfile::{Header, Limits, RunSource};
 
 /// Most milliseconds of a frame the simulations may take to advance and
@@ -127,7 +129,7 @@ pub fn App() -> Html {
     let chosen = use_state_eq(|| {
         let query = page_query();
         (query.contains("model=")
-            && address::lesson_step(&query, crate::chapter::STEPS.len()).is_none())
+            && address::lesson_step(&query, crate::model::lesson::STEPS.len()).is_none())
         .then_some(Source::Sim)
     });
     // The source in force, for the callbacks that outlive a render.
@@ -700,7 +702,7 @@ pub fn App() -> Html {
                     return;
                 }
                 if let Some(number) =
-                    address::lesson_step(&lesson.query, crate::chapter::STEPS.len())
+                    address::lesson_step(&lesson.query, crate::model::lesson::STEPS.len())
                 {
                     // The host's lesson runs in the simulation, as any
                     // lesson followed does: the page's lab is left alone.

@@ -14,8 +14,8 @@ use protocol::workshop::{Lead, Lesson, RoomView, Usage};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::chapter::STEPS;
-use crate::site;
+use crate::model::lesson::STEPS;
+use crate::sources::site;
 use crate::workshop::{
     Answer, EventFeed, HOST_TOKEN_KEY, listen, request, take_token_from_address, with_token,
 };
@@ -23,7 +23,7 @@ use crate::workshop::{
 /// The lesson link that opens step `number` of the lesson on every
 /// following page: its number, then its scenario.
 pub fn step_lesson(number: usize) -> String {
-    let scenario = crate::chapter::step(number).map_or("", |step| step.scenario);
+    let scenario = crate::model::lesson::step(number).map_or("", |step| step.scenario);
     format!("?lesson={number}&{scenario}")
 }
 
@@ -195,7 +195,7 @@ pub fn HostDashboard() -> Html {
                         <p class="presets" id="step-presets">{ "Or a step of the lesson (each page opens it and asks for a prediction): " }
                             { for (1..=STEPS.len()).map(|number| {
                                 let query = step_lesson(number);
-                                let title = crate::chapter::step(number).map_or("", |step| step.title);
+                                let title = crate::model::lesson::step(number).map_or("", |step| step.title);
                                 html! {
                                     <button class="secondary preset" data-query={query.clone()} title={title}
                                             onclick={preset(query)}>{ format!("Step {number}") }</button>
@@ -264,7 +264,7 @@ mod tests {
                 protocol::workshop::lesson_query(query).as_deref(),
                 Ok(query)
             );
-            let link = crate::simulated::ScenarioLink::parse(query);
+            let link = crate::model::scenario::ScenarioLink::parse(query);
             assert!(query.contains(link.settings.model.key()));
             assert!(!link.clients.is_empty());
         }
@@ -279,13 +279,13 @@ mod tests {
                 Ok(query.as_str())
             );
             assert_eq!(
-                crate::address::lesson_step(&query, STEPS.len()),
+                crate::model::address::lesson_step(&query, STEPS.len()),
                 Some(number)
             );
-            let link = crate::simulated::ScenarioLink::parse(&query);
+            let link = crate::model::scenario::ScenarioLink::parse(&query);
             assert_eq!(
                 link.settings.model,
-                crate::chapter::step(number).unwrap().link().settings.model
+                crate::model::lesson::step(number).unwrap().link().settings.model
             );
         }
     }

@@ -4,44 +4,27 @@
 //! and the host's dashboard at `/host` (`src/bin/host.rs`,
 //! [`host::HostDashboard`]).
 //!
-//! * [`world`]: the one piece of state, reduced from protocol events (pure);
-//! * [`recording`]: the run's events and snapshots of the world, for the
-//!   timeline, Step back, and saving and opening runs (pure);
-//! * [`live`]: the live source, a WebSocket to the relay that served the page;
-//! * [`simulated`]: the simulated source, the simulator running in the page;
-//! * [`site`]: where the page came from (its base, under which every
-//!   address it asks for lies) and whether a relay comes with it;
-//! * [`address`]: what the page's address says of the view (the lesson
-//!   step, the text size) beside the scenario (pure);
-//! * [`app`]: the root component, which wires sources to the world and the
-//!   world to the views;
-//! * [`components`]: the views, small function components fed by props;
-//! * [`lesson`]: the plain sentences that explain what the server does;
-//! * [`chapter`]: the lesson panel's seven steps, their questions and the
-//!   proofs a run gives (pure);
-//! * [`glossary`]: the lesson's terms, defined once for the help and the
-//!   hover texts;
-//! * [`workshop`]: the join token and the host's lesson, the page's side;
-//! * [`host`]: the host's dashboard, at `/host`.
+//! Its layers, top to bottom (each uses only its own layer and those
+//! below; `ARCHITECTURE.md` tells where a change goes):
+//!
+//! * the shells: [`app`], the playground's root component, and [`host`],
+//!   the host's dashboard at `/host`: a few hooks each, and the one module
+//!   that carries out what the page asks of the browser;
+//! * [`views`]: the views, small function components fed by props that
+//!   send the page's actions up;
+//! * [`page`]: the page's state and every action on it, in plain Rust;
+//! * [`sources`]: where events come from (a live lab, the simulation) and
+//!   the page's other ways out (the site, the workshop's feed, files);
+//! * [`model`]: the world, the recording, the lesson and its words, in
+//!   plain Rust, tested natively.
 
-mod address;
 pub mod app;
-mod chapter;
-mod components;
-mod frame_clock;
-mod glossary;
 pub mod host;
-mod inbox;
-mod latency;
-mod lesson;
-mod live;
-mod recording;
-mod saving;
-mod simulated;
-mod site;
-mod trace;
+mod model;
+mod page;
+mod sources;
+mod views;
 mod workshop;
-mod world;
 
 /// Bytes of the page's WebAssembly memory: what the app holds (its
 /// recording, snapshots and world). The benchmarks read it as

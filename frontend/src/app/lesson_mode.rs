@@ -13,11 +13,11 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use super::{Fed, Source, follow, keep_in_address_exactly, page_query};
-use crate::address;
-use crate::chapter::{self, Progress, STEP_GRACE, STEPS, Tab};
-use crate::components::{LessonAction, RunState, SimAction};
-use crate::live::Link;
-use crate::simulated::SimSource;
+use crate::model::address;
+use crate::model::lesson::{self, Progress, STEP_GRACE, STEPS, Tab};
+use crate::views::{LessonAction, RunState, SimAction};
+use crate::sources::live::Link;
+use crate::sources::simulated::SimSource;
 
 /// The class that marks the element a step points at.
 const POINTED: &str = "pointed";
@@ -125,7 +125,7 @@ impl Page {
             LessonAction::Run => self.run(),
             LessonAction::Look => {
                 let mut mode = self.mode.borrow_mut();
-                if let Some(step) = mode.open.and_then(chapter::step) {
+                if let Some(step) = mode.open.and_then(lesson::step) {
                     self.tab.set(step.look_at.tab.unwrap_or_default());
                     mode.look = true;
                 }
@@ -168,7 +168,7 @@ impl Page {
     /// Opens step `number` and loads its scenario, not started: in the live
     /// lab (`live`) or the simulation.
     fn open_where(&self, number: usize, live: bool) {
-        let Some(step) = chapter::step(number) else {
+        let Some(step) = lesson::step(number) else {
             return;
         };
         {
@@ -192,7 +192,7 @@ impl Page {
 
     /// Loads the open step's scenario in the live lab (`live`) or the
     /// simulation: started (`start`) or waiting for Run.
-    fn load(&self, step: &chapter::Step, live: bool, start: bool) {
+    fn load(&self, step: &lesson::Step, live: bool, start: bool) {
         let scenario = step.link();
         if live {
             self.fed.flush();
@@ -235,7 +235,7 @@ impl Page {
 
     /// Starts the live run's clients (the restarted server listens), and
     /// step 7's shutdown on a timer.
-    fn spawn_live_clients(&self, step: &chapter::Step) {
+    fn spawn_live_clients(&self, step: &lesson::Step) {
         // Runs of the same behaviour go as one command each.
         let mut runs: Vec<(&str, u32)> = Vec::new();
         for key in &step.link().clients {
@@ -263,7 +263,7 @@ impl Page {
 
     /// Runs the open step's scenario from its start.
     fn run(&self) {
-        let Some(step) = self.mode.borrow().open.and_then(chapter::step) else {
+        let Some(step) = self.mode.borrow().open.and_then(lesson::step) else {
             return;
         };
         {
@@ -282,7 +282,7 @@ impl Page {
             let mode = self.mode.borrow();
             (mode.open, mode.loaded_live)
         };
-        let Some((number, step)) = open.and_then(|number| Some((number, chapter::step(number)?)))
+        let Some((number, step)) = open.and_then(|number| Some((number, lesson::step(number)?)))
         else {
             clear_pointer();
             return;
