@@ -10,13 +10,13 @@
 use std::rc::Rc;
 
 use protocol::ServerModel;
-use protocol::workshop::{Lead, Lesson, RoomView, Usage};
+use protocol::workshop::{HostPush, Lead, RoomView, Usage};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::model::lesson::STEPS;
 use crate::sources::site;
-use crate::workshop::{
+use crate::sources::workshop::{
     Answer, EventFeed, HOST_TOKEN_KEY, listen, request, take_token_from_address, with_token,
 };
 
@@ -178,7 +178,7 @@ pub fn HostDashboard() -> Html {
                     <section class="panel lesson-lead" aria-labelledby="lead-title">
                         <h2 id="lead-title">{ "Lead the room" }</h2>
                         <p id="lesson-now">{ match &view.lesson {
-                            Some(Lesson { query, serial }) => html! {<>{ "Pages that follow you show " }<code>{ query.clone() }</code>{ format!(" (push #{serial}).") }</>},
+                            Some(HostPush { query, serial }) => html! {<>{ "Pages that follow you show " }<code>{ query.clone() }</code>{ format!(" (push #{serial}).") }</>},
                             None => html! { "You lead no lesson: every page shows what its person chose." },
                         } }</p>
                         <div class="controls">
@@ -285,7 +285,11 @@ mod tests {
             let link = crate::model::scenario::ScenarioLink::parse(&query);
             assert_eq!(
                 link.settings.model,
-                crate::model::lesson::step(number).unwrap().link().settings.model
+                crate::model::lesson::step(number)
+                    .unwrap()
+                    .link()
+                    .settings
+                    .model
             );
         }
     }

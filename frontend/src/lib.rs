@@ -24,7 +24,6 @@ mod model;
 mod page;
 mod sources;
 mod views;
-mod workshop;
 
 /// Bytes of the page's WebAssembly memory: what the app holds (its
 /// recording, snapshots and world). The benchmarks read it as

@@ -1,5 +1,5 @@
 //! The workshop's vocabulary: what the relay tells a host's dashboard about
-//! the room, and the lesson the host leads the room to.
+//! the room, and the host's push: the scenario the host leads the room to.
 //!
 //! Over HTTP, beside the labs' WebSocket:
 //!
@@ -9,7 +9,7 @@
 //! * `POST /host/labs/{lab}/close`, `PUT /host/lesson` with a [`Lead`],
 //!   `DELETE /host/lesson` (host token): what the host does;
 //! * `GET /lesson` (join token): a server-sent event stream of
-//!   [`LessonFeed`]s, the current one first, then one per change.
+//!   [`PushFeed`]s, the current one first, then one per change.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,31 +73,32 @@ pub struct RoomView {
     pub clients: u64,
     /// Events per second from all labs.
     pub events_per_s: u64,
-    /// The lesson the host leads the room to, if any.
-    pub lesson: Option<Lesson>,
-    /// Pages listening for the host's lesson.
+    /// The host's push in force, if any (`lesson` on the wire).
+    pub lesson: Option<HostPush>,
+    /// Pages listening for the host's push.
     pub followers: u64,
     /// The join link's token (`None`: pages need none), for the host to
     /// show the link again.
     pub join_token: Option<String>,
 }
 
-/// A lesson the host pushed: a lesson link's query, which the page
-/// understands as it understands its own address.
+/// The host's push: a lesson link's query, which the page understands as
+/// it understands its own address.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Lesson {
+pub struct HostPush {
     /// Counts pushes from 1, so a page can tell a new push of the same
-    /// lesson (the host restarting it) from the one it follows already.
+    /// scenario (the host restarting it) from the one it follows already.
     pub serial: u64,
     /// `?model=…&clients=…`, as in the page's address.
     pub query: String,
 }
 
-/// What `/lesson` streams to each page: the lesson in force, or none.
+/// What `/lesson` streams to each page: the host's push in force, or none.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct LessonFeed {
-    /// `None` when the host leads no lesson.
-    pub lesson: Option<Lesson>,
+pub struct PushFeed {
+    /// The host's push; `None` when the host leads none (`lesson` on the
+    /// wire).
+    pub lesson: Option<HostPush>,
 }
 
 /// The body of `PUT /host/lesson`.
@@ -159,6 +160,33 @@ mod tests {
             lesson_query("model=blocking&speed=0.5").as_deref(),
             Ok("?model=blocking&speed=0.5")
         );
+    }
+
+    #[test]
+    fn the_host_push_keeps_its_wire_names() {
+        let push = HostPush {
+            serial: 3,
+            query: "?model=selector&clients=polite*3".to_owned(),
+        };
+        let feed = PushFeed {
+            lesson: Some(push.clone()),
+        };
+        let json = serde_json::to_string(&feed).unwrap();
+        assert_eq!(
+            json,
+            r#"{"lesson":{"serial":3,"query":"?model=selector&clients=polite*3"}}"#
+        );
+        assert_eq!(serde_json::from_str::<PushFeed>(&json).unwrap(), feed);
+        assert_eq!(
+            serde_json::to_string(&PushFeed { lesson: None }).unwrap(),
+            r#"{"lesson":null}"#
+        );
+        let view = RoomView {
+            lesson: Some(push),
+            ..RoomView::default()
+        };
+        let view = serde_json::to_value(&view).unwrap();
+        assert_eq!(view["lesson"]["serial"], 3);
     }
 
     #[test]

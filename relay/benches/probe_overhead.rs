@@ -5,7 +5,7 @@
 //! `cargo bench -p loopscope-relay --bench probe_overhead`: five rounds of
 //! off then on, 4 s each (`LOOPSCOPE_BENCH_SECONDS` changes it), medians
 //! reported, because on a small machine one run against one run is mostly
-//! noise. The README's table has the numbers measured on the project's
+//! noise. docs/numbers.md has the numbers measured on the project's
 //! machine.
 
 use std::time::{Duration, Instant};

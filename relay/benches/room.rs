@@ -2,15 +2,15 @@
 //! each from an address of its own, each opening a lab in a model of its
 //! own and running rounds of 25 polite clients; and one hostile attendee
 //! doing everything the relay must survive, all at once, for the whole run.
-//! Every 20 s the host pushes a lesson, and each page's lesson feed (one
-//! per page, from its address) times its arrival.
+//! Every 20 s the host pushes a scenario, and each page's feed of the
+//! host's push (one per page, from its address) times its arrival.
 //!
 //! `cargo bench -p loopscope-relay --bench room` (5 minutes;
 //! `LOOPSCOPE_ROOM_SECONDS` changes it, `LOOPSCOPE_ROOM_PAGES` the number
 //! of honest pages). It prints a table per model (clients echoed in full,
-//! echo p99), the time from a lesson's push to its arrival at the last
+//! echo p99), the time from the host's push to its arrival at the last
 //! page, and the relay's peaks (RSS, descriptors, CPU, host TCP memory,
-//! events dropped). The README keeps the numbers measured on the project's
+//! events dropped). docs/numbers.md keeps the numbers measured on the project's
 //! machine.
 
 use std::collections::HashMap;
@@ -75,12 +75,12 @@ async fn open_lab(relay: SocketAddr, from: IpAddr) -> Option<(Socket, String)> {
 /// The host token the benchmark starts the relay with.
 const HOST_TOKEN: &str = "room-bench-host";
 
-/// When each page's feed received each lesson push, by push number.
+/// When each page's feed received each of the host's pushes, by serial.
 type Arrivals = Arc<Mutex<HashMap<u64, Vec<Instant>>>>;
 
-/// A page's lesson feed (`/lesson`, server-sent events) from `from`: notes
-/// when each push arrives.
-async fn listen_for_lessons(relay: SocketAddr, from: IpAddr, arrivals: Arrivals) {
+/// A page's feed of the host's push (`/lesson`, server-sent events) from
+/// `from`: notes when each push arrives.
+async fn listen_for_pushes(relay: SocketAddr, from: IpAddr, arrivals: Arrivals) {
     let Ok(mut stream) = connect_from(from, relay).await else {
         return;
     };
@@ -94,24 +94,24 @@ async fn listen_for_lessons(relay: SocketAddr, from: IpAddr, arrivals: Arrivals)
         let Some(data) = line.strip_prefix("data:") else {
             continue;
         };
-        let Ok(feed) = serde_json::from_str::<protocol::workshop::LessonFeed>(data.trim()) else {
+        let Ok(feed) = serde_json::from_str::<protocol::workshop::PushFeed>(data.trim()) else {
             continue;
         };
-        if let Some(lesson) = feed.lesson {
+        if let Some(push) = feed.lesson {
             let now = Instant::now();
             arrivals
                 .lock()
                 .unwrap()
-                .entry(lesson.serial)
+                .entry(push.serial)
                 .or_default()
                 .push(now);
         }
     }
 }
 
-/// The host pushes a lesson every 20 s (from 10 s in) until `until`; for
-/// each, the microseconds until the last of `pages` feeds had it.
-async fn push_lessons(
+/// The host pushes a scenario every 20 s (from 10 s in) until `until`;
+/// for each, the microseconds until the last of `pages` feeds had it.
+async fn push_scenarios(
     relay: SocketAddr,
     pages: usize,
     until: Instant,
@@ -119,7 +119,7 @@ async fn push_lessons(
 ) -> Vec<u64> {
     let mut times = Vec::new();
     let mut next = Instant::now() + Duration::from_secs(10);
-    let lessons = [
+    let scenarios = [
         "?model=blocking&clients=slow,polite*3",
         "?model=selector&clients=polite*5",
     ];
@@ -127,7 +127,7 @@ async fn push_lessons(
     while next + Duration::from_secs(5) < until {
         tokio::time::sleep_until(next.into()).await;
         next += Duration::from_secs(20);
-        let body = format!(r#"{{"link": "{}"}}"#, lessons[serial % 2]);
+        let body = format!(r#"{{"link": "{}"}}"#, scenarios[serial % 2]);
         let request = format!(
             "PUT /host/lesson HTTP/1.1\r\nHost: {relay}\r\nAuthorization: Bearer {HOST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
@@ -473,9 +473,9 @@ async fn main() {
     let arrivals: Arrivals = Arc::default();
     for page in 0..pages {
         let from = IpAddr::from([127, 0, 100, page as u8 + 1]);
-        tokio::spawn(listen_for_lessons(address, from, Arc::clone(&arrivals)));
+        tokio::spawn(listen_for_pushes(address, from, Arc::clone(&arrivals)));
     }
-    let pushes = tokio::spawn(push_lessons(
+    let pushes = tokio::spawn(push_scenarios(
         address,
         pages as usize,
         until,
@@ -524,7 +524,7 @@ async fn main() {
     push_times.sort_unstable();
     println!();
     println!(
-        "lesson pushed to {pages} pages, {} times: last page reached after {:.1} ms median, {:.1} ms at worst",
+        "the host's push sent to {pages} pages, {} times: last page reached after {:.1} ms median, {:.1} ms at worst",
         push_times.len(),
         percentile(&push_times, 0.5) as f64 / 1000.0,
         push_times.last().copied().unwrap_or_default() as f64 / 1000.0,

@@ -5,7 +5,7 @@
 //! The servers register each connection they accept ([`OpenSockets::watch`])
 //! and forget it when they close it; a sampler off the echo path reads the
 //! levels every [`SAMPLE_PERIOD`] and reports those that changed as
-//! `buffered` events. The registry holds its own duplicate of each socket's
+//! `buffered` events, through the lab's probe ([`Report`]). The registry holds its own duplicate of each socket's
 //! descriptor, so a sample never reads a number that the system has since
 //! given to another file; the thread servers also use that one duplicate to
 //! shut a connection down when they must unblock a call parked on it.
@@ -19,7 +19,7 @@ use protocol::{ConnId, EventKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::platform::send_queue::unsent;
-use crate::probe::Probe;
+use crate::report::Report;
 
 /// How often the levels are read.
 pub const SAMPLE_PERIOD: Duration = Duration::from_millis(100);
@@ -79,7 +79,7 @@ impl OpenSockets {
 
     /// Reads every watched connection's levels and reports those that
     /// changed since the last report.
-    pub fn sample(&self, probe: &Probe) {
+    pub fn sample(&self, probe: &impl Report) {
         for (conn, watched) in self.watched().iter_mut() {
             let Some(levels) = levels(&watched.socket) else {
                 continue;
@@ -98,7 +98,7 @@ impl OpenSockets {
     }
 
     /// Samples every [`SAMPLE_PERIOD`] until `stop`.
-    pub async fn sample_until(self, probe: Probe, stop: CancellationToken) {
+    pub async fn sample_until(self, probe: impl Report, stop: CancellationToken) {
         let mut ticks = tokio::time::interval(SAMPLE_PERIOD);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -128,14 +128,22 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::probe;
+    use crate::report::Recorder;
 
-    #[tokio::test]
-    async fn unread_bytes_show_and_go_once_read() {
+    fn buffered(recv_queue: u64, send_queue: u64) -> EventKind {
+        EventKind::Buffered {
+            conn: ConnId(1),
+            recv_queue,
+            send_queue,
+        }
+    }
+
+    #[test]
+    fn unread_bytes_show_and_go_once_read() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut served, _) = listener.accept().unwrap();
-        let (probe, mut events) = probe::channel(64);
+        let probe = Recorder::default();
         let sockets = OpenSockets::default();
         sockets.watch(ConnId(1), &served);
 
@@ -154,53 +162,28 @@ mod tests {
         sockets.sample(&probe);
         sockets.forget(ConnId(1));
         sockets.sample(&probe);
-        drop(probe);
 
-        let mut levels = Vec::new();
-        while let Some(batch) = events.next_batch(Duration::ZERO, 100).await {
-            levels.extend(batch.into_iter().map(|event| event.kind));
-        }
-        let buffered = |recv_queue, send_queue| EventKind::Buffered {
-            conn: ConnId(1),
-            recv_queue,
-            send_queue,
-        };
-        assert_eq!(levels, vec![buffered(300, 0), buffered(0, 0)]);
+        assert_eq!(probe.take(), vec![buffered(300, 0), buffered(0, 0)]);
     }
 
-    #[tokio::test]
-    async fn a_report_lost_to_a_full_buffer_is_made_at_the_next_sample() {
+    #[test]
+    fn a_report_lost_to_a_full_buffer_is_made_at_the_next_sample() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (served, _) = listener.accept().unwrap();
-        let (probe, mut events) = probe::channel(1);
+        let probe = Recorder::default();
         let sockets = OpenSockets::default();
         sockets.watch(ConnId(1), &served);
         client.write_all(&[7; 100]).unwrap();
         let mut peek = [0; 100];
         while served.peek(&mut peek).unwrap() < 100 {}
 
-        probe.emit(EventKind::Closed { conn: ConnId(9) }); // the buffer is full
+        probe.refusing.set(1); // the probe's buffer is full
         sockets.sample(&probe); // lost
-        let first = events.next_batch(Duration::ZERO, 10).await.unwrap();
+        assert_eq!(probe.take(), vec![]);
         sockets.sample(&probe); // made again: the levels were never reported
-        drop(probe);
-        let second = events.next_batch(Duration::ZERO, 10).await.unwrap();
-        assert_eq!(
-            first.last().map(|event| &event.kind),
-            Some(&EventKind::Dropped { count: 1 })
-        );
-        assert_eq!(
-            second
-                .into_iter()
-                .map(|event| event.kind)
-                .collect::<Vec<_>>(),
-            vec![EventKind::Buffered {
-                conn: ConnId(1),
-                recv_queue: 100,
-                send_queue: 0,
-            }]
-        );
+        sockets.sample(&probe); // and only once
+        assert_eq!(probe.take(), vec![buffered(100, 0)]);
     }
 
     #[test]

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::lab::Lab;
+use crate::outgoing::Outgoing;
 use crate::probe::Probe;
-use crate::session::Outgoing;
 
 /// Commands waiting behind the one running; more are refused.
 pub const MAX_WAITING: usize = 256;

@@ -37,7 +37,7 @@ use std::sync::Mutex;
 
 use protocol::{EventKind, IoOp, LoopPhase, Micros, Ready, ShutdownPhase, Sock, TaskId};
 
-use crate::probe::Probe;
+use crate::report::Report;
 
 /// What the loop's tasks wait on, and which of them were woken since the
 /// loop parked.
@@ -98,7 +98,7 @@ impl LoopWatch {
     }
 
     /// The runtime parks: no task is ready, the loop sleeps in epoll.
-    pub fn parked(&self, probe: &Probe) {
+    pub fn parked(&self, probe: &impl Report) {
         let (iteration, timer) = {
             let mut state = self.state();
             state.iteration += 1;
@@ -115,7 +115,7 @@ impl LoopWatch {
 
     /// The runtime wakes: the sockets of the tasks woken meanwhile are the
     /// ready set, and the loop runs them.
-    pub fn unparked(&self, probe: &Probe) {
+    pub fn unparked(&self, probe: &impl Report) {
         let (ready, timer_due) = {
             let mut state = self.state();
             // tokio's timers fire on the millisecond after their instant, so
@@ -148,14 +148,15 @@ impl LoopWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Recorder;
     use protocol::ConnId;
 
     /// The grace period's timer: select() waits at most until it, the first
     /// turn past it is the timers phase (once), and after that the loop
     /// has no timer.
-    #[tokio::test]
-    async fn the_grace_timer_bounds_select_and_is_due_once() {
-        let (probe, mut stream) = crate::probe::channel(64);
+    #[test]
+    fn the_grace_timer_bounds_select_and_is_due_once() {
+        let probe = Recorder::default();
         let watch = LoopWatch::default();
         let far = probe.now() + 60_000_000;
         watch.observe(&EventKind::Shutdown {
@@ -175,11 +176,7 @@ mod tests {
             phase: ShutdownPhase::Cancelling,
         });
         watch.parked(&probe);
-        drop(probe);
-        let mut kinds = Vec::new();
-        while let Some(batch) = stream.next_batch(std::time::Duration::ZERO, 64).await {
-            kinds.extend(batch.into_iter().map(|event| event.kind));
-        }
+        let kinds = probe.take();
         let timeouts: Vec<Option<Micros>> = kinds
             .iter()
             .filter_map(|kind| match kind {
@@ -213,9 +210,9 @@ mod tests {
 
     /// Waiting for everyone has no deadline: the loop has no timer, and
     /// select() waits with no timeout.
-    #[tokio::test]
-    async fn waiting_for_everyone_leaves_select_without_a_timeout() {
-        let (probe, mut stream) = crate::probe::channel(64);
+    #[test]
+    fn waiting_for_everyone_leaves_select_without_a_timeout() {
+        let probe = Recorder::default();
         let watch = LoopWatch::default();
         for phase in [
             ShutdownPhase::StopAccepting,
@@ -225,20 +222,20 @@ mod tests {
         }
         watch.parked(&probe);
         watch.unparked(&probe);
-        drop(probe);
-        let mut timeouts = Vec::new();
-        while let Some(batch) = stream.next_batch(std::time::Duration::ZERO, 64).await {
-            timeouts.extend(batch.into_iter().filter_map(|event| match event.kind {
+        let timeouts: Vec<Option<Micros>> = probe
+            .take()
+            .into_iter()
+            .filter_map(|kind| match kind {
                 EventKind::SelectCalled { timeout_us } => Some(timeout_us),
                 _ => None,
-            }));
-        }
+            })
+            .collect();
         assert_eq!(timeouts, [None]);
     }
 
     #[test]
     fn the_ready_set_is_what_the_woken_tasks_were_suspended_on() {
-        let (probe, _stream) = crate::probe::channel(64);
+        let probe = Recorder::default();
         let watch = LoopWatch::default();
         let waiting = |task, conn, op| EventKind::TaskWaiting {
             task: TaskId(task),

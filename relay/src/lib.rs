@@ -10,10 +10,12 @@
 //!
 //! * [`http`]: serves the app and upgrades `/ws`, behind the [`guard`],
 //!   within the HTTP limits; [`ws_io`] meters the bytes under a WebSocket;
-//! * [`workshop`]: the room's tokens ([`secret`]), the lesson the host
-//!   leads, the dashboard's view of the labs ([`directory`], [`cpu`]);
+//! * [`workshop`]: the room's tokens ([`secret`]), the host's push, the
+//!   dashboard's view of the labs ([`directory`], [`cpu`]);
 //! * [`session`]: one WebSocket: hello, commands in, event batches out;
 //! * [`commands`]: carries a page's commands out, one at a time;
+//! * [`outgoing`]: what the session's writer is asked to send beside the
+//!   event batches (a command's reply, a ping, the close);
 //! * [`room`]: the budgets all labs share (descriptors, kernel memory,
 //!   labs per address), and [`throttle`], the rate limits;
 //! * [`lab`]: one browser's echo server and clients, torn down with the session;
@@ -25,6 +27,9 @@
 //!   and wakes;
 //! * [`clients`]: the client behaviours the browser can start;
 //! * [`probe`]: the never-waiting event buffer between a lab and its session;
+//! * [`buffers`] (the connections' kernel buffers) and [`event_loop`] (the
+//!   tokio loop, as asyncio's): what a lab's probe carries, and reports
+//!   through it by way of [`report`];
 //! * [`coalesce`]: folds high-rate happenings into counters when a batch is
 //!   large;
 //! * [`platform`]: what Linux and macOS do differently, one module per
@@ -43,8 +48,10 @@ pub mod guard;
 pub mod http;
 pub mod instrument;
 pub mod lab;
+pub mod outgoing;
 pub mod platform;
 pub mod probe;
+pub mod report;
 pub mod room;
 pub mod secret;
 pub mod server;

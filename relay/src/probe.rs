@@ -34,6 +34,8 @@ use tokio::sync::Notify;
 use crate::buffers::OpenSockets;
 use crate::coalesce::coalesce;
 use crate::event_loop::LoopWatch;
+use crate::platform::thread_clock::current_thread;
+use crate::report::Report;
 
 /// What the probes of a lab and its stream share.
 #[derive(Debug)]
@@ -192,7 +194,7 @@ impl Probe {
     pub fn serving_on_this_thread(&self) {
         self.gauge
             .server_thread
-            .store(crate::cpu::current_thread(), Ordering::Relaxed);
+            .store(current_thread(), Ordering::Relaxed);
     }
 
     /// The server accepted `conn`: reports it and watches its buffers (the
@@ -255,6 +257,17 @@ impl Probe {
             shared.arrived.notify_one();
         }
         true
+    }
+}
+
+/// How the lab's samplers (its sockets' buffers, its loop watch) report.
+impl Report for Probe {
+    fn now(&self) -> Micros {
+        Probe::now(self)
+    }
+
+    fn emit(&self, kind: EventKind) -> bool {
+        Probe::emit(self, kind)
     }
 }
 

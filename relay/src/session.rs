@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commands::{self, Closing};
 use crate::lab::Lab;
+use crate::outgoing::Outgoing;
 use crate::probe::EventStream;
 use crate::throttle::TokenBucket;
 use crate::ws_io::{TOO_BIG, TOO_MANY_FRAGMENTS};
@@ -48,21 +49,6 @@ const REFUSAL_BURST: u32 = 5;
 /// Close code for a lab the relay closed on purpose (idle, paused too long),
 /// in the range left to applications; the reason says why.
 pub const CLOSE_LAB_ENDED: u16 = 4000;
-
-/// What the reader or the lab asks the writer to send.
-pub enum Outgoing {
-    /// An event that must not be lost in the lab's buffer (a command's error).
-    Reply(Event),
-    /// A keep-alive the browser answers with a pong.
-    Ping,
-    /// The last frame.
-    Close {
-        /// The close code.
-        code: CloseCode,
-        /// Why, for a person.
-        reason: String,
-    },
-}
 
 /// Why the reader stopped.
 enum End {

@@ -1,16 +1,17 @@
-//! Workshop mode: the room's tokens, the lesson the host leads everyone
-//! to, and the once-a-second view of the room the host's dashboard shows.
+//! Workshop mode: the room's tokens, the host's push (the scenario the host
+//! leads everyone to), and the once-a-second view of the room the host's
+//! dashboard shows.
 //!
-//! The lesson is a `watch` channel: each page listening (`/lesson`) gets
-//! the lesson in force when it joins, then every change, and a page that
-//! falls behind skips to the newest. The room view is sampled by one task
+//! The host's push is a `watch` channel: each page listening (`/lesson`)
+//! gets the push in force when it joins, then every change, and a page
+//! that falls behind skips to the newest. The room view is sampled by one task
 //! for every dashboard, so a dashboard costs a clone, not a scan.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use protocol::workshop::{LabView, Lesson, LessonFeed, RoomBudget, RoomView, Usage, lesson_query};
+use protocol::workshop::{HostPush, LabView, PushFeed, RoomBudget, RoomView, Usage, lesson_query};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +30,7 @@ pub struct Workshop {
     pub join: Option<Secret>,
     /// The token of the host's dashboard.
     pub host: Secret,
-    lesson: watch::Sender<LessonFeed>,
+    push: watch::Sender<PushFeed>,
     pushes: AtomicU64,
     view: watch::Sender<RoomView>,
 }
@@ -41,7 +42,7 @@ impl Workshop {
         Workshop {
             join,
             host,
-            lesson: watch::Sender::new(LessonFeed { lesson: None }),
+            push: watch::Sender::new(PushFeed { lesson: None }),
             pushes: AtomicU64::new(0),
             view: watch::Sender::new(RoomView::default()),
         }
@@ -55,27 +56,27 @@ impl Workshop {
 
     /// Leads the room to the scenario of `link`; every page listening gets
     /// it at once, and every page that joins later starts on it.
-    pub fn lead(&self, link: &str) -> Result<Lesson, &'static str> {
+    pub fn lead(&self, link: &str) -> Result<HostPush, &'static str> {
         let query = lesson_query(link)?;
-        let lesson = Lesson {
+        let push = HostPush {
             serial: self.pushes.fetch_add(1, Ordering::Relaxed) + 1,
             query,
         };
-        self.lesson.send_replace(LessonFeed {
-            lesson: Some(lesson.clone()),
+        self.push.send_replace(PushFeed {
+            lesson: Some(push.clone()),
         });
-        Ok(lesson)
+        Ok(push)
     }
 
-    /// Leads no lesson any more: pages keep what they show and stop
+    /// Takes the host's push back: pages keep what they show and stop
     /// offering to follow.
     pub fn stop_leading(&self) {
-        self.lesson.send_replace(LessonFeed { lesson: None });
+        self.push.send_replace(PushFeed { lesson: None });
     }
 
-    /// The lesson in force, then each change.
-    pub fn lesson_feed(&self) -> watch::Receiver<LessonFeed> {
-        self.lesson.subscribe()
+    /// The host's push in force, then each change.
+    pub fn push_feed(&self) -> watch::Receiver<PushFeed> {
+        self.push.subscribe()
     }
 
     /// The newest room view, then each new one.
@@ -115,8 +116,8 @@ pub async fn sample_room(room: Room, workshop: std::sync::Arc<Workshop>, stop: C
             cpu::process_time(),
             budget,
         );
-        view.lesson = workshop.lesson.borrow().lesson.clone();
-        view.followers = workshop.lesson.receiver_count() as u64;
+        view.lesson = workshop.push.borrow().lesson.clone();
+        view.followers = workshop.push.receiver_count() as u64;
         view.join_token = workshop
             .join
             .as_ref()
@@ -280,20 +281,20 @@ mod tests {
     }
 
     #[test]
-    fn a_pushed_lesson_reaches_pages_that_listen_and_pages_that_join_later() {
+    fn the_hosts_push_reaches_pages_that_listen_and_pages_that_join_later() {
         let workshop = Workshop::new(None, Secret::generate());
-        let mut early = workshop.lesson_feed();
+        let mut early = workshop.push_feed();
         assert_eq!(early.borrow_and_update().lesson, None);
-        let lesson = workshop
+        let push = workshop
             .lead("http://10.0.0.1:8080/?token=abcdefgh&model=blocking")
             .unwrap();
-        assert_eq!(lesson.query, "?model=blocking");
+        assert_eq!(push.query, "?model=blocking");
         assert!(early.has_changed().unwrap());
-        assert_eq!(early.borrow_and_update().lesson.as_ref(), Some(&lesson));
-        let late = workshop.lesson_feed();
-        assert_eq!(late.borrow().lesson.as_ref(), Some(&lesson));
+        assert_eq!(early.borrow_and_update().lesson.as_ref(), Some(&push));
+        let late = workshop.push_feed();
+        assert_eq!(late.borrow().lesson.as_ref(), Some(&push));
         let again = workshop.lead("?model=blocking").unwrap();
-        assert_eq!(again.serial, lesson.serial + 1);
+        assert_eq!(again.serial, push.serial + 1);
         workshop.stop_leading();
         assert_eq!(late.borrow().lesson, None);
         assert!(workshop.lead("no scenario here").is_err());

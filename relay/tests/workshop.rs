@@ -1,5 +1,5 @@
 //! Workshop mode over real sockets: the join token at the door, the host's
-//! dashboard and what the host may do, the lesson pushed to every page, and
+//! dashboard and what the host may do, the host's push reaching every page, and
 //! the app's files compressed and cached. Loopback's many addresses play
 //! the attendees' machines.
 
@@ -8,7 +8,7 @@ mod support;
 use loopscope_relay::Config;
 use loopscope_relay::secret::Secret;
 use loopscope_relay::session::CLOSED_BY_HOST;
-use protocol::workshop::{Lesson, LessonFeed, RoomView};
+use protocol::workshop::{HostPush, PushFeed, RoomView};
 use protocol::{ClientBehaviour, Command, EventKind, ServerMessage, ServerModel};
 use support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -115,7 +115,7 @@ async fn only_a_page_with_the_join_token_gets_a_lab() {
         .await
         .expect("the right token opens a lab");
     assert_eq!(hello.lab, 1, "no lab was made for the refused handshakes");
-    // The lesson feed is behind the same token.
+    // The feed of the host's push is behind the same token.
     let feed = http("127.0.0.3", relay.addr, "GET", "/lesson", &[], "").await;
     assert_eq!(feed.status, 401);
     relay.stop.cancel();
@@ -203,13 +203,13 @@ async fn a_large_body_is_refused_before_it_is_read_whole_with_or_without_the_tok
 }
 
 #[tokio::test]
-async fn a_pushed_lesson_reaches_every_listening_page_and_a_page_that_joins_later() {
+async fn the_hosts_push_reaches_every_listening_page_and_a_page_that_joins_later() {
     let relay = start_relay(workshop()).await;
     let path = format!("/lesson?token={JOIN}");
     let mut pages = Vec::new();
     for from in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
         let mut page = EventLines::open(from, relay.addr, &path).await;
-        let first: LessonFeed = page.next().await;
+        let first: PushFeed = page.next().await;
         assert_eq!(first.lesson, None, "nobody leads yet");
         pages.push(page);
     }
@@ -224,29 +224,29 @@ async fn a_pushed_lesson_reaches_every_listening_page_and_a_page_that_joins_late
     )
     .await;
     assert_eq!(pushed.status, 200, "{}", pushed.text());
-    let lesson: Lesson = serde_json::from_slice(&pushed.body).unwrap();
+    let push: HostPush = serde_json::from_slice(&pushed.body).unwrap();
     assert_eq!(
-        lesson.query, "?model=selector&clients=polite*3",
+        push.query, "?model=selector&clients=polite*3",
         "the token stays out"
     );
     for page in &mut pages {
-        let feed: LessonFeed = page.next().await;
-        assert_eq!(feed.lesson.as_ref(), Some(&lesson));
+        let feed: PushFeed = page.next().await;
+        assert_eq!(feed.lesson.as_ref(), Some(&push));
     }
     let mut late = EventLines::open("127.0.0.5", relay.addr, &path).await;
-    let feed: LessonFeed = late.next().await;
+    let feed: PushFeed = late.next().await;
     assert_eq!(
         feed.lesson.as_ref(),
-        Some(&lesson),
+        Some(&push),
         "a late page starts on it"
     );
     let view = room_until(&relay, |view| view.followers >= 4).await;
-    assert_eq!(view.lesson.as_ref(), Some(&lesson));
+    assert_eq!(view.lesson.as_ref(), Some(&push));
 
     let stopped = host_request(&relay, "DELETE", "/host/lesson", "").await;
     assert_eq!(stopped.status, 204);
     for page in pages.iter_mut().chain([&mut late]) {
-        let feed: LessonFeed = page.next().await;
+        let feed: PushFeed = page.next().await;
         assert_eq!(feed.lesson, None);
     }
     relay.stop.cancel();

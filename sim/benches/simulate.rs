@@ -1,7 +1,7 @@
 //! How fast the simulator runs natively: events per second, and the time to
 //! run 1,000 polite clients × 100 messages under the async-tasks model.
 //!
-//! `cargo bench -p loopscope-sim`; the README's results table lists the
+//! `cargo bench -p loopscope-sim`; docs/numbers.md lists the
 //! numbers measured on the project's machine.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

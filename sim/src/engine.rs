@@ -13,10 +13,11 @@ use std::collections::BinaryHeap;
 use protocol::{ClientId, Event, EventKind, Micros, ShutdownPhase, ShutdownPolicy};
 
 use crate::client::{Client, ClientNext};
-use crate::model::{
-    CANCEL_AT_ONCE, Cx, GRACE_OVER, Model, Next, SAY_GOODBYE, SHUT_DOWN, STOP_ACCEPTING,
-    THEN_CLOSE, WAIT_FOR_EVERYONE, new_model,
+use crate::listing::{
+    CANCEL_AT_ONCE, GRACE_OVER, SAY_GOODBYE, SHUT_DOWN, STOP_ACCEPTING, THEN_CLOSE,
+    WAIT_FOR_EVERYONE,
 };
+use crate::model::{Cx, Model, Next, new_model};
 use crate::net::Net;
 use crate::scenario::{ClientSpec, Scenario};
 

@@ -11,7 +11,25 @@
 
 use protocol::{Call, EventKind, HandlerStyle, IoOp, ServerModel, ShutdownPhase, Sock};
 
-use crate::model;
+/// Pieces of code every listing's shutdown has, in the order a shutdown
+/// runs them: the listener closes, the grace period ends, the program says
+/// it is done.
+pub const STOP_ACCEPTING: &str = "# stop accepting";
+/// See [`STOP_ACCEPTING`].
+pub const GRACE_OVER: &str = "# the grace period is over";
+/// See [`STOP_ACCEPTING`].
+pub const SHUT_DOWN: &str = "print(\"shut down\"";
+
+/// The lines of the shutdown policies only asyncio's program offers
+/// ([`protocol::ShutdownPolicy`]): each cancels, waits or says goodbye at a
+/// line of its own branch.
+pub const CANCEL_AT_ONCE: &str = "# cancel at once";
+/// See [`CANCEL_AT_ONCE`].
+pub const WAIT_FOR_EVERYONE: &str = "# wait for everyone, no deadline";
+/// See [`CANCEL_AT_ONCE`].
+pub const SAY_GOODBYE: &str = "# say goodbye";
+/// See [`CANCEL_AT_ONCE`].
+pub const THEN_CLOSE: &str = "# then close it";
 
 /// A model's Python program.
 #[derive(Clone, Copy, Debug)]
@@ -160,13 +178,13 @@ impl HappeningLines {
             nobody_connecting: find("would block: nobody is connecting"),
             would_block: find("would block: no bytes yet"),
             except: find("except ConnectionError"),
-            stop_accepting: find(model::STOP_ACCEPTING),
-            grace_over: find(model::GRACE_OVER),
-            cancel_at_once: find(model::CANCEL_AT_ONCE),
-            wait_for_everyone: find(model::WAIT_FOR_EVERYONE),
-            say_goodbye: find(model::SAY_GOODBYE),
-            then_close: find(model::THEN_CLOSE),
-            shut_down: find(model::SHUT_DOWN),
+            stop_accepting: find(STOP_ACCEPTING),
+            grace_over: find(GRACE_OVER),
+            cancel_at_once: find(CANCEL_AT_ONCE),
+            wait_for_everyone: find(WAIT_FOR_EVERYONE),
+            say_goodbye: find(SAY_GOODBYE),
+            then_close: find(THEN_CLOSE),
+            shut_down: find(SHUT_DOWN),
             shutdown: None,
         }
     }
@@ -251,13 +269,13 @@ mod tests {
         for errors in [HandlerStyle::Handled, HandlerStyle::Unhandled] {
             let listing = Listing::of(ServerModel::AsyncTasks, errors);
             for anchor in [
-                model::STOP_ACCEPTING,
-                model::GRACE_OVER,
-                model::CANCEL_AT_ONCE,
-                model::WAIT_FOR_EVERYONE,
-                model::SAY_GOODBYE,
-                model::THEN_CLOSE,
-                model::SHUT_DOWN,
+                STOP_ACCEPTING,
+                GRACE_OVER,
+                CANCEL_AT_ONCE,
+                WAIT_FOR_EVERYONE,
+                SAY_GOODBYE,
+                THEN_CLOSE,
+                SHUT_DOWN,
             ] {
                 assert_eq!(
                     listing.lines_with(anchor).count(),

@@ -18,7 +18,7 @@ fn the_golden_scenario_gives_the_same_events_in_the_browser_as_natively() {
     assert_eq!(golden::fingerprint(), golden::EXPECTED.trim());
 }
 
-/// Not a timed assertion: it reports the browser's speed for the README's
+/// Not a timed assertion: it reports the browser's speed for docs/numbers.md's
 /// table, next to the native benchmark of the same scenario.
 #[wasm_bindgen_test]
 fn the_simulator_runs_in_the_browser_and_reports_its_speed() {

@@ -6,7 +6,7 @@
 //! which answer the run proved, with the evidence in numbers, so that the
 //! panel never claims what the page does not show.
 //!
-//! Pure: the panel (`components/lesson_panel.rs`) renders a [`Step`], and the
+//! Pure: the panel (`views/lesson_panel.rs`) renders a [`Step`], and the
 //! page keeps the learner's [`Progress`] in its local storage.
 
 use std::collections::BTreeMap;
@@ -19,21 +19,22 @@ use crate::model::scenario::ScenarioLink;
 use crate::model::world::{Connection, TaskState, World};
 
 /// A page element a step points at: the first of `selectors` found in
-/// the page, and the tab it lives in, if it is folded into one.
+/// the page, and the pane it lives in, if it is folded into one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LookAt {
     /// CSS selectors, most precise first (`#lanes .lane.backlog`, then
     /// the lanes' view when no lane is in the backlog at that moment).
     pub selectors: &'static [&'static str],
-    /// The tab that shows it, when it is in one.
-    pub tab: Option<Tab>,
+    /// The pane that shows it, when it is in one.
+    pub pane: Option<Pane>,
     /// What it is, in the panel's words.
     pub what: &'static str,
 }
 
-/// The tabs that hold what the first screen has no room for.
+/// The views a step can point at that the first screen may fold away
+/// (beside the lesson they share one place, one at a time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Tab {
+pub enum Pane {
     /// The controls of the simulation or the live lab.
     #[default]
     Controls,
@@ -45,29 +46,9 @@ pub enum Tab {
     Log,
 }
 
-impl Tab {
-    /// Every tab, in order.
-    pub const ALL: [Tab; 4] = [Tab::Controls, Tab::Counters, Tab::Selector, Tab::Log];
-
-    /// Its name on the tab, and in its id (`tab-counters`).
-    pub fn key(self) -> &'static str {
-        match self {
-            Tab::Controls => "controls",
-            Tab::Counters => "counters",
-            Tab::Selector => "selector",
-            Tab::Log => "log",
-        }
-    }
-
-    /// Its label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Tab::Controls => "Controls",
-            Tab::Counters => "Counters",
-            Tab::Selector => "Selector",
-            Tab::Log => "Log",
-        }
-    }
+impl Pane {
+    /// Every pane, in order.
+    pub const ALL: [Pane; 4] = [Pane::Controls, Pane::Counters, Pane::Selector, Pane::Log];
 }
 
 /// What a run proved: the answer, and the evidence for it.
@@ -134,7 +115,7 @@ pub const STEPS: [Step; 7] = [
                 nobody accepts them: they wait in the listen backlog.",
         look_at: LookAt {
             selectors: &["#lanes .lane.backlog", "#lanes-view"],
-            tab: None,
+            pane: None,
             what: "the lanes in the backlog",
         },
         question: "Three clients connect at the same moment. While the server talks with the \
@@ -156,7 +137,7 @@ pub const STEPS: [Step; 7] = [
                 everyone is served, but the thread never rests.",
         look_at: LookAt {
             selectors: &["#counter-would-block"],
-            tab: Some(Tab::Counters),
+            pane: Some(Pane::Counters),
             what: "the would-block counter and the server's CPU",
         },
         question: "One client connects and never sends a byte. What does the server's CPU do \
@@ -177,7 +158,7 @@ pub const STEPS: [Step; 7] = [
                 or write). select() sleeps until some of them are ready, and returns just those.",
         look_at: LookAt {
             selectors: &["#selector-table tr.ready", "#selector-table"],
-            tab: Some(Tab::Selector),
+            pane: Some(Pane::Selector),
             what: "the ready column of the selector's table",
         },
         question: "Two clients are connected: one sends now and then, the other a byte at a \
@@ -199,7 +180,7 @@ pub const STEPS: [Step; 7] = [
                 Each turn of the ring is one iteration.",
         look_at: LookAt {
             selectors: &["#loop-cycle"],
-            tab: None,
+            pane: None,
             what: "the loop's ring",
         },
         question: "Between two select() calls, what does the loop do?",
@@ -220,7 +201,7 @@ pub const STEPS: [Step; 7] = [
                 task costs nothing while it waits.",
         look_at: LookAt {
             selectors: &["#lanes .lane.waiting", "#lanes-view"],
-            tab: None,
+            pane: None,
             what: "the suspended task's lane",
         },
         question: "Client 2 connects while client 1 is typing, a byte at a time. When does \
@@ -242,7 +223,7 @@ pub const STEPS: [Step; 7] = [
                 nobody awaits, and asyncio reports it late: \"Task exception was never retrieved\".",
         look_at: LookAt {
             selectors: &["#lanes .lane.failed", "#lanes-view"],
-            tab: None,
+            pane: None,
             what: "the failed task's lane, and the late error in the log",
         },
         question: "handle() has no except. One client resets its connection mid-conversation. \
@@ -265,7 +246,7 @@ pub const STEPS: [Step; 7] = [
                 then run the step again.",
         look_at: LookAt {
             selectors: &["#lanes-countdown", "#lanes-view"],
-            tab: None,
+            pane: None,
             what: "the countdown over the lanes",
         },
         question: "Shut down with 2 s of grace: the silent client neither sends nor leaves. What \
@@ -622,6 +603,3 @@ impl Progress {
             .unwrap_or(STEPS.len())
     }
 }
-
-#[cfg(test)]
-mod tests;

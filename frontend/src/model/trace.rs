@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use protocol::ServerModel;
 use serde::Serialize;
 
-use crate::model::world::lanes::{lane_name, state_class, state_text};
 use crate::model::recording::Recording;
 use crate::model::world::World;
+use crate::model::world::lanes::{lane_name, state_class, state_text};
 use crate::model::world::wording::{describe, kind_name};
 use protocol::{Event, EventKind};
 

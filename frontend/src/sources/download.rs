@@ -47,4 +47,3 @@ pub fn offer_blob(blob: &Blob, name: &str) -> Result<(), String> {
     .forget();
     Ok(())
 }
-

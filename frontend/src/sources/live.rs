@@ -168,7 +168,7 @@ pub fn refused_at_the_door(status: u16, body: &str) -> Option<LinkStatus> {
 
 /// Asks the relay's door, over plain HTTP, why the WebSocket failed.
 async fn ask_the_door(url: &str) -> Option<LinkStatus> {
-    let answer = crate::workshop::request("GET", &door_url(url), None, None)
+    let answer = crate::sources::workshop::request("GET", &door_url(url), None, None)
         .await
         .ok()?;
     refused_at_the_door(answer.status, &answer.text)

@@ -11,3 +11,4 @@ pub mod live;
 pub mod saving;
 pub mod simulated;
 pub mod site;
+pub mod workshop;

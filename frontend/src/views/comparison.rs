@@ -6,16 +6,16 @@ use yew::prelude::*;
 use protocol::ServerModel;
 
 use crate::model::numbers::{clients_text, cpu_text, latency_text};
-use crate::views::{SharedWorld, TaskLanes};
 use crate::model::world::World;
+use crate::views::{RunView, TaskLanes};
 
 /// Props of [`Comparison`].
 #[derive(Properties, PartialEq)]
 pub struct ComparisonProps {
     /// The page's own run and its model.
-    pub first: (ServerModel, SharedWorld),
+    pub first: (ServerModel, RunView),
     /// The run it is compared with.
-    pub second: (ServerModel, SharedWorld),
+    pub second: (ServerModel, RunView),
 }
 
 /// A model's name as the pickers show it.
@@ -53,8 +53,8 @@ const METRICS: [Metric; 7] = [
 pub fn Comparison(props: &ComparisonProps) -> Html {
     let (first_model, first) = &props.first;
     let (second_model, second) = &props.second;
-    let first_world = first.world.borrow();
-    let second_world = second.world.borrow();
+    let first_world = first.world();
+    let second_world = second.world();
     html! {
         <section class="panel comparison" aria-labelledby="comparison-title">
             <h2 id="comparison-title">{ "Side by side" }</h2>

@@ -7,10 +7,10 @@
 
 use yew::prelude::*;
 
-use crate::views::SharedWorld;
 use crate::model::numbers::thousands;
-use crate::views::windowing::{in_view, use_scroll_top};
 use crate::model::recording::{KIND_NAMES, LogFilter, LogLine, MAX_EVENTS, Recording};
+use crate::views::RunView;
+use crate::views::windowing::{in_view, use_scroll_top};
 
 /// Height of one line, in CSS pixels (fixed, for the windowing).
 const LINE_PX: f64 = 20.0;
@@ -21,7 +21,7 @@ const VIEW_PX: f64 = 320.0;
 #[derive(Properties, PartialEq)]
 pub struct EventLogProps {
     /// The world whose log is shown.
-    pub world: SharedWorld,
+    pub world: RunView,
 }
 
 /// The log lines that pass a filter, oldest first: found once, then only
@@ -108,7 +108,7 @@ pub fn EventLog(props: &EventLogProps) -> Html {
     };
 
     let matches = use_mut_ref(Matches::default);
-    let recording = props.world.recording.borrow();
+    let recording = props.world.recording();
     // The lines up to the moment shown.
     let shown = recording.log_len_at(recording.position());
     let mut matches = matches.borrow_mut();

@@ -2,16 +2,16 @@
 //! the loop's pause and step, the clients to start against it, and a
 //! graceful shutdown.
 
-use protocol::{ClientBehaviour, Command, HandlerStyle, Hello, ServerModel, ShutdownPolicy};
+use protocol::{ClientBehaviour, HandlerStyle, Hello, ServerModel, ShutdownPolicy};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
+use crate::model::narration::Life;
+use crate::model::scenario::{BEHAVIOURS, describe_behaviour};
+use crate::page::LabAction;
 use crate::views::ShutdownControl;
 use crate::views::number_field::use_number_field;
 use crate::views::sim_controls::MODELS;
-use crate::model::narration::Life;
-use crate::sources::live::Link;
-use crate::model::scenario::{BEHAVIOURS, describe_behaviour};
 
 /// Props of [`LabPanel`].
 #[derive(Properties, PartialEq)]
@@ -26,15 +26,6 @@ pub struct LabPanelProps {
     pub errors: HandlerStyle,
     /// Where the server is in its life: what can be done to it.
     pub life: Life,
-    /// Where commands go.
-    pub link: Link,
-    /// A second lab (under another model, for a comparison) that gets the
-    /// same clients, steps and shutdowns, but keeps its own model.
-    #[prop_or_default]
-    pub mirror: Option<Link>,
-    /// The model the second lab runs (its errors follow this lab's).
-    #[prop_or_default]
-    pub mirror_model: Option<ServerModel>,
     /// Whether the relay is connected.
     pub enabled: bool,
     /// The shutdown policy chosen.
@@ -43,6 +34,9 @@ pub struct LabPanelProps {
     /// Told a new choice of shutdown policy.
     #[prop_or_default]
     pub on_policy: Callback<ShutdownPolicy>,
+    /// Told what the learner asks of the lab (the page does it to the
+    /// compared lab too).
+    pub on_action: Callback<LabAction>,
 }
 
 /// The live lab's controls.
@@ -54,33 +48,14 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
         .as_ref()
         .map_or(1, |lab| lab.limits.max_clients.max(1));
     let count = use_number_field(1, 1, max);
-    // A command goes to this page's lab, and to the compared one if any.
-    let to_labs = {
-        let (link, mirror) = (props.link.clone(), props.mirror.clone());
-        move |command: &Command| {
-            link.send(command);
-            if let Some(mirror) = &mirror {
-                mirror.send(command);
-            }
-        }
+    let send = |action: LabAction| {
+        let on_action = props.on_action.clone();
+        Callback::from(move |_: MouseEvent| on_action.emit(action.clone()))
     };
-    let send = |command: Command| {
-        let to_labs = to_labs.clone();
-        Callback::from(move |_: MouseEvent| to_labs(&command))
-    };
-    let on_shutdown = {
-        let (link, mirror) = (
-            props.link.clone(),
-            props.mirror.clone().zip(props.mirror_model),
+    let on_shutdown =
+        props.on_action.reform(
+            |(grace_ms, policy): (u32, ShutdownPolicy)| LabAction::Shutdown { grace_ms, policy },
         );
-        Callback::from(move |(grace_ms, policy): (u32, ShutdownPolicy)| {
-            link.send(&Command::Shutdown { grace_ms, policy });
-            if let Some((mirror, model)) = &mirror {
-                let policy = model.shutdown_policy(policy);
-                mirror.send(&Command::Shutdown { grace_ms, policy });
-            }
-        })
-    };
     let on_behaviour = {
         let behaviour = behaviour.clone();
         Callback::from(move |event: Event| {
@@ -90,37 +65,21 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
     };
     let model = props.model.unwrap_or_default();
     let errors = props.errors;
-    let on_model = {
-        let link = props.link.clone();
-        Callback::from(move |event: Event| {
-            let select: HtmlSelectElement = event.target_unchecked_into();
-            if let Some(model) = ServerModel::named(&select.value()) {
-                link.send(&Command::SetModel { model, errors });
-            }
+    let on_model = props.on_action.reform(|event: Event| {
+        let select: HtmlSelectElement = event.target_unchecked_into();
+        LabAction::SetModel(ServerModel::named(&select.value()).unwrap_or_default())
+    });
+    let on_errors = props.on_action.reform(|event: Event| {
+        let select: HtmlSelectElement = event.target_unchecked_into();
+        LabAction::SetErrors(if select.value() == "unhandled" {
+            HandlerStyle::Unhandled
+        } else {
+            HandlerStyle::Handled
         })
-    };
-    let on_errors = {
-        let link = props.link.clone();
-        let mirror = props.mirror.clone().zip(props.mirror_model);
-        Callback::from(move |event: Event| {
-            let select: HtmlSelectElement = event.target_unchecked_into();
-            let errors = if select.value() == "unhandled" {
-                HandlerStyle::Unhandled
-            } else {
-                HandlerStyle::Handled
-            };
-            link.send(&Command::SetModel { model, errors });
-            if let Some((mirror, model)) = &mirror {
-                mirror.send(&Command::SetModel {
-                    model: *model,
-                    errors,
-                });
-            }
-        })
-    };
-    let restart = send(Command::SetModel { model, errors });
+    });
+    let restart = send(LabAction::Restart);
     let chosen = ClientBehaviour::preset(BEHAVIOURS[*behaviour].0).unwrap_or_default();
-    let spawn = send(Command::SpawnClients {
+    let spawn = send(LabAction::Spawn {
         count: count.value,
         behaviour: chosen.clone(),
     });
@@ -162,13 +121,13 @@ pub fn LabPanel(props: &LabPanelProps) -> Html {
                     <option value="unhandled" selected={!handled}>{ "unhandled" }</option>
                 </select>
                 <button id="live-pause" class="secondary" disabled={!pausable || props.paused}
-                        onclick={send(Command::Pause {})}>{ "Pause" }</button>
+                        onclick={send(LabAction::Pause)}>{ "Pause" }</button>
                 <button id="live-step" class="secondary" disabled={!pausable}
-                        onclick={send(Command::Step {})} title="Let the real server run one loop iteration">
+                        onclick={send(LabAction::Step)} title="Let the real server run one loop iteration">
                     { "Step" }
                 </button>
                 <button id="live-resume" class="secondary" disabled={!pausable || !props.paused}
-                        onclick={send(Command::Resume {})}>{ "Resume" }</button>
+                        onclick={send(LabAction::Resume)}>{ "Resume" }</button>
             </div>
             if model == ServerModel::AsyncTasks {
                 <p class="hint">

@@ -16,13 +16,13 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 use yew::prelude::*;
 
-use crate::views::measured::use_width;
-use crate::views::windowing::{in_view, use_scroll_top};
 use crate::model::latency::human;
-use crate::model::recording::Recording;
-use crate::sources::download;
 use crate::model::world::lanes::{CLASSES, lane_name, state_class, state_text};
 use crate::model::world::{Connection, TaskState, World};
+use crate::page::PageAction;
+use crate::views::RunView;
+use crate::views::measured::use_width;
+use crate::views::windowing::{in_view, use_scroll_top};
 
 /// Height of one lane, in CSS pixels.
 const ROW: f64 = 18.0;
@@ -34,28 +34,11 @@ const MAX_HEIGHT: f64 = 396.0;
 const DEFAULT_WINDOW: Micros = 4_000_000;
 const MIN_WINDOW: Micros = 1_000;
 const MAX_WINDOW: Micros = 120_000_000;
-/// The world, shared with the app; `frame` tells renders apart.
-#[derive(Clone)]
-pub struct SharedWorld {
-    /// The world at the moment shown.
-    pub world: Rc<RefCell<World>>,
-    /// The run's recording: its log and its events.
-    pub recording: Rc<RefCell<Recording>>,
-    /// Bumped on each of the app's renders.
-    pub frame: u64,
-}
-
-impl PartialEq for SharedWorld {
-    fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.world, &other.world) && self.frame == other.frame
-    }
-}
-
 /// Props of [`TaskLanes`].
 #[derive(Properties, PartialEq)]
 pub struct LanesProps {
     /// The world whose connections are drawn.
-    pub world: SharedWorld,
+    pub world: RunView,
     /// The id of the list of lanes, and the prefix of the view's other ids.
     #[prop_or(AttrValue::Static("lanes"))]
     pub id: AttrValue,
@@ -90,7 +73,7 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     let canvas = use_node_ref();
 
     let id = props.id.clone();
-    let world = props.world.world.borrow();
+    let world = props.world.world();
     let lanes = world.connections.len();
     let full_height = AXIS + lanes as f64 * ROW;
     let height = full_height.clamp(AXIS + 3.0 * ROW, MAX_HEIGHT);
@@ -110,7 +93,7 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     let width = use_width(canvas.clone());
     let palette: Rc<RefCell<Option<Palette>>> = use_mut_ref(|| None);
     {
-        let world = Rc::clone(&props.world.world);
+        let run = props.world.clone();
         let canvas = canvas.clone();
         use_effect(move || {
             if let (Some(canvas), Some(width)) = (canvas.cast::<HtmlCanvasElement>(), width) {
@@ -120,7 +103,7 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
                     *palette = Some(Palette::read(&canvas, dark));
                 }
                 if let Some(palette) = palette.as_ref() {
-                    draw(&canvas, &world.borrow(), view, width, palette);
+                    draw(&canvas, &run.world(), view, width, palette);
                 }
             }
         });
@@ -146,17 +129,8 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
         Callback::from(move |_: MouseEvent| pinned_end.set(None))
     };
     let save_trace = {
-        let world = Rc::clone(&props.world.world);
-        let recording = Rc::clone(&props.world.recording);
-        Callback::from(move |_: MouseEvent| {
-            let saved = download::save_trace(&world.borrow(), &recording.borrow());
-            if let Err(problem) = saved {
-                recording.borrow_mut().note(
-                    &mut world.borrow_mut(),
-                    format!("the trace could not be saved: {problem}"),
-                );
-            }
-        })
+        let run = props.world.clone();
+        Callback::from(move |_: MouseEvent| run.act(PageAction::SaveTrace(run.which())))
     };
 
     let labels = world

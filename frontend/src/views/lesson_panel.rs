@@ -4,34 +4,8 @@
 
 use yew::prelude::*;
 
-use crate::model::lesson::{Progress, Proof, STEPS, Step};
-
-/// What the panel asks the page to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LessonAction {
-    /// Open the step numbered so (from 1), and load its scenario.
-    Go(usize),
-    /// The learner predicts this answer.
-    Predict(usize),
-    /// Run the step's scenario (again, from its start).
-    Run,
-    /// Point at the step's element again (switching to its tab).
-    Look,
-    /// Close the panel.
-    Close,
-}
-
-/// Where the step's run is.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum RunState {
-    /// Loaded, not started: time to predict.
-    #[default]
-    Ready,
-    /// Running, nothing proved yet.
-    Running,
-    /// The run proved an answer.
-    Proved(Proof),
-}
+use crate::model::lesson::{Progress, STEPS, Step};
+use crate::page::{LessonAction, RunState};
 
 /// Props of [`LessonPanel`].
 #[derive(Properties, PartialEq)]

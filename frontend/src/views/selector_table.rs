@@ -5,7 +5,7 @@
 use protocol::{IoOp, Sock};
 use yew::prelude::*;
 
-use crate::views::SharedWorld;
+use crate::views::RunView;
 use crate::views::windowing::{in_view, use_scroll_top};
 
 /// Height of one row, in CSS pixels (fixed, for the windowing).
@@ -17,7 +17,7 @@ const VIEW_PX: f64 = 264.0;
 #[derive(Properties, PartialEq)]
 pub struct SelectorTableProps {
     /// The world whose sockets are shown, listener first.
-    pub world: SharedWorld,
+    pub world: RunView,
     /// Whether the model uses a selector at all.
     pub uses_selector: bool,
 }
@@ -26,7 +26,7 @@ pub struct SelectorTableProps {
 #[function_component]
 pub fn SelectorTable(props: &SelectorTableProps) -> Html {
     let (scroll_top, onscroll) = use_scroll_top();
-    let world = props.world.world.borrow();
+    let world = props.world.world();
     let view = in_view(world.sockets.len(), ROW_PX, VIEW_PX, scroll_top);
     let rows = world
         .sockets

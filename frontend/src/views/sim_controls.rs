@@ -7,27 +7,13 @@ use protocol::{Micros, ShutdownPolicy};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use crate::model::narration::Life;
+use crate::model::scenario::{
+    BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings, describe_behaviour,
+};
+use crate::page::SimAction;
 use crate::views::ShutdownControl;
 use crate::views::number_field::{parse_within, use_number_field};
-use crate::model::narration::Life;
-use crate::model::scenario::{BEHAVIOURS, MAX_LINK_CLIENTS, SPEEDS, SimSettings, describe_behaviour};
-
-/// What a control asks the simulation to do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SimAction {
-    /// Play if paused, pause if playing.
-    TogglePlay,
-    /// Run one loop iteration.
-    Step,
-    /// Start again from these settings.
-    Reset(SimSettings),
-    /// Change the speed.
-    Speed(f64),
-    /// Connect this many clients of this behaviour, from now on.
-    AddClients(&'static str, usize),
-    /// Begin a graceful shutdown under this policy, with this grace period.
-    Shutdown(ShutdownPolicy, Micros),
-}
 
 /// Props of [`SimControls`].
 #[derive(Properties, PartialEq)]

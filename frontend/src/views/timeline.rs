@@ -8,19 +8,7 @@ use yew::prelude::*;
 
 use crate::model::numbers::thousands;
 use crate::model::recording::{MAX_EVENTS, MAX_SPAN};
-
-/// What the timeline asks of the recording.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeAction {
-    /// Show the run after this many events.
-    Seek(u64),
-    /// One server loop iteration back.
-    StepBack,
-    /// One iteration on (towards now).
-    StepForward,
-    /// Show now.
-    Now,
-}
+use crate::page::TimeAction;
 
 /// Props of [`Timeline`].
 #[derive(Properties, PartialEq)]

@@ -1,7 +1,7 @@
-//! The workshop's routes: the lesson feed every page listens to, and the
-//! host's dashboard and actions, behind the host token.
+//! The workshop's routes: the feed of the host's push every page listens
+//! to, and the host's dashboard and actions, behind the host token.
 //!
-//! * `GET /lesson?token=JOIN`: server-sent events, one [`LessonFeed`] now
+//! * `GET /lesson?token=JOIN`: server-sent events, one [`PushFeed`] now
 //!   and one per change (the join token, when the room has one);
 //! * `GET /host/room?token=HOST`: the [`RoomView`] now as JSON, or with
 //!   `Accept: text/event-stream`, server-sent events, one a second;
@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use protocol::workshop::{Lead, LessonFeed, RoomView};
+use protocol::workshop::{Lead, PushFeed, RoomView};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -32,12 +32,12 @@ use crate::secret::query_value;
 pub const NEEDS_HOST_TOKEN: &str =
     "the host's dashboard needs the host token, which the relay printed in the host's terminal";
 
-/// `GET /lesson`: the lesson the host leads, now and at each change.
-pub async fn lesson_feed(State(relay): State<Relay>, uri: Uri, headers: HeaderMap) -> Response {
+/// `GET /lesson`: the host's push, now and at each change.
+pub async fn push_feed(State(relay): State<Relay>, uri: Uri, headers: HeaderMap) -> Response {
     if let Err(refused) = admit_page(&relay, &uri, &headers) {
         return refused.into_response();
     }
-    events::<LessonFeed>(&relay, relay.workshop.lesson_feed())
+    events::<PushFeed>(&relay, relay.workshop.push_feed())
 }
 
 /// `GET /host/room`: the room now, or once a second as events.
@@ -93,15 +93,15 @@ pub async fn lead(
         }
     };
     match relay.workshop.lead(&lead.link) {
-        Ok(lesson) => {
-            tracing::info!(query = %lesson.query, "the host leads a lesson");
-            Json(lesson).into_response()
+        Ok(push) => {
+            tracing::info!(query = %push.query, "the host pushes a scenario");
+            Json(push).into_response()
         }
         Err(reason) => (StatusCode::BAD_REQUEST, reason).into_response(),
     }
 }
 
-/// `DELETE /host/lesson`: leads no lesson any more.
+/// `DELETE /host/lesson`: takes the host's push back.
 pub async fn stop_leading(State(relay): State<Relay>, uri: Uri, headers: HeaderMap) -> Response {
     if let Err(refused) = host_only(&relay, &uri, &headers) {
         return refused.into_response();

@@ -20,8 +20,8 @@
 //!
 //! * `/ws`, a page's lab ([`labs`]), behind the [`guard`](crate::guard)
 //!   and the join token;
-//! * `/lesson` and `/host/…`, the workshop ([`host`]): the lesson the host
-//!   leads, the host's dashboard and what the host may do;
+//! * `/lesson` and `/host/…`, the workshop ([`host`]): the host's push,
+//!   the host's dashboard and what the host may do;
 //! * everything else, the app's files ([`assets`]), compressed and cached.
 //!   The app is embedded in the release binary (a workshop host copies one
 //!   file); debug builds read it from `dist/` at run time, so a rebuilt app
@@ -122,7 +122,7 @@ impl Relay {
     pub fn router(self) -> Router {
         Router::new()
             .route("/ws", get(labs::open_lab))
-            .route("/lesson", get(host::lesson_feed))
+            .route("/lesson", get(host::push_feed))
             .route("/host/room", get(host::room_feed))
             .route("/host/labs/{lab}/close", post(host::close_lab))
             .route("/host/lesson", put(host::lead).delete(host::stop_leading))

@@ -10,26 +10,6 @@ mod tasks;
 
 use protocol::{ConnId, Event, EventKind, HandlerStyle, Micros, ServerModel};
 
-/// Pieces of code every listing's shutdown has, in the order a shutdown
-/// runs them: the listener closes, the grace period ends, the program says
-/// it is done.
-pub const STOP_ACCEPTING: &str = "# stop accepting";
-/// See [`STOP_ACCEPTING`].
-pub const GRACE_OVER: &str = "# the grace period is over";
-/// See [`STOP_ACCEPTING`].
-pub const SHUT_DOWN: &str = "print(\"shut down\"";
-
-/// The lines of the shutdown policies only asyncio's program offers
-/// ([`protocol::ShutdownPolicy`]): each cancels, waits or says goodbye at a
-/// line of its own branch.
-pub const CANCEL_AT_ONCE: &str = "# cancel at once";
-/// See [`CANCEL_AT_ONCE`].
-pub const WAIT_FOR_EVERYONE: &str = "# wait for everyone, no deadline";
-/// See [`CANCEL_AT_ONCE`].
-pub const SAY_GOODBYE: &str = "# say goodbye";
-/// See [`CANCEL_AT_ONCE`].
-pub const THEN_CLOSE: &str = "# then close it";
-
 use crate::listing::Listing;
 use crate::net::Net;
 

@@ -1,11 +1,14 @@
 //! Each step's scenario, run through the simulator and the [`World`] as
 //! the page runs it, proves the answer the step teaches; the same proof
 //! on a run that teaches otherwise proves another answer (or nothing), so
-//! a proof is a test of the run, not a fixed text.
+//! a proof is a test of the run, not a fixed text. (Here, beside the
+//! page, because they run the simulation as the page drives it.)
 
-use protocol::{ServerModel, ShutdownPolicy};
+use protocol::{Micros, ServerModel, ShutdownPolicy, TaskOutcome};
 
-use super::*;
+use crate::model::lesson::*;
+use crate::model::scenario::ScenarioLink;
+use crate::model::world::{TaskState, World};
 use crate::sources::simulated::SimSource;
 
 /// Most virtual time a step's run may take to prove something.

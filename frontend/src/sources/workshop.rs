@@ -4,14 +4,14 @@
 //!   relay, and nowhere else: at start it moves into the tab's session
 //!   storage and out of the address, so a lesson link copied from the
 //!   address bar never carries it, and a reload of the tab keeps it.
-//! * The lesson the host leads arrives on `/lesson`, a server-sent event
+//! * The host's push arrives on `/lesson`, a server-sent event
 //!   stream (the browser's `EventSource` reconnects by itself); the page
 //!   follows it unless the person turned following off.
 //!
 //! The string handling is pure and tested natively; the storage and the
 //! stream only run in the browser.
 
-use protocol::workshop::LessonFeed;
+use protocol::workshop::PushFeed;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use yew::Callback;
@@ -196,9 +196,12 @@ where
     })
 }
 
-/// Listens to the lesson the host leads.
-pub fn listen_to_the_host(token: Option<&str>, on_feed: Callback<LessonFeed>) -> Option<EventFeed> {
-    listen(&with_token(&crate::site::url("lesson"), token), on_feed)
+/// Listens to the host's push.
+pub fn listen_to_the_host(token: Option<&str>, on_feed: Callback<PushFeed>) -> Option<EventFeed> {
+    listen(
+        &with_token(&crate::sources::site::url("lesson"), token),
+        on_feed,
+    )
 }
 
 #[cfg(test)]
