@@ -240,6 +240,15 @@ fn banner(bound: SocketAddr, config: &Config, qr: bool) -> String {
     }
     if config.join_token.is_some() {
         text += "Attendees open the join link above; it carries the room's token.\n";
+        if addresses[0].ip().is_loopback() {
+            text += &format!(
+                "Only this machine can open it: {} is loopback, which phones and other laptops \
+                 cannot reach. For a room, bind the LAN address: --bind ADDRESS:{} (on a Mac \
+                 `ipconfig getifaddr en0` tells it, on Linux `hostname -I`).\n",
+                addresses[0].ip(),
+                addresses[0].port()
+            );
+        }
         if qr {
             text += &qr_code(&join(&addresses[0]));
         }

@@ -342,6 +342,12 @@ async fn a_workshop_relay_prints_the_join_link_as_text_and_qr_code_and_the_dashb
         .filter(|line| line.contains('█') || line.contains('▀'))
         .count();
     assert!(qr_rows >= 10, "a QR code of the join link: {lines:?}");
+    assert!(
+        lines.iter().any(
+            |line| line.starts_with("Only this machine can open it") && line.contains("--bind")
+        ),
+        "a join link on loopback says phones cannot reach it: {lines:?}"
+    );
     let dashboard = lines.last().unwrap();
     assert!(
         dashboard.ends_with("/host?token=host-token-1"),
@@ -363,6 +369,12 @@ async fn a_workshop_relay_prints_the_join_link_as_text_and_qr_code_and_the_dashb
         .and_then(|rest| rest.split(' ').next())
         .unwrap_or_default();
     assert_eq!(token.len(), 16, "{lines:?}");
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line.starts_with("Only this machine")),
+        "{lines:?}"
+    );
 
     // A token too short to resist guessing is refused at start.
     let refused = Process::new(env!("CARGO_BIN_EXE_relay"))

@@ -168,6 +168,17 @@ pub struct Browser {
 impl Browser {
     /// Starts ChromeDriver and a headless Chromium (1280×800).
     pub async fn start() -> anyhow::Result<Browser> {
+        Browser::start_with(None).await
+    }
+
+    /// A browser that plays a phone `width`×`height` CSS pixels wide and
+    /// high, at 3 device pixels per CSS pixel, with a phone's user agent
+    /// and touch: what an attendee who scanned the QR code has.
+    pub async fn start_phone(width: u32, height: u32) -> anyhow::Result<Browser> {
+        Browser::start_with(Some((width, height))).await
+    }
+
+    async fn start_with(phone: Option<(u32, u32)>) -> anyhow::Result<Browser> {
         let (driver, port) = start_chromedriver().await?;
         let profile = tempfile::tempdir().context("making a browser profile folder")?;
         let downloads = tempfile::tempdir().context("making a downloads folder")?;
@@ -200,6 +211,24 @@ impl Browser {
                 },
             }),
         );
+        if let Some((width, height)) = phone
+            && let Some(options) = capabilities["goog:chromeOptions"].as_object_mut()
+        {
+            options.insert(
+                "mobileEmulation".into(),
+                serde_json::json!({
+                    "deviceMetrics": {
+                        "width": width,
+                        "height": height,
+                        "pixelRatio": 3.0,
+                        "touch": true,
+                        "mobile": true,
+                    },
+                    "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+                                  (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+                }),
+            );
+        }
         // The console's errors (failed requests included), for
         // `console_errors`.
         capabilities.insert(

@@ -330,14 +330,17 @@ async fn a_step_the_host_pushes_opens_on_following_pages_and_waits_for_their_pre
     )
     .await?;
     page.wait_for_step(3).await?;
+    // A live page stays live: its own lab restarts under the step's model.
+    wait_until("the live lab under the step's model", || async {
+        (page.text("#code-title").await? == "selector.py").then_some(())
+    })
+    .await?;
     assert_eq!(
-        page.text("#code-title").await.as_deref(),
-        Some("selector.py")
-    );
-    assert_eq!(
-        page.attr("#source-sim", "aria-pressed").await.as_deref(),
+        page.attr("#source-live", "aria-pressed").await.as_deref(),
         Some("true")
     );
+    let where_text = page.text(".lesson-look").await.unwrap_or_default();
+    assert!(where_text.contains("in the live lab"), "{where_text}");
     assert!(address(&page).await.contains("lesson=3"));
     // Nothing is proved before the attendee has predicted and run it.
     assert_eq!(page.count("#lesson-proof").await, 0);
@@ -345,14 +348,6 @@ async fn a_step_the_host_pushes_opens_on_following_pages_and_waits_for_their_pre
         page.prop("#lesson-run", "disabled").await.as_deref(),
         Some("true")
     );
-    // The page's own lab was left as it was: its server still runs the
-    // model it started with, not the step's.
-    page.click("#lesson-close").await?;
-    page.click("#source-live").await?;
-    wait_until("the live lab's own listing", || async {
-        (page.text("#code-title").await? == own).then_some(())
-    })
-    .await?;
     page.close().await?;
     relay.stop().await;
     Ok(())

@@ -427,31 +427,39 @@ fn prove_callbacks_only(world: &World) -> Option<Proof> {
     }
 }
 
-/// Step 5: a later lane had echoes while the first was still connected;
-/// or only once it had ended.
+/// Step 5: a later lane had its first echo while the first was still
+/// connected; or only once it had ended. Read off the lanes' histories (when
+/// each first echo came, when the first lane ended), so the verdict is the
+/// same whenever it is read.
 fn prove_served_meanwhile(world: &World) -> Option<Proof> {
     let mut lanes = world.connections.values();
     let first = lanes.next()?;
-    let later = lanes.find(|lane| lane.bytes_out > 0)?;
-    Some(if first.state.is_final() {
-        Proof {
+    let (later, echoed_at) = lanes
+        .filter_map(|lane| Some((lane, lane.first_echo?)))
+        .min_by_key(|(_, at)| *at)?;
+    Some(match ended_at(first) {
+        Some(end) if echoed_at >= end => Proof {
             answer: 0,
             evidence: format!(
-                "{} had its first echo only after {} had ended.",
+                "{} had its first echo {} after {} had ended.",
                 name(later),
+                seconds(echoed_at - end),
                 name(first)
             ),
-        }
-    } else {
-        Proof {
+        },
+        end => Proof {
             answer: 2,
             evidence: format!(
-                "{} had {} bytes echoed while {} was still connected, its task suspended at await.",
+                "{} had its first echo while {} was still connected{}, its task suspended at \
+                 await.",
                 name(later),
-                later.bytes_out,
-                name(first)
+                name(first),
+                end.map_or_else(String::new, |end| format!(
+                    " ({} before it ended)",
+                    seconds(end - echoed_at)
+                ))
             ),
-        }
+        },
     })
 }
 

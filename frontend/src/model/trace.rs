@@ -239,7 +239,7 @@ pub fn chrome_trace(world: &World) -> Trace {
             "thread_name",
             Some(tid),
             Args::Name {
-                name: lane_name(connection),
+                name: lane_name(connection, world.model),
             },
         ));
         events.push(TraceEvent::metadata(

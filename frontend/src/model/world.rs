@@ -102,6 +102,8 @@ pub struct Connection {
     pub bytes_in: u64,
     /// Bytes the server wrote back.
     pub bytes_out: u64,
+    /// When the server first wrote back to it (its first echo).
+    pub first_echo: Option<Micros>,
 }
 
 impl Connection {
@@ -116,6 +118,15 @@ impl Connection {
             would_blocks: Kept::new(MARKS_KEPT),
             bytes_in: 0,
             bytes_out: 0,
+            first_echo: None,
+        }
+    }
+
+    /// The server wrote `bytes` back at `at`.
+    fn wrote(&mut self, bytes: u64, at: Micros) {
+        self.bytes_out = self.bytes_out.saturating_add(bytes);
+        if bytes > 0 && self.first_echo.is_none() {
+            self.first_echo = Some(at);
         }
     }
 
@@ -667,7 +678,7 @@ impl World {
             }
             EventKind::Sent { conn, bytes } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
-                    connection.bytes_out = connection.bytes_out.saturating_add(*bytes);
+                    connection.wrote(*bytes, now);
                 }
             }
             EventKind::Traffic {
@@ -678,7 +689,7 @@ impl World {
             } => {
                 if let Some(connection) = self.connections.get_mut(conn) {
                     connection.bytes_in = connection.bytes_in.saturating_add(*received);
-                    connection.bytes_out = connection.bytes_out.saturating_add(*sent);
+                    connection.wrote(*sent, now);
                 }
             }
             // The task stays mapped to its connection for as long as the

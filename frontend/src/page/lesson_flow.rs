@@ -64,7 +64,7 @@ impl LessonFlow {
 
 impl Page {
     /// Whether the step runs in the live lab (one is connected and shown).
-    fn runs_live(&self) -> bool {
+    pub(super) fn runs_live(&self) -> bool {
         self.live() && self.active == Source::Live
     }
 
@@ -107,8 +107,7 @@ impl Page {
             .push(Effect::StoreProgress(self.lesson.progress.to_json()));
     }
 
-    /// Opens step `number` in the simulation, whatever the source: a
-    /// step the host pushed (the page's live lab is left alone).
+    /// Opens step `number` in the simulation, whatever the source showed.
     pub(super) fn open_step_in_simulation(&mut self, number: usize) {
         self.chosen = Some(Source::Sim);
         self.open_step_where(number, false);
@@ -121,7 +120,7 @@ impl Page {
 
     /// Opens step `number` and loads its scenario, not started: in the live
     /// lab (`live`) or the simulation.
-    fn open_step_where(&mut self, number: usize, live: bool) {
+    pub(super) fn open_step_where(&mut self, number: usize, live: bool) {
         let Some(step) = lesson::step(number) else {
             return;
         };

@@ -422,13 +422,17 @@ impl Page {
         }
         self.followed_serial = push.serial;
         let query = push.query.clone();
-        self.follow_scenario(&query);
-        self.compare = ScenarioLink::parse(&query).compare;
-        self.chosen = Some(Source::Sim);
-        if let Some(number) = Page::pushed_step(&query) {
-            // The host's step runs in the simulation, as any step followed
-            // does: the page's lab is left alone.
-            self.open_step_in_simulation(number);
+        match Page::pushed_step(&query) {
+            // A pushed step opens where the page runs: a live page stays
+            // live, its lab restarted under the step's model.
+            Some(number) if self.runs_live() => self.open_step_where(number, true),
+            Some(number) => self.open_step_in_simulation(number),
+            None => {
+                // A scenario runs in the simulation, as its link says.
+                self.follow_scenario(&query);
+                self.compare = ScenarioLink::parse(&query).compare;
+                self.chosen = Some(Source::Sim);
+            }
         }
         true
     }
@@ -707,6 +711,7 @@ impl Page {
         main.clear_inbox();
         main.recording = opened.recording;
         main.world = opened.world;
+        main.serial += 1;
         self.saved = Some(SavedRun {
             name: opened.name,
             header: opened.header,

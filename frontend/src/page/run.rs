@@ -25,6 +25,10 @@ pub struct Run {
     inbox: Inbox,
     /// The run's simulation, when it is simulated.
     pub sim: Option<SimSource>,
+    /// Which run this is: counts the fresh starts (a restart, a server
+    /// started again for a new run, a saved run put in place), so that a
+    /// view (or a verdict) knows when the run it shows is another one.
+    pub serial: u64,
 }
 
 impl Run {
@@ -115,6 +119,7 @@ impl Run {
 
     /// Forgets the run.
     pub fn restart(&mut self) {
+        self.serial += 1;
         self.inbox.clear();
         self.recording.restart(&mut self.world);
     }
@@ -127,6 +132,7 @@ impl Run {
     /// A new run on the same lab starts here: what came before stays in
     /// the recording, the counts start afresh.
     pub fn begin_fresh_run(&mut self) {
+        self.serial += 1;
         self.recording.begin_fresh_run(&mut self.world);
     }
 

@@ -173,14 +173,24 @@ fn following_the_host_and_unticking_it() {
     assert_eq!(ticked.effects[0], Effect::StoreFollowing(true));
     assert_eq!(page.sim().settings().model, ServerModel::BusyPoll);
 
-    // A pushed step of the lesson opens in the simulation, even on a page
-    // whose own lab is live.
-    let mut live = connected("", ServerModel::AsyncTasks);
-    live.act(push(1, "?lesson=3"));
-    assert_eq!(live.lesson.open, Some(3));
-    assert_eq!(live.source(), Source::Sim);
+    // A pushed step of the lesson opens where the page runs: a simulating
+    // page in its simulation, a live page in its live lab.
+    page.act(push(3, "?lesson=3"));
     let step = lesson::step(3).unwrap();
-    assert_eq!(live.sim().settings().model, step.link().settings.model);
+    assert_eq!(page.lesson.open, Some(3));
+    assert_eq!(page.sim().settings().model, step.link().settings.model);
+    let mut live = connected("", ServerModel::AsyncTasks);
+    let pushed = live.act(push(1, "?lesson=3"));
+    assert_eq!(live.lesson.open, Some(3));
+    assert_eq!(live.source(), Source::Live, "a live page stays live");
+    assert_eq!(live.lesson_runs_where(), "in the live lab");
+    assert_eq!(
+        sent(&pushed.effects, Which::Main),
+        [Command::SetModel {
+            model: step.link().settings.model,
+            errors: step.link().settings.style
+        }]
+    );
     assert_eq!(live.lesson.run, RunState::Ready, "it waits for predictions");
 }
 
@@ -459,4 +469,146 @@ fn keys_act_on_the_source_shown() {
     // n with the panel closed opens the first step not done.
     live.act(PageAction::Key(Key::NextStep));
     assert_eq!(live.lesson.open, Some(1));
+}
+
+/// Runs the open step until it proves something (in at most 30 s of
+/// simulated time), and returns the proof.
+fn run_to_proof(page: &mut Page) -> lesson::Proof {
+    page.act(PageAction::Lesson(LessonAction::Run));
+    let serial = page.runs.main.serial;
+    loop {
+        assert!(page.sim().now() < 30_000_000, "no proof");
+        frames(page, 1);
+        assert_eq!(
+            page.runs.main.serial, serial,
+            "the proof belongs to this run"
+        );
+        if let RunState::Proved(proof) = &page.lesson.run {
+            return proof.clone();
+        }
+    }
+}
+
+/// The answer step 5's lanes give, read off the run's events themselves:
+/// did another client's first echo come before the first client's lane
+/// ended (2), or after (0)?
+fn step_5_answer_in_the_events(run: &Run) -> usize {
+    let recording = &run.recording;
+    let events: Vec<&Event> = recording
+        .events_between(recording.first(), recording.end())
+        .collect();
+    let first = *run.world.connections.keys().next().unwrap();
+    let first_ended = run.world.connections[&first]
+        .state
+        .is_final()
+        .then_some(run.world.connections[&first].since);
+    let other_echo = events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::Sent { conn, bytes } if *conn != first && *bytes > 0 => Some(event.at),
+            EventKind::Traffic { conn, sent, .. } if *conn != first && *sent > 0 => Some(event.at),
+            _ => None,
+        })
+        .unwrap();
+    match first_ended {
+        Some(end) if other_echo >= end => 0,
+        _ => 2,
+    }
+}
+
+#[test]
+fn step_5_run_three_times_proves_what_its_lanes_show_each_time() {
+    let mut page = simulating("");
+    page.act(PageAction::Lesson(LessonAction::Go(5)));
+    let step = lesson::step(5).unwrap();
+    for run in 1..=3 {
+        let proof = run_to_proof(&mut page);
+        assert_eq!(page.lesson.runs, run);
+        assert_eq!(
+            proof.answer,
+            step_5_answer_in_the_events(&page.runs.main),
+            "run {run}: {}",
+            proof.evidence
+        );
+        assert_eq!(proof.answer, step.teaches, "run {run}: {}", proof.evidence);
+        // Read again once every client has gone, from the same run, it says
+        // the same: it is read off the lanes' histories, not their states.
+        while !page
+            .runs
+            .main
+            .world
+            .connections
+            .values()
+            .all(|lane| lane.state.is_final())
+        {
+            assert!(page.sim().now() < 60_000_000, "the clients never left");
+            frames(&mut page, 1);
+        }
+        assert_eq!(
+            step.proof_of(&page.runs.main.world)
+                .map(|later| later.answer),
+            Some(proof.answer)
+        );
+    }
+    // The same step under the blocking server: the lanes say "only after",
+    // and so does the verdict.
+    let mut blocking = simulating("");
+    blocking.act(PageAction::Lesson(LessonAction::Go(5)));
+    let mut settings = blocking.sim().settings();
+    settings.model = ServerModel::Blocking;
+    blocking.act(PageAction::Sim(SimAction::Reset(settings)));
+    blocking.act(PageAction::Sim(SimAction::TogglePlay));
+    while blocking.sim().now() < 20_000_000 {
+        frames(&mut blocking, 1);
+    }
+    let proof = (step.proof)(&blocking.runs.main.world).expect("a verdict");
+    assert_eq!(proof.answer, 0, "{}", proof.evidence);
+    assert_eq!(step_5_answer_in_the_events(&blocking.runs.main), 0);
+}
+
+#[test]
+fn step_7_run_three_times_under_each_policy_proves_the_same_each_time() {
+    let expected = [
+        (ShutdownPolicy::GraceThenCancel, 2),
+        (ShutdownPolicy::CancelAtOnce, 0),
+        (ShutdownPolicy::WaitForEveryone, 1),
+        (ShutdownPolicy::NotifyFirst, 0),
+    ];
+    let mut page = simulating("");
+    page.act(PageAction::Lesson(LessonAction::Go(7)));
+    for (policy, answer) in expected {
+        page.act(PageAction::Policy(policy));
+        for run in 1..=3 {
+            let proof = run_to_proof(&mut page);
+            assert_eq!(
+                proof.answer, answer,
+                "{policy:?}, run {run}: {}",
+                proof.evidence
+            );
+            assert_eq!(
+                page.runs.main.world.shutdown_policy,
+                Some(policy),
+                "{policy:?}, run {run}: the verdict is about a run under this policy"
+            );
+            assert_eq!(count(&page.runs.main, began_shutting_down), 1);
+        }
+    }
+}
+
+#[test]
+fn each_new_run_is_another_run() {
+    let mut page = simulating("");
+    page.act(PageAction::Lesson(LessonAction::Go(4)));
+    let opened = page.runs.main.serial;
+    page.act(PageAction::Lesson(LessonAction::Run));
+    let first = page.runs.main.serial;
+    assert!(first > opened);
+    frames(&mut page, 10);
+    assert_eq!(page.runs.main.serial, first, "frames go on in the same run");
+    page.act(PageAction::Lesson(LessonAction::Run));
+    assert!(
+        page.runs.main.serial > first,
+        "Run again starts another run"
+    );
+    assert!(!page.runs.main.is_looking_back(), "a new run shows now");
 }

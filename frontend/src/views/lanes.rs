@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use protocol::Micros;
+use protocol::{Micros, ServerModel};
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 use yew::prelude::*;
@@ -139,7 +139,7 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
         .enumerate()
         .skip(view.first)
         .take(view.count)
-        .map(|(index, connection)| lane_label(index, connection));
+        .map(|(index, connection)| lane_label(index, connection, world.model));
     html! {
         <section class="panel lanes-panel" aria-labelledby={format!("{id}-title")}>
             <div class="lanes-head">
@@ -179,12 +179,12 @@ pub fn TaskLanes(props: &LanesProps) -> Html {
     }
 }
 
-fn lane_label(index: usize, connection: &Connection) -> Html {
+fn lane_label(index: usize, connection: &Connection, model: Option<ServerModel>) -> Html {
     let (class, text) = (
         state_class(&connection.state),
         state_text(&connection.state),
     );
-    let name = lane_name(connection);
+    let name = lane_name(connection, model);
     let title = format!(
         "{name}: {text}; peer {}; {} B in, {} B out",
         if connection.peer.is_empty() {
@@ -400,10 +400,13 @@ fn draw_axis(
     deadline_x: Option<f64>,
 ) {
     let span = view.end - view.start;
+    // A time's label takes about 50 px: a narrow canvas (a phone's) has
+    // fewer ticks, so that labels never run into each other.
+    let most_ticks = ((width / 70.0) as u64).clamp(2, 8);
     let step = [1, 2, 5]
         .iter()
         .flat_map(|base| (0..9).map(move |power| base * 10_u64.pow(power)))
-        .filter(|step| span / step <= 8)
+        .filter(|step| span / step <= most_ticks)
         .min()
         .unwrap_or(span.max(1));
     context.set_font("11px ui-monospace, monospace");

@@ -109,11 +109,14 @@ pub fn layout(shared: &Rc<RefCell<Page>>, frame: u64, outlets: &Outlets, relay_u
         <SelectorTable world={main_view.clone()}
                        uses_selector={matches!(model, ServerModel::Selector | ServerModel::AsyncTasks)} />
     };
+    // A new run starts with the lanes at now, at their first zoom (keyed by
+    // the run: a view of another run is another view).
+    let run_key = format!("run-{}", page.runs.main.serial);
     let lanes = html! {
         if let Some(second_model) = compare {
-            <Comparison first={(model, main_view.clone())} second={(second_model, RunView::new(shared, Which::Compared, frame, dispatch))} />
+            <Comparison key={run_key} first={(model, main_view.clone())} second={(second_model, RunView::new(shared, Which::Compared, frame, dispatch))} />
         } else {
-            <TaskLanes world={main_view.clone()} />
+            <TaskLanes key={run_key} world={main_view.clone()} />
         }
     };
     let listing = html! {
@@ -210,7 +213,9 @@ pub fn layout(shared: &Rc<RefCell<Page>>, frame: u64, outlets: &Outlets, relay_u
                         { "Follow the host" }
                     </label>
                 }
-                <StatusBadge status={status.clone()} history={page.status_history.text()} lab={world.lab.as_ref().map(|lab| lab.lab)} />
+                <StatusBadge status={status.clone()} history={page.status_history.text()}
+                             lab={world.lab.as_ref().filter(|_| source == Source::Live).map(|lab| lab.lab)}
+                             saved={source == Source::Saved} />
             </header>
             if page.help {
                 <HelpOverlay on_close={dispatch.reform(|()| PageAction::Help(false))} />

@@ -1,5 +1,5 @@
 //! The badge in the header that says whether the page is watching a live
-//! lab, with the statuses it went through in `data-history` (see
+//! lab (or a saved run), with the statuses it went through in `data-history` (see
 //! [`crate::sources::live::StatusHistory`]).
 
 use yew::prelude::*;
@@ -15,6 +15,9 @@ pub struct StatusBadgeProps {
     pub history: AttrValue,
     /// The lab's number, once greeted.
     pub lab: Option<u64>,
+    /// Whether the page shows a saved run (whatever its link does).
+    #[prop_or_default]
+    pub saved: bool,
 }
 
 /// "live · lab #3", "reconnecting in 2 s", ...
@@ -31,6 +34,19 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
         LinkStatus::Closed { .. } => "lab closed by the relay".to_owned(),
         LinkStatus::Refused { .. } => "refused by the relay".to_owned(),
         LinkStatus::Static => "runs in your browser".to_owned(),
+    };
+    // A saved run is no lab's: the badge says what is shown, then the link.
+    let text = if props.saved {
+        format!(
+            "saved run · {}",
+            if props.status == LinkStatus::Live {
+                "relay live".to_owned()
+            } else {
+                text
+            }
+        )
+    } else {
+        text
     };
     let key = props.status.key();
     html! {

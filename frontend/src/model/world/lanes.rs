@@ -2,7 +2,7 @@
 //! class that colours it, shared by the lanes, the exported trace and the
 //! glossary.
 
-use protocol::{Call, IoOp, TaskOutcome};
+use protocol::{Call, IoOp, ServerModel, TaskOutcome};
 
 use super::{Connection, TaskState};
 
@@ -69,9 +69,45 @@ pub fn state_text(state: &TaskState) -> String {
 }
 
 /// A lane's name: its connection, and the task serving it.
-pub fn lane_name(connection: &Connection) -> String {
+/// Only asyncio's server has tasks: a thread server's lane is its
+/// connection alone.
+pub fn lane_name(connection: &Connection, model: Option<ServerModel>) -> String {
     match connection.task {
-        Some(task) => format!("{} · {task}", connection.conn),
-        None => connection.conn.to_string(),
+        Some(task) if model == Some(ServerModel::AsyncTasks) => {
+            format!("{} · {task}", connection.conn)
+        }
+        _ => connection.conn.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{ConnId, TaskId};
+
+    use super::*;
+
+    #[test]
+    fn only_asyncio_s_lanes_are_named_after_their_task() {
+        let mut world = crate::model::world::World::default();
+        world.apply(&protocol::Event {
+            at: 1,
+            kind: protocol::EventKind::Accepted {
+                conn: ConnId(1),
+                peer: "127.0.0.1:5000".into(),
+            },
+        });
+        let mut lane = world.connections[&ConnId(1)].clone();
+        lane.task = Some(TaskId(1));
+        assert_eq!(
+            lane_name(&lane, Some(ServerModel::AsyncTasks)),
+            "conn#1 · task#1"
+        );
+        for model in [
+            ServerModel::Blocking,
+            ServerModel::BusyPoll,
+            ServerModel::Selector,
+        ] {
+            assert_eq!(lane_name(&lane, Some(model)), "conn#1", "{model:?}");
+        }
     }
 }
