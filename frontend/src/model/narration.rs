@@ -95,6 +95,8 @@ pub struct Moment {
     pub cpu_permille: Option<u32>,
     /// Lanes whose task is ready to run.
     pub ready_tasks: usize,
+    /// Registered sockets the last `select()` returned ready.
+    pub ready_sockets: usize,
     /// Errors no handler caught so far.
     pub unhandled_errors: u64,
 }
@@ -117,6 +119,11 @@ impl Moment {
                 .connections
                 .values()
                 .filter(|connection| connection.state == TaskState::Ready)
+                .count(),
+            ready_sockets: world
+                .sockets
+                .values()
+                .filter(|row| row.ready && !row.closed)
                 .count(),
             unhandled_errors: world.counters.errors_unhandled,
         }
@@ -278,6 +285,11 @@ pub fn explain(moment: &Moment, restart: &str) -> String {
             )
         }
         ServerModel::Selector => match moment.phase {
+            Some(LoopPhase::Run) if moment.ready_sockets == 0 => {
+                "selector.select() returned with no socket ready: there is no callback to \
+                 call this time round, and the loop goes back to select()."
+                    .into()
+            }
             Some(LoopPhase::Run) => {
                 "selector.select() returned the ready set; the loop calls the callback \
                  registered for each ready socket (accept, receive or send). A callback must \
@@ -502,8 +514,28 @@ mod tests {
             told_goodbye: 0,
             cpu_permille: None,
             ready_tasks: 0,
+            ready_sockets: 0,
             unhandled_errors: 0,
         }
+    }
+
+    #[test]
+    fn the_selector_names_a_callback_only_when_a_socket_is_ready() {
+        let running = |ready_sockets| {
+            explain(
+                &Moment {
+                    phase: Some(LoopPhase::Run),
+                    ready_sockets,
+                    ..moment(ServerModel::Selector)
+                },
+                "Reset",
+            )
+        };
+        let empty = running(0);
+        assert!(!empty.contains("calls the callback"), "{empty}");
+        assert!(empty.contains("no socket ready"), "{empty}");
+        let ready = running(2);
+        assert!(ready.contains("calls the callback"), "{ready}");
     }
 
     #[test]

@@ -612,3 +612,32 @@ fn each_new_run_is_another_run() {
     );
     assert!(!page.runs.main.is_looking_back(), "a new run shows now");
 }
+
+#[test]
+fn a_prediction_survives_the_page_loading_again() {
+    // A lab the relay closed is opened again by loading the page: the step
+    // (in the address) and the prediction (stored) come back.
+    let mut page = simulating("?lesson=4");
+    frames(&mut page, 1);
+    let predicted = page.act(PageAction::Lesson(LessonAction::Predict(1)));
+    let stored = predicted
+        .effects
+        .iter()
+        .find_map(|effect| match effect {
+            Effect::StoreProgress(json) => Some(json.clone()),
+            _ => None,
+        })
+        .expect("the prediction is stored");
+    let reload = page.act(PageAction::Reload);
+    assert_eq!(reload.effects, [Effect::Reload]);
+
+    let start = Start {
+        query: page.query().to_owned(),
+        relay_expected: true,
+        stored_progress: Some(stored),
+        following: true,
+    };
+    let (again, _) = Page::new(start, Box::new(|| 0.0));
+    assert_eq!(again.lesson.open, Some(4));
+    assert_eq!(again.lesson.progress.predicted.get(&4), Some(&1));
+}

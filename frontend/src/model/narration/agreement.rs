@@ -230,6 +230,12 @@ fn check_moment(
     if card.contains("No task can run") && ready_lanes {
         wrong.push("the card says no task can run while a lane is ready".into());
     }
+    // No callback is named for a select() that returned nothing ready (the
+    // selector's table shows which are).
+    let ready_sockets = world.sockets.values().any(|row| row.ready && !row.closed);
+    if card.contains("calls the callback") && !ready_sockets {
+        wrong.push("the card names a callback on an empty ready set".into());
+    }
     // The listener: closed once the server stopped accepting or died, and
     // then registered for nothing.
     if let Some(listener) = world.sockets.get(&Sock::Listener) {
@@ -679,6 +685,7 @@ fn no_policy_without_a_grace_period_is_told_with_one() {
                         told_goodbye,
                         cpu_permille: Some(20),
                         ready_tasks: 0,
+                        ready_sockets: 0,
                         unhandled_errors: 0,
                     };
                     let card = explain(&moment, "Reset");
