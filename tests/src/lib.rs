@@ -123,8 +123,15 @@ impl Relay {
 pub async fn open_simulation(
     link: &str,
 ) -> anyhow::Result<(Browser, JoinHandle<std::io::Result<()>>)> {
+    open_simulation_in(Browser::start().await?, link).await
+}
+
+/// [`open_simulation`] in `browser` (a phone's, say).
+pub async fn open_simulation_in(
+    browser: Browser,
+    link: &str,
+) -> anyhow::Result<(Browser, JoinHandle<std::io::Result<()>>)> {
     let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start().await?;
     browser
         .client
         .goto(&format!("http://{addr}/{link}"))

@@ -4,7 +4,7 @@
 //! width: no sideways scroll, every button within reach, the step's text,
 //! its question and its proof readable without panning.
 
-use loopscope_e2e::{Browser, serve_static_app, wait_until};
+use loopscope_e2e::{Browser, open_simulation_in, wait_until};
 
 /// The phones played: CSS pixels wide and high.
 const PHONES: [(u32, u32); 2] = [(390, 844), (360, 740)];
@@ -16,14 +16,7 @@ async fn open_on_phone(
     height: u32,
     link: &str,
 ) -> anyhow::Result<(Browser, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let (addr, server) = serve_static_app().await?;
-    let browser = Browser::start_phone(width, height).await?;
-    browser
-        .client
-        .goto(&format!("http://{addr}/{link}"))
-        .await?;
-    browser.wait_for_status("no-relay").await?;
-    Ok((browser, server))
+    open_simulation_in(Browser::start_phone(width, height).await?, link).await
 }
 
 /// The page's width against the viewport's: a page wider than its screen

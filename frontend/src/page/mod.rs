@@ -593,31 +593,9 @@ impl Page {
                 if let Some(compared) = &mut self.compared_lab {
                     compared.errors = errors;
                 }
-                let mut sends = vec![(Which::Main, Command::SetModel { model, errors })];
-                if let Some(compared) = compared {
-                    sends.push((
-                        Which::Compared,
-                        Command::SetModel {
-                            model: compared.model,
-                            errors,
-                        },
-                    ));
-                }
-                sends
+                restart_both(model, errors, self.compared_lab)
             }
-            LabAction::Restart => {
-                let mut sends = vec![(Which::Main, Command::SetModel { model, errors })];
-                if let Some(compared) = compared {
-                    sends.push((
-                        Which::Compared,
-                        Command::SetModel {
-                            model: compared.model,
-                            errors: compared.errors,
-                        },
-                    ));
-                }
-                sends
-            }
+            LabAction::Restart => restart_both(model, errors, compared),
             LabAction::Pause => to_both(Command::Pause {}),
             LabAction::Step => to_both(Command::Step {}),
             LabAction::Resume => to_both(Command::Resume {}),
@@ -838,6 +816,26 @@ impl Runs {
     fn main_sim_now(&self) -> Micros {
         self.main.sim.as_ref().map_or(0, SimSource::now)
     }
+}
+
+/// Both labs' servers started again: the page's under `model` with
+/// `errors`, the compared one (if any) under its own model and errors.
+fn restart_both(
+    model: ServerModel,
+    errors: protocol::HandlerStyle,
+    compared: Option<ComparedLab>,
+) -> Vec<(Which, Command)> {
+    let mut sends = vec![(Which::Main, Command::SetModel { model, errors })];
+    if let Some(compared) = compared {
+        sends.push((
+            Which::Compared,
+            Command::SetModel {
+                model: compared.model,
+                errors: compared.errors,
+            },
+        ));
+    }
+    sends
 }
 
 /// The source when the person has not picked one: live when a relay
