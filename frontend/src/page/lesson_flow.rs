@@ -270,7 +270,9 @@ impl Page {
                 }
             }
         }
-        let scroll = std::mem::take(&mut self.lesson.look);
+        // Brought into view once drawn where it now is: a proof that switched
+        // the pane scrolls at the next drawing, which shows that pane.
+        let scroll = !redraw && std::mem::take(&mut self.lesson.look);
         self.effects.push(Effect::PointAt {
             selectors: step.look_at.selectors,
             scroll,

@@ -641,3 +641,46 @@ fn a_prediction_survives_the_page_loading_again() {
     assert_eq!(again.lesson.open, Some(4));
     assert_eq!(again.lesson.progress.predicted.get(&4), Some(&1));
 }
+
+#[test]
+fn a_proof_that_switches_the_pane_scrolls_once_the_pane_is_drawn() {
+    let step = lesson::step(2).unwrap();
+    assert_eq!(step.look_at.pane, Some(lesson::Pane::Counters));
+    let mut page = simulating("");
+    page.act(PageAction::Lesson(LessonAction::Go(2)));
+    page.act(PageAction::Pane(lesson::Pane::Log));
+    page.act(PageAction::Lesson(LessonAction::Predict(step.teaches)));
+    page.act(PageAction::Lesson(LessonAction::Run));
+    let pointing = |effects: &[Effect]| {
+        effects.iter().find_map(|effect| match effect {
+            Effect::PointAt { scroll, .. } => Some(*scroll),
+            _ => None,
+        })
+    };
+    let proved = loop {
+        assert!(page.sim().now() < 30_000_000, "no proof");
+        page.act(PageAction::Frame {
+            elapsed_ms: 16.0,
+            share_ms: 5.0,
+        });
+        let drawn = page.act(PageAction::Rendered);
+        if matches!(page.lesson.run, RunState::Proved(_)) {
+            break drawn;
+        }
+    };
+    assert!(proved.redraw, "the proof switched the pane: draw again");
+    assert_eq!(page.pane, lesson::Pane::Counters);
+    assert_eq!(
+        pointing(&proved.effects),
+        Some(false),
+        "not on the old pane"
+    );
+    let next = page.act(PageAction::Rendered);
+    assert_eq!(
+        pointing(&next.effects),
+        Some(true),
+        "now that the pane is drawn"
+    );
+    let after = page.act(PageAction::Rendered);
+    assert_eq!(pointing(&after.effects), Some(false), "once");
+}

@@ -185,6 +185,10 @@ fn accept_all(
             Ok(accepted) => accepted,
             Err(error) if error.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            // The listener was shut down to stop the server (a shutdown, a
+            // restart under another model): an accept then fails, and that
+            // is no failure to report.
+            Err(_) if control.stopping() => return Ok(()),
             Err(error) => {
                 // The connection is still queued, so the listener stays
                 // ready: without a pause the loop would spin.
